@@ -1,0 +1,1 @@
+//! GitHub App side: app auth and the GitHub calls we make.

@@ -1,0 +1,20 @@
+//! rerunbot: a GitHub App that reruns and retriggers Taskcluster tasks from
+//! pull-request comments. See DESIGN.md for the shape; data flows one way:
+//! webhook → store (job) → worker → pipeline → policy → dispatch → reply.
+
+pub mod command;
+pub mod config;
+pub mod github;
+pub mod metrics;
+pub mod outcome;
+pub mod policy;
+pub mod reply;
+pub mod repo_config;
+pub mod sandbox;
+pub mod server;
+pub mod store;
+pub mod taskcluster;
+pub mod telemetry;
+pub mod types;
+pub mod webhook;
+pub mod worker;

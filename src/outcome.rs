@@ -1,0 +1,45 @@
+//! What happened when a planned action was sent to Taskcluster. Produced by
+//! dispatch, stored with the job, rendered by `reply`.
+
+use crate::types::TaskId;
+use serde::{Deserialize, Serialize};
+
+/// Why a Taskcluster call failed, in terms a reply can explain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DispatchError {
+    /// 409: the task's deadline has passed; the queue cannot rerun it.
+    PastDeadline,
+    /// 409: the task already has the queue's maximum number of runs.
+    RunLimit,
+    /// 409: a task with this id exists with a different definition.
+    Conflict { message: String },
+    /// 403 InsufficientScopes; `message` is the queue's text naming the scopes.
+    InsufficientScopes { message: String },
+    /// 404: the task does not exist (any more).
+    NotFound,
+    /// 5xx, timeouts, connection errors after every retry.
+    Unavailable { message: String },
+    /// Anything else the queue answered (400 input errors, 401 auth).
+    Rejected { status: u16, message: String },
+}
+
+/// The result of one planned action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ActionOutcome {
+    /// Not sent yet (a reply rendered before dispatch finished).
+    Pending,
+    /// A rerun was accepted; `run_id` is the new run.
+    Rerun { run_id: Option<u32> },
+    /// A cancel then rerun was accepted.
+    CancelRerun { run_id: Option<u32> },
+    /// Retrigger copies created (all of them, in copy order).
+    Retriggered { task_ids: Vec<TaskId> },
+    /// Some or all of the action failed. `created` lists copies that were
+    /// created before the failure (for a partial retrigger).
+    Failed {
+        error: DispatchError,
+        created: Vec<TaskId>,
+    },
+}

@@ -1,0 +1,3 @@
+//! The rules matrix (DESIGN.md §6). Pure.
+
+pub mod plan;

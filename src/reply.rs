@@ -1,0 +1,1 @@
+//! The status reply (DESIGN.md §11): pure markdown rendering.

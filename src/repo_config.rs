@@ -1,0 +1,1 @@
+//! `.github/rerunbot.yml`: schema, defaults, validation.

@@ -1,0 +1,1 @@
+//! Stateful stand-ins for GitHub and Taskcluster, for `demo` and tests.

@@ -1,0 +1,3 @@
+//! Taskcluster: queue client, discovery, retrigger copies.
+
+pub mod snapshot;

@@ -4,14 +4,17 @@
 
 pub mod command;
 pub mod config;
+pub mod demo;
 pub mod github;
 pub mod metrics;
 pub mod outcome;
+pub mod pipeline;
 pub mod policy;
 pub mod reply;
 pub mod repo_config;
 pub mod sandbox;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod taskcluster;
 pub mod telemetry;

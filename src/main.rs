@@ -1,1 +1,149 @@
-fn main() {}
+//! The `rerunbot` binary: `serve`, `demo`, `plan`, `check-config`, `send`.
+
+use clap::{Parser, Subcommand};
+use rerunbot::config::Settings;
+use rerunbot::service::Service;
+use rerunbot::store::Store;
+use rerunbot::worker::WorkerConfig;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "rerunbot",
+    version,
+    about = "Rerun and retrigger Taskcluster tasks from pull-request comments"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the service (settings from the environment; see README).
+    Serve,
+    /// Run the whole flow against the built-in sandboxes and print each reply.
+    Demo,
+    /// Send a signed webhook delivery to a running server.
+    Send(rerunbot_send::SendArgs),
+}
+
+mod rerunbot_send {
+    //! `rerunbot send`: sign a payload file with RERUNBOT_WEBHOOK_SECRET and post it.
+    use clap::Args;
+
+    #[derive(Args)]
+    pub struct SendArgs {
+        /// Webhook URL, e.g. http://127.0.0.1:3000/webhook
+        #[arg(long, default_value = "http://127.0.0.1:3000/webhook")]
+        pub url: String,
+        /// X-GitHub-Event
+        #[arg(long, default_value = "issue_comment")]
+        pub event: String,
+        /// Payload file (JSON)
+        pub file: std::path::PathBuf,
+    }
+
+    pub async fn run(args: SendArgs) -> anyhow::Result<()> {
+        let secret = std::env::var("RERUNBOT_WEBHOOK_SECRET")
+            .map_err(|_| anyhow::anyhow!("RERUNBOT_WEBHOOK_SECRET is required but not set"))?;
+        let secret = secret
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let body = std::fs::read(&args.file)?;
+        let response = reqwest::Client::new()
+            .post(&args.url)
+            .header("content-type", "application/json")
+            .header("x-github-event", &args.event)
+            .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
+            .header(
+                "x-hub-signature-256",
+                rerunbot::webhook::signature::sign(&secret, &body),
+            )
+            .body(body)
+            .send()
+            .await?;
+        println!("{} {}", response.status(), response.text().await?.trim());
+        Ok(())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rerunbot: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Cmd::Serve => serve().await,
+            Cmd::Demo => rerunbot::demo::run().await,
+            Cmd::Send(args) => rerunbot_send::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rerunbot: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    rerunbot::telemetry::init(settings.log_json);
+    let store = Store::connect(&settings.database_url).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let handler = Arc::new(rerunbot::pipeline::LogOnly);
+    let workers = WorkerConfig {
+        workers: settings.workers,
+        ..WorkerConfig::default()
+    };
+    let service = Service::start(
+        listener,
+        store,
+        settings.webhook_secrets.clone(),
+        handler,
+        workers,
+    )
+    .await?;
+    tracing::info!(addr = %service.addr, "listening");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    service.shutdown(settings.shutdown_grace).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,1 +1,108 @@
-//! (foundation, in progress)
+//! Prometheus metrics: one registry per process, owned by the app state (no
+//! globals). Deliveries by event and outcome, jobs by outcome, job duration,
+//! queue depth (read from the database at scrape time).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    event: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+/// The process's metrics.
+pub struct Metrics {
+    registry: Registry,
+    deliveries: Family<DeliveryLabels, Counter>,
+    jobs: Family<JobLabels, Counter>,
+    job_duration: Histogram,
+    jobs_by_state: Family<StateLabels, Gauge>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("rerunbot");
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by event and outcome",
+            deliveries.clone(),
+        );
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register("jobs", "Jobs finished, by outcome", jobs.clone());
+        let job_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        registry.register(
+            "job_duration_seconds",
+            "Time from claim to finish of a job",
+            job_duration.clone(),
+        );
+        let jobs_by_state = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "queue_jobs",
+            "Jobs in the database by state (queued is the queue depth)",
+            jobs_by_state.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            deliveries,
+            jobs,
+            job_duration,
+            jobs_by_state,
+        })
+    }
+
+    /// Counts one delivery. `outcome` is a fixed word (accepted, duplicate, …).
+    pub fn delivery(&self, event: &str, outcome: &'static str) {
+        // Bound the label's cardinality: unknown events share one label.
+        let event = match event {
+            "issue_comment" | "ping" | "pull_request" | "check_run" | "installation" => event,
+            _ => "other",
+        };
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                event: event.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts one finished job attempt and its duration.
+    pub fn job(&self, outcome: &'static str, seconds: f64) {
+        self.jobs.get_or_create(&JobLabels { outcome }).inc();
+        self.job_duration.observe(seconds);
+    }
+
+    /// Prometheus text format, with the job counts given (queued, running, done, failed).
+    pub fn render(&self, job_counts: [i64; 4]) -> String {
+        for (state, n) in ["queued", "running", "done", "failed"]
+            .into_iter()
+            .zip(job_counts)
+        {
+            self.jobs_by_state
+                .get_or_create(&StateLabels { state })
+                .set(n);
+        }
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

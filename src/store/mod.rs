@@ -1,1 +1,114 @@
-//! (foundation, in progress)
+//! The durable state: jobs (one per accepted delivery), their plans and
+//! outcomes, and the ledger of actions. One code path for SQLite and
+//! Postgres through sqlx's `Any` driver; the few statements that differ are
+//! chosen by [`Backend`].
+
+mod jobs;
+mod migrate;
+
+pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};
+
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::time::Duration;
+
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A database error, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("database: {context}: {source}")]
+pub struct StoreError {
+    context: &'static str,
+    #[source]
+    source: sqlx::Error,
+}
+
+pub(crate) trait Context<T> {
+    fn context(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn context(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError { context, source })
+    }
+}
+
+impl Store {
+    /// Connects and runs the migrations for the URL's backend.
+    /// `sqlite://PATH` creates the file if needed and uses WAL.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            let url = if url.contains('?') {
+                url.to_owned()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else {
+            (Backend::Postgres, url.to_owned())
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            // One writer at a time is SQLite's model; a small pool avoids
+            // piling up on the write lock while still letting reads overlap.
+            Backend::Sqlite => options
+                .max_connections(4)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+                .context("connect")?,
+            Backend::Postgres => options
+                .max_connections(16)
+                .connect(&url)
+                .await
+                .context("connect")?,
+        };
+        let store = Store { pool, backend };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one time format in the database.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

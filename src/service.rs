@@ -1,0 +1,81 @@
+//! One running rerunbot: the HTTP server and the worker pool over one store.
+//! Used by `serve`, by `demo` and by the tests, so all three run the same
+//! wiring.
+
+use crate::config::WebhookSecrets;
+use crate::metrics::Metrics;
+use crate::server::{router, AppState};
+use crate::store::Store;
+use crate::worker::{JobEvent, JobHandler, WorkerConfig, WorkerPool};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, oneshot, Notify};
+use tokio::task::JoinHandle;
+
+/// A started service.
+pub struct Service {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pool: WorkerPool,
+    server: JoinHandle<std::io::Result<()>>,
+    stop_accepting: oneshot::Sender<()>,
+}
+
+impl Service {
+    /// Serves on `listener` and starts the workers.
+    pub async fn start(
+        listener: TcpListener,
+        store: Store,
+        secrets: WebhookSecrets,
+        handler: Arc<dyn JobHandler>,
+        workers: WorkerConfig,
+    ) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let metrics = Metrics::new();
+        let job_ready = Arc::new(Notify::new());
+        let state = AppState {
+            store: store.clone(),
+            secrets,
+            metrics: metrics.clone(),
+            job_ready: job_ready.clone(),
+        };
+        let (stop_accepting, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        let pool = WorkerPool::spawn(store.clone(), handler, workers, job_ready, metrics.clone());
+        Ok(Self {
+            addr,
+            store,
+            metrics,
+            pool,
+            server,
+            stop_accepting,
+        })
+    }
+
+    /// `http://ADDR/webhook`.
+    pub fn webhook_url(&self) -> String {
+        format!("http://{}/webhook", self.addr)
+    }
+
+    /// Job events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.pool.subscribe()
+    }
+
+    /// Stops accepting requests, lets running jobs finish within `grace`,
+    /// releases the rest.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop_accepting.send(());
+        let _ = self.server.await;
+        self.pool.shutdown(grace).await;
+    }
+}

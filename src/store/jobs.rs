@@ -1,0 +1,340 @@
+//! The job queue. A job is inserted with its delivery GUID (unique, so a
+//! redelivery inserts nothing), claimed with a lease (a fresh token per
+//! claim, so a worker whose lease was taken over cannot complete the job),
+//! retried with a delay, and finally marked done or failed.
+
+use super::{now_ms, Backend, Context, Store, StoreError};
+use std::time::Duration;
+
+/// Where a job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobState {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            JobState::Queued,
+            JobState::Running,
+            JobState::Done,
+            JobState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// A job to insert for an accepted delivery.
+#[derive(Clone, Debug)]
+pub struct NewJob<'a> {
+    pub delivery_id: &'a str,
+    pub event: &'a str,
+    /// JSON text of what the worker needs (not the whole webhook body).
+    pub payload: &'a str,
+}
+
+/// Result of [`Store::enqueue`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnqueueResult {
+    Inserted(i64),
+    /// The delivery GUID was seen before; nothing was inserted.
+    Duplicate,
+}
+
+/// A claimed job, with the lease that proves the claim.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub job: Job,
+    pub lease: String,
+}
+
+/// A job as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub delivery_id: String,
+    pub event: String,
+    pub payload: String,
+    pub state: JobState,
+    /// Claims so far, including the current one.
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub plan: Option<String>,
+    pub outcome: Option<String>,
+    pub reply_comment_id: Option<i64>,
+}
+
+type JobRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+const JOB_COLUMNS: &str =
+    "id, delivery_id, event, payload, state, attempts, last_error, plan, outcome, reply_comment_id";
+
+fn job_from_row(row: JobRow) -> Job {
+    let (id, delivery_id, event, payload, state, attempts, last_error, plan, outcome, reply) = row;
+    Job {
+        id,
+        delivery_id,
+        event,
+        payload,
+        state: JobState::parse(&state).unwrap_or(JobState::Failed),
+        attempts,
+        last_error,
+        plan,
+        outcome,
+        reply_comment_id: reply,
+    }
+}
+
+impl Store {
+    /// Inserts a job for a delivery, once per delivery GUID. Committed when
+    /// this returns, so the caller may acknowledge the delivery.
+    pub async fn enqueue(&self, job: NewJob<'_>) -> Result<EnqueueResult, StoreError> {
+        let now = now_ms();
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO jobs (delivery_id, event, payload, state, attempts, run_after, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'queued', 0, $4, $4, $4) \
+             ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
+        )
+        .bind(job.delivery_id)
+        .bind(job.event)
+        .bind(job.payload)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await
+        .context("enqueue")?;
+        Ok(id.map_or(EnqueueResult::Duplicate, EnqueueResult::Inserted))
+    }
+
+    /// Claims the oldest ready job: queued and due, or running with an
+    /// expired lease (its worker died). Increments `attempts`.
+    pub async fn claim(&self, lease_for: Duration) -> Result<Option<Claim>, StoreError> {
+        let now = now_ms();
+        let lease = uuid::Uuid::new_v4().simple().to_string();
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+             attempts = attempts + 1, updated_at = $3 \
+             WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= $3) \
+                 OR (state = 'running' AND lease_until < $3) ORDER BY run_after, id LIMIT 1{lock}) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(&lease)
+            .bind(now + duration_ms(lease_for))
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await
+            .context("claim")?;
+        Ok(row.map(|row| Claim {
+            job: job_from_row(row),
+            lease,
+        }))
+    }
+
+    /// Extends a lease while its job is still being worked on. False when
+    /// the lease is no longer ours.
+    pub async fn extend_lease(
+        &self,
+        claim: &Claim,
+        lease_for: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let result = sqlx::query(
+            "UPDATE jobs SET lease_until = $1, updated_at = $2 \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+        )
+        .bind(now + duration_ms(lease_for))
+        .bind(now)
+        .bind(claim.job.id)
+        .bind(&claim.lease)
+        .execute(self.pool())
+        .await
+        .context("extend lease")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Marks the job done.
+    pub async fn complete(&self, claim: &Claim) -> Result<bool, StoreError> {
+        self.finish(claim, JobState::Done, None, None).await
+    }
+
+    /// Puts the job back in the queue to run again after `delay`.
+    pub async fn retry_later(
+        &self,
+        claim: &Claim,
+        error: &str,
+        delay: Duration,
+    ) -> Result<bool, StoreError> {
+        self.finish(claim, JobState::Queued, Some(error), Some(delay))
+            .await
+    }
+
+    /// Marks the job failed for good, keeping the error.
+    pub async fn fail(&self, claim: &Claim, error: &str) -> Result<bool, StoreError> {
+        self.finish(claim, JobState::Failed, Some(error), None)
+            .await
+    }
+
+    /// Gives a claimed job back untouched (shutdown): the attempt is not
+    /// counted and another worker may take it at once.
+    pub async fn release(&self, claim: &Claim) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, \
+             attempts = attempts - 1, updated_at = $1 \
+             WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+        )
+        .bind(now_ms())
+        .bind(claim.job.id)
+        .bind(&claim.lease)
+        .execute(self.pool())
+        .await
+        .context("release")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn finish(
+        &self,
+        claim: &Claim,
+        state: JobState,
+        error: Option<&str>,
+        delay: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let result = sqlx::query(
+            "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), run_after = $3, \
+             lease_owner = NULL, lease_until = NULL, updated_at = $4 \
+             WHERE id = $5 AND lease_owner = $6 AND state = 'running'",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(now + delay.map_or(0, duration_ms))
+        .bind(now)
+        .bind(claim.job.id)
+        .bind(&claim.lease)
+        .execute(self.pool())
+        .await
+        .context("finish job")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Stores the job's plan (JSON), before anything is dispatched.
+    pub async fn save_plan(&self, claim: &Claim, plan: &str) -> Result<(), StoreError> {
+        self.set_job_text(claim, "plan", plan).await
+    }
+
+    /// Stores the job's dispatch outcome (JSON).
+    pub async fn save_outcome(&self, claim: &Claim, outcome: &str) -> Result<(), StoreError> {
+        self.set_job_text(claim, "outcome", outcome).await
+    }
+
+    async fn set_job_text(
+        &self,
+        claim: &Claim,
+        column: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE jobs SET {column} = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4"
+        );
+        sqlx::query(&sql)
+            .bind(value)
+            .bind(now_ms())
+            .bind(claim.job.id)
+            .bind(&claim.lease)
+            .execute(self.pool())
+            .await
+            .context("save job state")?;
+        Ok(())
+    }
+
+    /// Remembers the reply comment, so a retried job edits it.
+    pub async fn save_reply_comment(
+        &self,
+        claim: &Claim,
+        comment_id: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET reply_comment_id = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4")
+            .bind(comment_id)
+            .bind(now_ms())
+            .bind(claim.job.id)
+            .bind(&claim.lease)
+            .execute(self.pool())
+            .await
+            .context("save reply comment")?;
+        Ok(())
+    }
+
+    /// Reads one job.
+    pub async fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .context("read job")?;
+        Ok(row.map(job_from_row))
+    }
+
+    /// Reads the job of a delivery.
+    pub async fn job_by_delivery(&self, delivery_id: &str) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE delivery_id = $1");
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(delivery_id)
+            .fetch_optional(self.pool())
+            .await
+            .context("read job")?;
+        Ok(row.map(job_from_row))
+    }
+
+    /// Jobs in each state: (queued, running, done, failed).
+    pub async fn job_counts(&self) -> Result<[i64; 4], StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(self.pool())
+                .await
+                .context("count jobs")?;
+        let mut counts = [0; 4];
+        for (state, n) in rows {
+            let slot = match JobState::parse(&state) {
+                Some(JobState::Queued) => 0,
+                Some(JobState::Running) => 1,
+                Some(JobState::Done) => 2,
+                Some(JobState::Failed) => 3,
+                None => continue,
+            };
+            counts[slot] = n;
+        }
+        Ok(counts)
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,99 @@
+//! Schema migrations, one list per backend, applied in order at startup and
+//! recorded in `schema_migrations`. Postgres replicas starting together
+//! serialise on an advisory lock.
+
+use super::{Backend, Context, Store, StoreError};
+use sqlx::Executor;
+
+const SQLITE: &[&str] = &[r#"
+CREATE TABLE IF NOT EXISTS jobs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id      TEXT    NOT NULL UNIQUE,
+    event            TEXT    NOT NULL,
+    payload          TEXT    NOT NULL,
+    state            TEXT    NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    run_after        INTEGER NOT NULL,
+    lease_owner      TEXT,
+    lease_until      INTEGER,
+    last_error       TEXT,
+    plan             TEXT,
+    outcome          TEXT,
+    reply_comment_id INTEGER,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, run_after);
+CREATE TABLE IF NOT EXISTS actions (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id     INTEGER NOT NULL,
+    repo       TEXT    NOT NULL,
+    head_sha   TEXT    NOT NULL,
+    label      TEXT    NOT NULL,
+    task_id    TEXT    NOT NULL,
+    kind       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (job_id, task_id, kind)
+);
+CREATE INDEX IF NOT EXISTS actions_by_head ON actions (repo, head_sha);
+"#];
+
+const POSTGRES: &[&str] = &[r#"
+CREATE TABLE IF NOT EXISTS jobs (
+    id               BIGSERIAL PRIMARY KEY,
+    delivery_id      TEXT    NOT NULL UNIQUE,
+    event            TEXT    NOT NULL,
+    payload          TEXT    NOT NULL,
+    state            TEXT    NOT NULL,
+    attempts         BIGINT  NOT NULL DEFAULT 0,
+    run_after        BIGINT  NOT NULL,
+    lease_owner      TEXT,
+    lease_until      BIGINT,
+    last_error       TEXT,
+    plan             TEXT,
+    outcome          TEXT,
+    reply_comment_id BIGINT,
+    created_at       BIGINT  NOT NULL,
+    updated_at       BIGINT  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, run_after);
+CREATE TABLE IF NOT EXISTS actions (
+    id         BIGSERIAL PRIMARY KEY,
+    job_id     BIGINT NOT NULL,
+    repo       TEXT   NOT NULL,
+    head_sha   TEXT   NOT NULL,
+    label      TEXT   NOT NULL,
+    task_id    TEXT   NOT NULL,
+    kind       TEXT   NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (job_id, task_id, kind)
+);
+CREATE INDEX IF NOT EXISTS actions_by_head ON actions (repo, head_sha);
+"#];
+
+pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
+    let (steps, lock) = match store.backend {
+        Backend::Sqlite => (SQLITE, None),
+        Backend::Postgres => (POSTGRES, Some("SELECT pg_advisory_xact_lock(7262011)")),
+    };
+    let mut tx = store.pool.begin().await.context("migrate: begin")?;
+    if let Some(lock) = lock {
+        tx.execute(lock).await.context("migrate: lock")?;
+    }
+    tx.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+        .await
+        .context("migrate: schema_migrations")?;
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+        .fetch_one(&mut *tx)
+        .await
+        .context("migrate: read version")?;
+    for (version, sql) in steps.iter().enumerate().skip(applied.max(0) as usize) {
+        tx.execute(*sql).await.context("migrate: apply")?;
+        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+            .bind(version as i64 + 1)
+            .execute(&mut *tx)
+            .await
+            .context("migrate: record")?;
+    }
+    tx.commit().await.context("migrate: commit")
+}

@@ -1,0 +1,150 @@
+//! Test harness shared by the integration tests: a real service on loopback
+//! with a temporary SQLite file (or a fresh Postgres database), and signed
+//! webhook deliveries.
+#![allow(dead_code)]
+
+use rerunbot::config::WebhookSecrets;
+use rerunbot::service::Service;
+use rerunbot::store::Store;
+use rerunbot::webhook::signature::sign;
+use rerunbot::worker::{JobEvent, JobEventKind, JobHandler, WorkerConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+pub const SECRET: &str = "test-webhook-secret";
+
+/// A temporary SQLite store; the directory lives as long as the value.
+pub struct TempSqlite {
+    pub store: Store,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn sqlite() -> TempSqlite {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = Store::connect(&url).await.expect("sqlite store");
+    TempSqlite {
+        store,
+        url,
+        _dir: dir,
+    }
+}
+
+/// A fresh Postgres database for one test, or `None` (with a printed reason)
+/// when `RERUNBOT_TEST_POSTGRES_URL` is unset. In CI the variable is set and
+/// `RERUNBOT_REQUIRE_POSTGRES=1` turns a missing one into a failure.
+pub async fn postgres_url() -> Option<String> {
+    let Ok(admin) = std::env::var("RERUNBOT_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("RERUNBOT_REQUIRE_POSTGRES").is_err(),
+            "RERUNBOT_REQUIRE_POSTGRES is set but RERUNBOT_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipping: RERUNBOT_TEST_POSTGRES_URL is not set (no Postgres here)");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("rerunbot_test_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .expect("connect to Postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+pub fn fast_workers(workers: usize) -> WorkerConfig {
+    WorkerConfig {
+        workers,
+        lease: Duration::from_secs(30),
+        max_attempts: 3,
+        backoff_base: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(50),
+        poll_interval: Duration::from_millis(20),
+    }
+}
+
+pub async fn start(store: Store, handler: Arc<dyn JobHandler>, workers: WorkerConfig) -> Service {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    Service::start(
+        listener,
+        store,
+        WebhookSecrets::parse(SECRET).expect("secret"),
+        handler,
+        workers,
+    )
+    .await
+    .expect("service")
+}
+
+/// Posts a delivery signed with `secret`.
+pub async fn post(
+    url: &str,
+    event: Option<&str>,
+    delivery: Option<&str>,
+    secret: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(event) = event {
+        request = request.header("x-github-event", event);
+    }
+    if let Some(delivery) = delivery {
+        request = request.header("x-github-delivery", delivery);
+    }
+    if let Some(secret) = secret {
+        request = request.header("x-hub-signature-256", sign(secret, body));
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// An `issue_comment` payload on pull request #7 of mozilla/gecko-dev.
+pub fn comment_payload(action: &str, body: &str, login: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "action": action,
+        "issue": {
+            "number": 7,
+            "user": {"login": "alice", "type": "User"},
+            "pull_request": {"url": "https://api.github.com/repos/mozilla/gecko-dev/pulls/7"}
+        },
+        "comment": {"id": 1001, "body": body, "user": {"login": login, "type": "User"}},
+        "repository": {"full_name": "mozilla/gecko-dev"},
+        "installation": {"id": 55},
+        "sender": {"login": login, "type": "User"}
+    }))
+    .expect("json")
+}
+
+/// Waits (bounded) for `count` events matching `kind`.
+pub async fn wait_for(
+    events: &mut broadcast::Receiver<JobEvent>,
+    count: usize,
+    kind: fn(&JobEventKind) -> bool,
+) -> Vec<JobEvent> {
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while seen.len() < count {
+            match events.recv().await {
+                Ok(event) if kind(&event.outcome) => seen.push(event),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for job events");
+    seen
+}

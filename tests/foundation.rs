@@ -1,0 +1,498 @@
+//! The webhook ingress, the durable queue and the worker pool, through the
+//! real router over loopback with signed deliveries.
+
+mod common;
+
+use common::*;
+use rerunbot::store::{JobState, NewJob};
+use rerunbot::worker::{JobEventKind, JobFuture, JobHandler};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Records each job it runs; fails the first `fail_first` attempts of each.
+#[derive(Default)]
+struct Recorder {
+    runs: Mutex<HashMap<i64, u32>>,
+    fail_first: u32,
+    block: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl Recorder {
+    fn runs(&self) -> HashMap<i64, u32> {
+        self.runs.lock().expect("lock").clone()
+    }
+}
+
+impl JobHandler for Recorder {
+    fn handle(&self, _store: rerunbot::store::Store, claim: rerunbot::store::Claim) -> JobFuture {
+        let n = {
+            let mut runs = self.runs.lock().expect("lock");
+            let n = runs.entry(claim.job.id).or_default();
+            *n += 1;
+            *n
+        };
+        let fail = n <= self.fail_first;
+        let block = self.block.clone();
+        Box::pin(async move {
+            if let Some(block) = block {
+                block.notified().await;
+            }
+            if fail {
+                Err(rerunbot::worker::JobError::Retry(format!(
+                    "attempt {n} failed"
+                )))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+fn is_done(k: &JobEventKind) -> bool {
+    matches!(k, JobEventKind::Done)
+}
+
+#[tokio::test]
+async fn every_status_code_of_the_webhook() {
+    let db = sqlite().await;
+    let recorder = Arc::new(Recorder::default());
+    let service = start(db.store.clone(), recorder.clone(), fast_workers(1)).await;
+    let url = service.webhook_url();
+    let command = comment_payload(
+        "created",
+        "/retrigger 3 test-linux64/opt-mochitest-1",
+        "bob",
+    );
+    let chatter = comment_payload("created", "LGTM, thanks!", "bob");
+    let by_bot = comment_payload("created", "/rerun", "rerunbot[bot]");
+    let deleted = comment_payload("deleted", "/rerun", "bob");
+
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Vec<u8>,
+        u16,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "ping",
+            Some("ping"),
+            Some("d-ping"),
+            Some(SECRET),
+            b"{\"zen\":\"hi\"}".to_vec(),
+            200,
+        ),
+        (
+            "command accepted",
+            Some("issue_comment"),
+            Some("d-1"),
+            Some(SECRET),
+            command.clone(),
+            202,
+        ),
+        (
+            "redelivery",
+            Some("issue_comment"),
+            Some("d-1"),
+            Some(SECRET),
+            command.clone(),
+            200,
+        ),
+        (
+            "no command",
+            Some("issue_comment"),
+            Some("d-2"),
+            Some(SECRET),
+            chatter,
+            200,
+        ),
+        (
+            "bot comment",
+            Some("issue_comment"),
+            Some("d-3"),
+            Some(SECRET),
+            by_bot,
+            200,
+        ),
+        (
+            "deleted comment",
+            Some("issue_comment"),
+            Some("d-4"),
+            Some(SECRET),
+            deleted,
+            200,
+        ),
+        (
+            "other event",
+            Some("push"),
+            Some("d-5"),
+            Some(SECRET),
+            b"{}".to_vec(),
+            200,
+        ),
+        (
+            "wrong secret",
+            Some("issue_comment"),
+            Some("d-6"),
+            Some("nope"),
+            command.clone(),
+            401,
+        ),
+        (
+            "no signature",
+            Some("issue_comment"),
+            Some("d-7"),
+            None,
+            command.clone(),
+            401,
+        ),
+        (
+            "no event header",
+            None,
+            Some("d-8"),
+            Some(SECRET),
+            command.clone(),
+            400,
+        ),
+        (
+            "no delivery header",
+            Some("issue_comment"),
+            None,
+            Some(SECRET),
+            command.clone(),
+            400,
+        ),
+        (
+            "malformed json",
+            Some("issue_comment"),
+            Some("d-9"),
+            Some(SECRET),
+            b"{\"action\":".to_vec(),
+            400,
+        ),
+        (
+            "wrong shape",
+            Some("issue_comment"),
+            Some("d-10"),
+            Some(SECRET),
+            b"{\"action\":\"created\"}".to_vec(),
+            400,
+        ),
+    ];
+    for (name, event, delivery, secret, body, expected) in cases {
+        let (status, text) = post(&url, event, delivery, secret, &body).await;
+        assert_eq!(status, expected, "{name}: {text}");
+    }
+    // Only the accepted delivery was stored; nothing for the 401s and 400s.
+    let counts = db.store.job_counts().await.expect("counts");
+    assert_eq!(counts.iter().sum::<i64>(), 1, "{counts:?}");
+    assert!(db
+        .store
+        .job_by_delivery("d-6")
+        .await
+        .expect("read")
+        .is_none());
+    let job = db
+        .store
+        .job_by_delivery("d-1")
+        .await
+        .expect("read")
+        .expect("stored");
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).expect("json");
+    assert_eq!(payload["body"], "/retrigger 3 test-linux64/opt-mochitest-1");
+    assert_eq!(payload["installation"], 55);
+
+    // The metrics saw every delivery.
+    let metrics = reqwest::get(format!("http://{}/metrics", service.addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for needle in [
+        "outcome=\"accepted\"",
+        "outcome=\"duplicate\"",
+        "outcome=\"bad_signature\"",
+        "outcome=\"ignored_no_command\"",
+        "rerunbot_queue_jobs",
+        "rerunbot_job_duration_seconds",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "metrics lack {needle}:\n{metrics}"
+        );
+    }
+    service.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_and_not_stored() {
+    let db = sqlite().await;
+    let service = start(
+        db.store.clone(),
+        Arc::new(Recorder::default()),
+        fast_workers(1),
+    )
+    .await;
+    let body = vec![b' '; rerunbot::webhook::MAX_BODY_BYTES + 1];
+    let (status, _) = post(
+        &service.webhook_url(),
+        Some("issue_comment"),
+        Some("big"),
+        Some(SECRET),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        db.store
+            .job_counts()
+            .await
+            .expect("counts")
+            .iter()
+            .sum::<i64>(),
+        0
+    );
+    service.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let db = sqlite().await;
+    let service = start(
+        db.store.clone(),
+        Arc::new(Recorder::default()),
+        fast_workers(1),
+    )
+    .await;
+    for path in ["healthz", "readyz"] {
+        let r = reqwest::get(format!("http://{}/{path}", service.addr))
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    }
+    db.store.close().await;
+    let r = reqwest::get(format!("http://{}/readyz", service.addr))
+        .await
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 503);
+    service.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn accepted_jobs_run_once_and_failures_retry_with_backoff() {
+    let db = sqlite().await;
+    let recorder = Arc::new(Recorder {
+        fail_first: 2,
+        ..Recorder::default()
+    });
+    let service = start(db.store.clone(), recorder.clone(), fast_workers(2)).await;
+    let mut events = service.subscribe();
+    for n in 0..5 {
+        let body = comment_payload("created", "/rerun", "bob");
+        let (status, _) = post(
+            &service.webhook_url(),
+            Some("issue_comment"),
+            Some(&format!("r-{n}")),
+            Some(SECRET),
+            &body,
+        )
+        .await;
+        assert_eq!(status, 202);
+    }
+    wait_for(&mut events, 5, is_done).await;
+    let runs = recorder.runs();
+    assert_eq!(runs.len(), 5);
+    assert!(
+        runs.values().all(|&n| n == 3),
+        "two failures then success: {runs:?}"
+    );
+    let job = db
+        .store
+        .job_by_delivery("r-0")
+        .await
+        .expect("read")
+        .expect("job");
+    assert_eq!((job.state, job.attempts), (JobState::Done, 3));
+    assert_eq!(job.last_error.as_deref(), Some("attempt 2 failed"));
+    service.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn attempts_are_bounded_then_the_job_fails_with_its_error() {
+    let db = sqlite().await;
+    let recorder = Arc::new(Recorder {
+        fail_first: u32::MAX,
+        ..Recorder::default()
+    });
+    let service = start(db.store.clone(), recorder.clone(), fast_workers(1)).await;
+    let mut events = service.subscribe();
+    let body = comment_payload("created", "/rerun", "bob");
+    post(
+        &service.webhook_url(),
+        Some("issue_comment"),
+        Some("doomed"),
+        Some(SECRET),
+        &body,
+    )
+    .await;
+    wait_for(&mut events, 1, |k| matches!(k, JobEventKind::Failed(_))).await;
+    let job = db
+        .store
+        .job_by_delivery("doomed")
+        .await
+        .expect("read")
+        .expect("job");
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempts, 3);
+    assert_eq!(job.last_error.as_deref(), Some("attempt 3 failed"));
+    service.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_crashed_workers_job_is_taken_again_after_its_lease() {
+    let db = sqlite().await;
+    db.store
+        .enqueue(NewJob {
+            delivery_id: "orphan",
+            event: "issue_comment",
+            payload: "{}",
+        })
+        .await
+        .expect("enqueue");
+    // A worker claims it with a short lease and then "dies" (never finishes).
+    let dead = db
+        .store
+        .claim(Duration::from_millis(200))
+        .await
+        .expect("claim")
+        .expect("job");
+    assert!(
+        db.store
+            .claim(Duration::from_secs(30))
+            .await
+            .expect("claim")
+            .is_none(),
+        "leased"
+    );
+    let recorder = Arc::new(Recorder::default());
+    let service = start(db.store.clone(), recorder.clone(), fast_workers(1)).await;
+    let mut events = service.subscribe();
+    let done = wait_for(&mut events, 1, is_done).await;
+    assert_eq!(done[0].delivery_id, "orphan");
+    // The dead worker's late completion is refused: its lease is gone.
+    assert!(!db.store.complete(&dead).await.expect("complete"));
+    let job = db.store.job(dead.job.id).await.expect("read").expect("job");
+    assert_eq!((job.state, job.attempts), (JobState::Done, 2));
+    service.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn shutdown_releases_jobs_still_running_after_the_grace_period() {
+    let db = sqlite().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let recorder = Arc::new(Recorder {
+        block: Some(gate.clone()),
+        ..Recorder::default()
+    });
+    let service = start(db.store.clone(), recorder.clone(), fast_workers(1)).await;
+    let body = comment_payload("created", "/rerun", "bob");
+    post(
+        &service.webhook_url(),
+        Some("issue_comment"),
+        Some("slow"),
+        Some(SECRET),
+        &body,
+    )
+    .await;
+    // Wait until the job is running.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while recorder.runs().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("job started");
+    service.shutdown(Duration::from_millis(100)).await;
+    let job = db
+        .store
+        .job_by_delivery("slow")
+        .await
+        .expect("read")
+        .expect("job");
+    assert_eq!(
+        (job.state, job.attempts),
+        (JobState::Queued, 0),
+        "released, attempt not counted"
+    );
+    // Another process takes it at once.
+    assert!(db
+        .store
+        .claim(Duration::from_secs(30))
+        .await
+        .expect("claim")
+        .is_some());
+}
+
+#[tokio::test]
+async fn logs_never_contain_the_webhook_secret() {
+    use std::io::Write;
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let db = sqlite().await;
+    let service = start(
+        db.store.clone(),
+        Arc::new(Recorder::default()),
+        fast_workers(1),
+    )
+    .await;
+    let mut events = service.subscribe();
+    let body = comment_payload("created", "/rerun", "bob");
+    post(
+        &service.webhook_url(),
+        Some("issue_comment"),
+        Some("guid-abc"),
+        Some(SECRET),
+        &body,
+    )
+    .await;
+    post(
+        &service.webhook_url(),
+        Some("issue_comment"),
+        Some("guid-bad"),
+        Some("wrong"),
+        &body,
+    )
+    .await;
+    wait_for(&mut events, 1, is_done).await;
+    service.shutdown(Duration::from_secs(5)).await;
+
+    let logs = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf8");
+    assert!(
+        logs.contains("guid-abc"),
+        "the delivery span carries the GUID:\n{logs}"
+    );
+    assert!(!logs.contains(SECRET), "secret leaked into logs");
+    assert!(!logs.contains(&rerunbot::webhook::signature::sign(SECRET, &body)[7..]));
+}

@@ -4,9 +4,11 @@
 //! chosen by [`Backend`].
 
 mod jobs;
+mod ledger;
 mod migrate;
 
 pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};
+pub use ledger::LedgerEntry;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

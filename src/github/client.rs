@@ -104,7 +104,11 @@ impl fmt::Debug for InstallationClient {
 }
 
 impl InstallationClient {
-    pub(crate) fn new(app: Arc<AppInner>, state: Arc<InstallationState>, id: InstallationId) -> Self {
+    pub(crate) fn new(
+        app: Arc<AppInner>,
+        state: Arc<InstallationState>,
+        id: InstallationId,
+    ) -> Self {
         Self { app, state, id }
     }
 
@@ -167,7 +171,10 @@ impl InstallationClient {
         while let Some(target) = next.take() {
             pages += 1;
             if pages > MAX_PAGES {
-                tracing::warn!(path = first, "stopped following pagination after {MAX_PAGES} pages");
+                tracing::warn!(
+                    path = first,
+                    "stopped following pagination after {MAX_PAGES} pages"
+                );
                 break;
             }
             let response = self.send(Method::GET, &target, None, None).await?;

@@ -46,7 +46,8 @@ impl InstallationClient {
     ) -> Result<(), GithubError> {
         let path = format!("/repos/{repo}/issues/comments/{comment}");
         let payload = json!({ "body": body });
-        self.send(Method::PATCH, &path, Some(&payload), None).await?;
+        self.send(Method::PATCH, &path, Some(&payload), None)
+            .await?;
         Ok(())
     }
 }

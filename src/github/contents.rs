@@ -128,7 +128,10 @@ mod tests {
     #[test]
     fn content_decoding() {
         let cases: Vec<(RawContent, Result<Option<&str>, ()>)> = vec![
-            (raw(Some("file"), Some("base64"), Some("aGVs\nbG8=\n")), Ok(Some("hello"))),
+            (
+                raw(Some("file"), Some("base64"), Some("aGVs\nbG8=\n")),
+                Ok(Some("hello")),
+            ),
             (raw(None, None, Some("aGVsbG8=")), Ok(Some("hello"))),
             (raw(Some("dir"), None, None), Ok(None)),
             (raw(Some("file"), Some("base64"), Some("!!")), Err(())),

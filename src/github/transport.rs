@@ -84,11 +84,13 @@ impl Transport {
         req: &Request<'_>,
     ) -> Result<Response, GithubError> {
         let path = display_path(req.target, &self.base);
-        let url = self.url_for(req.target).ok_or_else(|| GithubError::Decode {
-            method: req.method.to_string(),
-            path: path.clone(),
-            reason: "link points outside the API URL".to_owned(),
-        })?;
+        let url = self
+            .url_for(req.target)
+            .ok_or_else(|| GithubError::Decode {
+                method: req.method.to_string(),
+                path: path.clone(),
+                reason: "link points outside the API URL".to_owned(),
+            })?;
         let creates_content = !matches!(req.method, Method::GET | Method::HEAD);
         let mut failures = 0u32;
         let mut waits = 0u32;
@@ -280,11 +282,12 @@ mod tests {
     #[test]
     fn absolute_links_must_stay_under_the_api_url() {
         let t = Transport::new("https://ghe.example.com/api/v3/", GithubOptions::default());
-        let Ok(t) = t else {
-            panic!("client builds")
-        };
+        let Ok(t) = t else { panic!("client builds") };
         let cases = [
-            ("/repos/o/r", Some("https://ghe.example.com/api/v3/repos/o/r")),
+            (
+                "/repos/o/r",
+                Some("https://ghe.example.com/api/v3/repos/o/r"),
+            ),
             (
                 "https://ghe.example.com/api/v3/repos/o/r?page=2",
                 Some("https://ghe.example.com/api/v3/repos/o/r?page=2"),

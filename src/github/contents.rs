@@ -35,13 +35,14 @@ impl InstallationClient {
             Err(e) => return Err(e),
         };
         if response.status() == StatusCode::NOT_MODIFIED {
-            let mut cache = self.lock_configs();
-            if let Some(c) = cache.get_mut(&key) {
+            let cached = self.lock_configs().get_mut(&key).map(|c| {
                 c.fetched = Instant::now();
-                return Ok(c.text.clone());
+                c.text.clone()
+            });
+            if let Some(text) = cached {
+                return Ok(text);
             }
             // Nothing cached to reuse (cleared meanwhile): ask again in full.
-            drop(cache);
             let response = self.send(Method::GET, &path, None, None).await?;
             return self.read_content(key, &path, response).await;
         }

@@ -235,7 +235,8 @@ mod tests {
     #[test]
     fn rate_limit_waits() {
         let future_reset = (chrono::Utc::now().timestamp() + 30).to_string();
-        let cases: Vec<(u16, Vec<(&str, String)>, Option<(u64, u64)>)> = vec![
+        type Case = (u16, Vec<(&'static str, String)>, Option<(u64, u64)>);
+        let cases: Vec<Case> = vec![
             // (status, headers, expected wait range in seconds)
             (403, vec![("retry-after", "7".into())], Some((7, 7))),
             (429, vec![("retry-after", "2".into())], Some((2, 2))),

@@ -269,9 +269,25 @@ async fn handle(
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default(),
         body,
+        headers: recorded_headers(&headers),
         status: answer.status.as_u16(),
         at,
     });
     drop(state);
     routes::into_response(answer)
+}
+
+fn recorded_headers(headers: &HeaderMap) -> std::collections::BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let value = value.to_str().ok()?;
+            let value = if name.as_str() == "authorization" {
+                value.split_whitespace().next().unwrap_or("").to_owned()
+            } else {
+                value.to_owned()
+            };
+            Some((name.as_str().to_owned(), value))
+        })
+        .collect()
 }

@@ -22,6 +22,9 @@ pub struct RecordedCall {
     pub path: String,
     /// The JSON body, when there was one.
     pub body: Option<serde_json::Value>,
+    /// Request headers, lowercase names; `authorization` is reduced to its
+    /// scheme (`Bearer` or `token`) so credentials are never kept.
+    pub headers: BTreeMap<String, String>,
     /// The status the sandbox answered.
     pub status: u16,
     /// When the request arrived.

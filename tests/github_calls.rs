@@ -326,3 +326,33 @@ async fn reactions_are_added_once_each() {
         "{missing:?}"
     );
 }
+
+#[tokio::test]
+async fn enterprise_server_base_url_works_with_pagination() {
+    let sandbox = start(rerunbot::sandbox::github::SandboxGithubConfig::default()).await;
+    let ghes = sandbox.ghes_api_url();
+    let app = match rerunbot::github::GithubApp::with_options(
+        &ghes,
+        4242,
+        &rerunbot::config::Secret::new(rerunbot::sandbox::github::TEST_APP_PRIVATE_KEY),
+        fast_options(),
+    ) {
+        Ok(app) => app,
+        Err(e) => panic!("app: {e}"),
+    };
+    let client = app.installation(INSTALLATION);
+    let sha = CommitSha::new("abc123");
+    for i in 0..150 {
+        let run =
+            SandboxCheckRun::for_task(&format!("t{i}"), "https://tc", &format!("T{i}"), "failure");
+        sandbox.add_check_run(&repo(), &sha, run);
+    }
+    let runs = client.check_runs(&repo(), &sha).await;
+    assert_eq!(runs.map(|r| r.len()).ok(), Some(150));
+    let calls = sandbox.calls();
+    assert!(!calls.is_empty());
+    assert!(
+        calls.iter().all(|c| c.path.starts_with("/api/v3/")),
+        "{calls:?}"
+    );
+}

@@ -98,6 +98,22 @@ async fn secondary_rate_limit_is_waited_out() {
 }
 
 #[tokio::test]
+async fn spent_primary_limit_waits_until_reset() {
+    let (sandbox, client) = setup(fast_options()).await;
+    warm(&sandbox, &client).await;
+    sandbox.exhaust_rate_limit_next(1, 1);
+    let pr = client.pull_request(&repo(), PullRequestNumber(1)).await;
+    assert!(pr.is_ok(), "{pr:?}");
+    let gets = calls_to(&sandbox, "GET", "/repos/mozilla/gecko/pulls/1");
+    assert_eq!(
+        gets.iter().map(|c| c.status).collect::<Vec<_>>(),
+        vec![200, 403, 200]
+    );
+    let waited = gets[2].at.duration_since(gets[1].at);
+    assert!(waited >= Duration::from_secs(1), "retried after {waited:?}");
+}
+
+#[tokio::test]
 async fn long_rate_limits_become_retryable_errors() {
     let options = GithubOptions {
         max_rate_limit_wait: Duration::from_secs(5),

@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 /// already unusual.
 const MAX_PAGES: usize = 100;
 
+/// Cached entries per installation before stale ones are dropped; keeps a
+/// long-running process from growing without bound.
+pub(crate) const MAX_CACHE_ENTRIES: usize = 10_000;
+
 /// Limits and timings. The defaults follow GitHub's documented limits; tests
 /// shrink the windows.
 #[derive(Clone, Debug)]
@@ -215,6 +219,17 @@ pub(crate) fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// Makes room in a cache that reached `MAX_CACHE_ENTRIES`: stale entries go
+/// first, everything if that is not enough.
+pub(crate) fn make_room<K, V>(map: &mut HashMap<K, V>, is_fresh: impl Fn(&V) -> bool) {
+    if map.len() >= MAX_CACHE_ENTRIES {
+        map.retain(|_, v| is_fresh(v));
+        if map.len() >= MAX_CACHE_ENTRIES {
+            map.clear();
+        }
+    }
+}
+
 /// Cache key for a repository (GitHub names are case-insensitive).
 pub(crate) fn repo_key(repo: &RepoName) -> String {
     repo.to_string().to_ascii_lowercase()
@@ -251,5 +266,23 @@ mod tests {
         for (header, expected) in cases {
             assert_eq!(next_link(header).as_deref(), expected, "{header}");
         }
+    }
+
+    #[test]
+    fn full_caches_drop_stale_entries_first() {
+        let mut map: HashMap<usize, bool> =
+            (0..MAX_CACHE_ENTRIES).map(|i| (i, i % 2 == 0)).collect();
+        make_room(&mut map, |fresh| *fresh);
+        assert_eq!(map.len(), MAX_CACHE_ENTRIES / 2);
+        assert!(map.values().all(|fresh| *fresh));
+
+        let mut all_fresh: HashMap<usize, bool> =
+            (0..MAX_CACHE_ENTRIES).map(|i| (i, true)).collect();
+        make_room(&mut all_fresh, |fresh| *fresh);
+        assert!(all_fresh.is_empty());
+
+        let mut small: HashMap<usize, bool> = (0..10).map(|i| (i, false)).collect();
+        make_room(&mut small, |fresh| *fresh);
+        assert_eq!(small.len(), 10);
     }
 }

@@ -2,7 +2,7 @@
 //! `ref`), so a pull request cannot loosen the rules that judge it. Cached
 //! for `config_ttl`, then revalidated with `If-None-Match`.
 
-use super::client::{decode, is_not_found, repo_key, InstallationClient};
+use super::client::{decode, is_not_found, make_room, repo_key, InstallationClient};
 use super::error::GithubError;
 use super::model::RawContent;
 use super::CONFIG_PATH;
@@ -71,7 +71,10 @@ impl InstallationClient {
     }
 
     fn store_config(&self, key: String, text: Option<String>, etag: Option<String>) {
-        self.lock_configs().insert(
+        let ttl = self.options().config_ttl;
+        let mut configs = self.lock_configs();
+        make_room(&mut configs, |c| c.fetched.elapsed() < ttl);
+        configs.insert(
             key,
             super::client::CachedFile {
                 text,

@@ -1,7 +1,7 @@
 //! Pull-request details and the commenter's repository role (DESIGN.md §6:
 //! permissions come from `role_name`, never from `author_association`).
 
-use super::client::{is_not_found, login_key, repo_key, InstallationClient};
+use super::client::{is_not_found, login_key, make_room, repo_key, InstallationClient};
 use super::error::GithubError;
 use super::model::{PullRequest, RawPermission, RawPull};
 use crate::policy::plan::Role;
@@ -37,7 +37,9 @@ impl InstallationClient {
             Err(e) if is_not_found(&e) => Role::None,
             Err(e) => return Err(e),
         };
-        self.lock_roles().insert(key, (role, Instant::now()));
+        let mut roles = self.lock_roles();
+        make_room(&mut roles, |(_, at)| at.elapsed() < ttl);
+        roles.insert(key, (role, Instant::now()));
         Ok(role)
     }
 

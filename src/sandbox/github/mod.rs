@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 pub const TEST_APP_PRIVATE_KEY: &str = include_str!("../../../fixtures/github/test-app-key.pem");
 pub const TEST_APP_PUBLIC_KEY: &str = include_str!("../../../fixtures/github/test-app-key.pub.pem");
 
+const GHES_PREFIX: &str = "/api/v3";
+
 /// How the sandbox behaves.
 #[derive(Clone, Debug)]
 pub struct SandboxGithubConfig {
@@ -83,6 +85,12 @@ impl SandboxGithub {
     /// The REST base URL, e.g. `http://127.0.0.1:41234`.
     pub fn api_url(&self) -> &str {
         &self.api_url
+    }
+
+    /// The same API under a GitHub Enterprise Server style base URL
+    /// (`http://127.0.0.1:41234/api/v3`).
+    pub fn ghes_api_url(&self) -> String {
+        format!("{}{GHES_PREFIX}", self.api_url)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -211,6 +219,16 @@ impl SandboxGithub {
         ));
     }
 
+    /// The next `n` requests get a 403 with `x-ratelimit-remaining: 0` and
+    /// `x-ratelimit-reset` `reset_in_secs` from now (primary limit spent).
+    pub fn exhaust_rate_limit_next(&self, n: usize, reset_in_secs: u64) {
+        let mut state = self.lock();
+        state.faults.extend(std::iter::repeat_n(
+            Fault::PrimaryRateLimit { reset_in_secs },
+            n,
+        ));
+    }
+
     /// Every issued installation token stops working (as after expiry).
     pub fn expire_tokens(&self) {
         let past = chrono::Utc::now() - chrono::Duration::seconds(1);
@@ -251,12 +269,18 @@ async fn handle(
         .filter_map(|pair| pair.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+    // GHES serves the API under /api/v3; the sandbox answers both ways.
+    let (prefix, path) = match uri.path().strip_prefix(GHES_PREFIX) {
+        Some(rest) if rest.starts_with('/') => (GHES_PREFIX, rest),
+        _ => ("", uri.path()),
+    };
     let mut state = lock(&state);
     let answer = routes::answer(
         &mut state,
         &routes::Incoming {
             method: &method,
-            path: uri.path(),
+            prefix,
+            path,
             query,
             headers: &headers,
             body: body.as_ref(),

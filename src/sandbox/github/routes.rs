@@ -47,6 +47,9 @@ impl Answer {
 
 pub(crate) struct Incoming<'a> {
     pub method: &'a Method,
+    /// `/api/v3` when the request came in GHES-style, else empty.
+    pub prefix: &'a str,
+    /// The path below the prefix.
     pub path: &'a str,
     pub query: HashMap<String, String>,
     pub headers: &'a HeaderMap,
@@ -65,6 +68,13 @@ pub(crate) fn answer(state: &mut State, req: &Incoming<'_>) -> Answer {
                 "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
             )
             .with_header("retry-after", retry_after_secs.to_string()),
+            Fault::PrimaryRateLimit { reset_in_secs } => {
+                let reset = Utc::now().timestamp() + i64::try_from(reset_in_secs).unwrap_or(0);
+                Answer::error(StatusCode::FORBIDDEN, "API rate limit exceeded for installation.")
+                    .with_header("x-ratelimit-limit", "5000".to_owned())
+                    .with_header("x-ratelimit-remaining", "0".to_owned())
+                    .with_header("x-ratelimit-reset", reset.to_string())
+            }
         };
     }
     let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
@@ -263,8 +273,8 @@ fn paginate(base_url: &str, req: &Incoming<'_>, items: Vec<Value>) -> (Vec<Value
         .collect();
     let link_to = |p: usize, rel: &str| {
         format!(
-            "<{base_url}{}?per_page={per_page}&page={p}>; rel=\"{rel}\"",
-            req.path
+            "<{base_url}{}{}?per_page={per_page}&page={p}>; rel=\"{rel}\"",
+            req.prefix, req.path
         )
     };
     let mut links = Vec::new();

@@ -147,6 +147,7 @@ pub(crate) struct StoredCheckRun {
 pub(crate) enum Fault {
     Status(u16),
     SecondaryRateLimit { retry_after_secs: u64 },
+    PrimaryRateLimit { reset_in_secs: u64 },
 }
 
 pub(crate) struct IssuedToken {

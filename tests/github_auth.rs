@@ -159,3 +159,22 @@ async fn debug_output_shows_no_secrets() {
     assert!(!shown.contains("PRIVATE"), "{shown}");
     assert!(!shown.contains("ghs_"), "{shown}");
 }
+
+#[tokio::test]
+async fn sandbox_refuses_calls_without_a_valid_token() {
+    let sandbox = start(SandboxGithubConfig::default()).await;
+    sandbox.add_pull_request(&repo(), SandboxPull::open(1, "abc", "alice"));
+    let http = reqwest::Client::new();
+    let url = format!("{}/repos/mozilla/gecko/pulls/1", sandbox.api_url());
+    let cases = [None, Some("token ghs_made_up"), Some("Bearer not.a.jwt")];
+    for auth in cases {
+        let mut request = http.get(&url);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let status = request.send().await.map(|r| r.status().as_u16()).ok();
+        assert_eq!(status, Some(401), "{auth:?}");
+    }
+    let statuses: Vec<u16> = sandbox.calls().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, vec![401, 401, 401]);
+}

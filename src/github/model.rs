@@ -76,13 +76,14 @@ pub(crate) struct RawPull {
     pub number: u64,
     pub state: PullState,
     #[serde(default)]
-    pub merged: bool,
+    pub merged: Option<bool>,
     #[serde(default)]
     pub merged_at: Option<String>,
     pub head: RawRef,
     #[serde(default)]
     pub merge_commit_sha: Option<String>,
-    pub user: RawUser,
+    #[serde(default)]
+    pub user: Option<RawUser>,
     #[serde(default)]
     pub base: Option<RawBase>,
 }
@@ -115,13 +116,14 @@ impl From<RawPull> for PullRequest {
             number: PullRequestNumber(raw.number),
             state: raw.state,
             // Some endpoints omit `merged`; `merged_at` says the same thing.
-            merged: raw.merged || raw.merged_at.is_some(),
+            merged: raw.merged.unwrap_or(false) || raw.merged_at.is_some(),
             head_sha: CommitSha(raw.head.sha),
             merge_commit_sha: raw
                 .merge_commit_sha
                 .filter(|s| !s.is_empty())
                 .map(CommitSha),
-            author: Login(raw.user.login),
+            // A deleted account shows as GitHub's `ghost` user.
+            author: Login(raw.user.map_or_else(|| "ghost".to_owned(), |u| u.login)),
             base_default_branch: raw.base.and_then(|b| b.repo).and_then(|r| r.default_branch),
         }
     }
@@ -166,4 +168,57 @@ impl RawComment {
 pub(crate) struct RawAccessToken {
     pub token: String,
     pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_requests_parse_leniently() {
+        let cases = [
+            // Full answer, with fields we ignore.
+            (
+                r#"{"number":1,"state":"open","merged":false,"head":{"sha":"a","ref":"x"},"merge_commit_sha":"m","user":{"login":"al"},"base":{"repo":{"default_branch":"main"}},"extra":[1]}"#,
+                (PullState::Open, false, Some("m"), "al", Some("main")),
+            ),
+            // `merged` missing but `merged_at` set; no base; empty merge sha.
+            (
+                r#"{"number":2,"state":"closed","merged_at":"2026-01-01T00:00:00Z","head":{"sha":"b"},"merge_commit_sha":"","user":{"login":"bo"}}"#,
+                (PullState::Closed, true, None, "bo", None),
+            ),
+            // Null `merged`, no user (deleted account).
+            (
+                r#"{"number":3,"state":"closed","merged":null,"head":{"sha":"c"},"user":null}"#,
+                (PullState::Closed, false, None, "ghost", None),
+            ),
+        ];
+        for (json, (state, merged, merge_sha, author, default_branch)) in cases {
+            let raw: RawPull = match serde_json::from_str(json) {
+                Ok(raw) => raw,
+                Err(e) => panic!("{json}: {e}"),
+            };
+            let pr = PullRequest::from(raw);
+            assert_eq!(pr.state, state, "{json}");
+            assert_eq!(pr.merged, merged, "{json}");
+            assert_eq!(
+                pr.merge_commit_sha.as_ref().map(|s| s.as_str()),
+                merge_sha,
+                "{json}"
+            );
+            assert_eq!(pr.author.as_str(), author, "{json}");
+            assert_eq!(pr.base_default_branch.as_deref(), default_branch, "{json}");
+        }
+    }
+
+    #[test]
+    fn check_runs_parse_without_optional_fields() {
+        let json =
+            r#"{"total_count":1,"check_runs":[{"id":5,"name":"lint","head_sha":"abc","app":{}}]}"#;
+        let page: Result<RawCheckRuns, _> = serde_json::from_str(json);
+        let runs = page.map(|p| p.check_runs).unwrap_or_default();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].external_id, None);
+        assert_eq!(runs[0].details_url, None);
+    }
 }

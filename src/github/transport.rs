@@ -166,11 +166,27 @@ impl Transport {
                 tokio::time::sleep(self.backoff(failures)).await;
                 continue;
             }
+            let message = error_message(response).await;
+            // A secondary limit may come as a bare 403 naming itself only in
+            // the message; GitHub's advice then is to wait a minute.
+            if status == StatusCode::FORBIDDEN && names_a_rate_limit(&message) {
+                let wait = DEFAULT_RATE_LIMIT_WAIT;
+                if wait > self.options.max_rate_limit_wait || waits >= MAX_RATE_LIMIT_WAITS {
+                    return Err(GithubError::RateLimited {
+                        method: req.method.to_string(),
+                        path,
+                        wait,
+                    });
+                }
+                waits += 1;
+                tokio::time::sleep(wait).await;
+                continue;
+            }
             return Err(GithubError::Permanent {
                 method: req.method.to_string(),
                 path,
                 status: status.as_u16(),
-                message: error_message(response).await,
+                message,
             });
         }
     }
@@ -206,6 +222,11 @@ fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> 
     }
     // A bare 403 is a permission problem; a bare 429 is still a limit.
     (status == StatusCode::TOO_MANY_REQUESTS).then_some(DEFAULT_RATE_LIMIT_WAIT)
+}
+
+fn names_a_rate_limit(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("rate limit") || message.contains("abuse detection")
 }
 
 /// GitHub's `message` field, shortened; never the request's headers.
@@ -277,6 +298,23 @@ mod tests {
                     "{status} {headers:?}: {got:?}"
                 ),
             }
+        }
+    }
+
+    #[test]
+    fn rate_limit_messages() {
+        let cases = [
+            (
+                "You have exceeded a secondary rate limit. Please wait.",
+                true,
+            ),
+            ("API rate limit exceeded for installation ID 7.", true),
+            ("You have triggered an abuse detection mechanism.", true),
+            ("Resource not accessible by integration", false),
+            ("Must have admin rights to Repository.", false),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(names_a_rate_limit(message), expected, "{message}");
         }
     }
 

@@ -1,1 +1,3 @@
 //! Stateful stand-ins for GitHub and Taskcluster, for `demo` and tests.
+
+pub mod github;

@@ -1,0 +1,288 @@
+//! `InstallationClient`: the handle the pipeline uses for one installation,
+//! and the request helpers the topic modules (`pulls`, `contents`, `checks`,
+//! `comments`) build on: JSON GETs, pagination over `Link: rel="next"`, and
+//! the per-installation state (token, caches, content limiter).
+
+use super::app_auth::{AppInner, CachedToken, InstallationAuth};
+use super::error::GithubError;
+use super::limiter::ContentLimiter;
+use super::transport::Request;
+use crate::policy::plan::Role;
+use crate::types::{InstallationId, Login, RepoName};
+use reqwest::{Method, Response};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most pages we follow for one listing; a commit with 10,000 check runs is
+/// already unusual.
+const MAX_PAGES: usize = 100;
+
+/// Cached entries per installation before stale ones are dropped; keeps a
+/// long-running process from growing without bound.
+pub(crate) const MAX_CACHE_ENTRIES: usize = 10_000;
+
+/// Limits and timings. The defaults follow GitHub's documented limits; tests
+/// shrink the windows.
+#[derive(Clone, Debug)]
+pub struct GithubOptions {
+    /// Content-creating requests (POST/PATCH/PUT/DELETE) allowed per window
+    /// per installation (GitHub: 80 per minute).
+    pub content_requests_per_window: u32,
+    pub content_window: Duration,
+    /// Longest rate-limit wait we sit through; longer waits become a
+    /// retryable error so a worker is not blocked.
+    pub max_rate_limit_wait: Duration,
+    /// Retries of 5xx answers and network failures.
+    pub max_retries: u32,
+    /// First backoff; doubles per retry (capped at 10 s).
+    pub backoff_base: Duration,
+    pub request_timeout: Duration,
+    /// Tokens are replaced this long before GitHub's `expires_at`.
+    pub token_refresh_margin: Duration,
+    pub permission_ttl: Duration,
+    pub config_ttl: Duration,
+}
+
+impl Default for GithubOptions {
+    fn default() -> Self {
+        Self {
+            content_requests_per_window: 80,
+            content_window: Duration::from_secs(60),
+            max_rate_limit_wait: Duration::from_secs(60),
+            max_retries: 3,
+            backoff_base: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(30),
+            token_refresh_margin: Duration::from_secs(5 * 60),
+            permission_ttl: Duration::from_secs(60),
+            config_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A cached `.github/rerunbot.yml` answer (present or absent).
+pub(crate) struct CachedFile {
+    pub text: Option<String>,
+    pub etag: Option<String>,
+    pub fetched: Instant,
+}
+
+/// What all clients of one installation share.
+pub(crate) struct InstallationState {
+    pub token: tokio::sync::Mutex<Option<CachedToken>>,
+    pub limiter: ContentLimiter,
+    pub roles: Mutex<HashMap<(String, String), (Role, Instant)>>,
+    pub configs: Mutex<HashMap<String, CachedFile>>,
+}
+
+impl InstallationState {
+    pub fn new(options: &GithubOptions) -> Self {
+        Self {
+            token: tokio::sync::Mutex::new(None),
+            limiter: ContentLimiter::new(
+                options.content_requests_per_window,
+                options.content_window,
+            ),
+            roles: Mutex::new(HashMap::new()),
+            configs: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// GitHub calls as one installation. Cheap to clone.
+#[derive(Clone)]
+pub struct InstallationClient {
+    app: Arc<AppInner>,
+    state: Arc<InstallationState>,
+    id: InstallationId,
+}
+
+impl fmt::Debug for InstallationClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallationClient")
+            .field("installation", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstallationClient {
+    pub(crate) fn new(
+        app: Arc<AppInner>,
+        state: Arc<InstallationState>,
+        id: InstallationId,
+    ) -> Self {
+        Self { app, state, id }
+    }
+
+    pub fn installation_id(&self) -> InstallationId {
+        self.id
+    }
+
+    pub(crate) fn options(&self) -> &super::GithubOptions {
+        self.app.transport.options()
+    }
+
+    pub(crate) fn state(&self) -> &InstallationState {
+        &self.state
+    }
+
+    /// One request through the shared transport, as this installation.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        target: &str,
+        body: Option<&serde_json::Value>,
+        if_none_match: Option<&str>,
+    ) -> Result<Response, GithubError> {
+        let auth = InstallationAuth {
+            app: &self.app,
+            state: &self.state,
+            id: self.id,
+        };
+        let request = Request {
+            method,
+            target,
+            body,
+            if_none_match,
+        };
+        self.app
+            .transport
+            .execute(&auth, Some(&self.state.limiter), &request)
+            .await
+    }
+
+    /// GET and decode.
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GithubError> {
+        let response = self.send(Method::GET, path, None, None).await?;
+        decode(Method::GET, path, response).await
+    }
+
+    /// GET every page of a listing, following `Link: rel="next"`.
+    /// `items` turns one page's body into its items.
+    pub(crate) async fn get_all_pages<P, T>(
+        &self,
+        first: &str,
+        items: impl Fn(P) -> Vec<T>,
+    ) -> Result<Vec<T>, GithubError>
+    where
+        P: DeserializeOwned,
+    {
+        let mut out = Vec::new();
+        let mut next = Some(first.to_owned());
+        let mut pages = 0;
+        while let Some(target) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                tracing::warn!(
+                    path = first,
+                    "stopped following pagination after {MAX_PAGES} pages"
+                );
+                break;
+            }
+            let response = self.send(Method::GET, &target, None, None).await?;
+            next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let page: P = decode(Method::GET, first, response).await?;
+            out.extend(items(page));
+        }
+        Ok(out)
+    }
+}
+
+/// Reads a 2xx body as JSON.
+pub(crate) async fn decode<T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    response: Response,
+) -> Result<T, GithubError> {
+    response.json().await.map_err(|e| GithubError::Decode {
+        method: method.to_string(),
+        path: path.to_owned(),
+        reason: e.without_url().to_string(),
+    })
+}
+
+/// The `rel="next"` URL of a `Link` header.
+pub(crate) fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| url.to_owned())
+    })
+}
+
+/// Makes room in a cache that reached `MAX_CACHE_ENTRIES`: stale entries go
+/// first, everything if that is not enough.
+pub(crate) fn make_room<K, V>(map: &mut HashMap<K, V>, is_fresh: impl Fn(&V) -> bool) {
+    if map.len() >= MAX_CACHE_ENTRIES {
+        map.retain(|_, v| is_fresh(v));
+        if map.len() >= MAX_CACHE_ENTRIES {
+            map.clear();
+        }
+    }
+}
+
+/// Cache key for a repository (GitHub names are case-insensitive).
+pub(crate) fn repo_key(repo: &RepoName) -> String {
+    repo.to_string().to_ascii_lowercase()
+}
+
+pub(crate) fn login_key(login: &Login) -> String {
+    login.as_str().to_ascii_lowercase()
+}
+
+/// Whether an error is GitHub's 404.
+pub(crate) fn is_not_found(err: &GithubError) -> bool {
+    err.status() == Some(404)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_is_found_among_others() {
+        let cases = [
+            (
+                r#"<https://api.github.com/x?page=2>; rel="next", <https://api.github.com/x?page=5>; rel="last""#,
+                Some("https://api.github.com/x?page=2"),
+            ),
+            (
+                r#"<https://api.github.com/x?page=1>; rel="prev", <https://api.github.com/x?page=3>; rel="next""#,
+                Some("https://api.github.com/x?page=3"),
+            ),
+            (r#"<https://api.github.com/x?page=1>; rel="first""#, None),
+            ("", None),
+            ("garbage", None),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(next_link(header).as_deref(), expected, "{header}");
+        }
+    }
+
+    #[test]
+    fn full_caches_drop_stale_entries_first() {
+        let mut map: HashMap<usize, bool> =
+            (0..MAX_CACHE_ENTRIES).map(|i| (i, i % 2 == 0)).collect();
+        make_room(&mut map, |fresh| *fresh);
+        assert_eq!(map.len(), MAX_CACHE_ENTRIES / 2);
+        assert!(map.values().all(|fresh| *fresh));
+
+        let mut all_fresh: HashMap<usize, bool> =
+            (0..MAX_CACHE_ENTRIES).map(|i| (i, true)).collect();
+        make_room(&mut all_fresh, |fresh| *fresh);
+        assert!(all_fresh.is_empty());
+
+        let mut small: HashMap<usize, bool> = (0..10).map(|i| (i, false)).collect();
+        make_room(&mut small, |fresh| *fresh);
+        assert_eq!(small.len(), 10);
+    }
+}

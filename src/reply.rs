@@ -140,9 +140,7 @@ pub fn reaction_for(sections: &[ReplySection]) -> Option<Reaction> {
                         Decision::Skip(_) => {}
                         Decision::Act(_) => match outcomes.get(i) {
                             None | Some(ActionOutcome::Pending) => pending = true,
-                            Some(ActionOutcome::Failed { .. }) => {
-                                return Some(Reaction::Confused)
-                            }
+                            Some(ActionOutcome::Failed { .. }) => return Some(Reaction::Confused),
                             Some(_) => {}
                         },
                     }

@@ -139,8 +139,9 @@ pub struct GlobPattern(pub String);
 impl<'de> Deserialize<'de> for GlobPattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        globset::Glob::new(&text)
-            .map_err(|e| serde::de::Error::custom(format!("invalid glob `{text}`: {}", e.kind())))?;
+        globset::Glob::new(&text).map_err(|e| {
+            serde::de::Error::custom(format!("invalid glob `{text}`: {}", e.kind()))
+        })?;
         Ok(GlobPattern(text))
     }
 }

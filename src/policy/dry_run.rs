@@ -217,7 +217,13 @@ fn plan_text(command: &str, p: &Plan, force_role: Role) -> String {
             ]);
         }
         let widths: Vec<usize> = (0..5)
-            .map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0))
+            .map(|c| {
+                lines
+                    .iter()
+                    .map(|l| l[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         for l in &lines {
             let mut s = String::from("  ");

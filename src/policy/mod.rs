@@ -10,6 +10,8 @@ mod suggest;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 pub use copy_ids::copy_ids;
 pub use engine::plan;

@@ -41,7 +41,12 @@ impl Explained {
     pub fn to_markdown(&self) -> String {
         match &self.instead {
             None => self.reason.clone(),
-            Some(s) => format!("{}; use {}{}", self.reason, code(&s.command), needs(s.needs)),
+            Some(s) => format!(
+                "{}; use {}{}",
+                self.reason,
+                code(&s.command),
+                needs(s.needs)
+            ),
         }
     }
 }
@@ -65,9 +70,9 @@ fn hinted(reason: String, hint: Hint, label: &str, force_role: Role) -> Explaine
         Hint::Retrigger => Explained::new(reason).instead(format!("/retrigger {label}"), None),
         Hint::RetriggerForce => Explained::new(reason)
             .instead(format!("/retrigger 1 {label} --force"), Some(force_role)),
-        Hint::NewPush => Explained::new(format!(
-            "{reason}; push a new commit for a new task graph"
-        )),
+        Hint::NewPush => {
+            Explained::new(format!("{reason}; push a new commit for a new task graph"))
+        }
     }
 }
 

@@ -16,7 +16,8 @@ pub fn parse(text: &str) -> Result<RepoConfig, ConfigError> {
 /// cap (for `check-config`; the reply does not need them).
 pub fn parse_with_notes(text: &str) -> Result<(RepoConfig, Vec<String>), ConfigError> {
     // A document that is empty or only comments is null: use the defaults.
-    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| to_error(text, &e))?;
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| to_error(text, &e))?;
     let mut config = if value.is_null() {
         RepoConfig::default()
     } else {
@@ -25,8 +26,16 @@ pub fn parse_with_notes(text: &str) -> Result<(RepoConfig, Vec<String>), ConfigE
     let mut notes = Vec::new();
     let limits = &mut config.limits;
     for (name, value, cap) in [
-        ("max_retrigger", &mut limits.max_retrigger, HARD_MAX_RETRIGGER),
-        ("max_new_tasks", &mut limits.max_new_tasks, HARD_MAX_NEW_TASKS),
+        (
+            "max_retrigger",
+            &mut limits.max_retrigger,
+            HARD_MAX_RETRIGGER,
+        ),
+        (
+            "max_new_tasks",
+            &mut limits.max_new_tasks,
+            HARD_MAX_NEW_TASKS,
+        ),
         (
             "max_reruns_per_task",
             &mut limits.max_reruns_per_task,

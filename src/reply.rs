@@ -74,9 +74,9 @@ pub fn render(input: &ReplyInput) -> String {
 /// The comment when the comment as a whole is rejected (nothing runs).
 pub fn render_comment_error(author: &Login, error: &CommentError) -> String {
     cap(format!(
-        "@{} — nothing was run: {}.",
+        "@{} — nothing was run: {}",
         author.as_str(),
-        wording::comment_error(error)
+        markdown::sentence(&wording::comment_error(error))
     ))
 }
 

@@ -98,3 +98,13 @@ pub fn plural(n: usize, word: &str) -> String {
         format!("{n} {word}s")
     }
 }
+
+/// Ends a sentence with a full stop unless it already has punctuation.
+pub fn sentence(s: &str) -> String {
+    let s = s.trim_end();
+    if s.ends_with(['.', '?', '!']) {
+        s.to_owned()
+    } else {
+        format!("{s}.")
+    }
+}

@@ -2,7 +2,7 @@
 //! the command-level refusal or warnings, unmatched selectors, the task
 //! table (folded when long, cut to the size budget) and row warnings.
 
-use super::markdown::{cell, code, plural, short_task_link, task_link, text};
+use super::markdown::{cell, code, plural, sentence, short_task_link, task_link, text};
 use super::wording;
 use super::{ReplySection, FOLD_ROWS};
 use crate::outcome::ActionOutcome;
@@ -10,16 +10,22 @@ use crate::policy::plan::{Decision, Plan, PlanRow, Role, Warning};
 use crate::types::Login;
 
 pub(super) fn render(s: &ReplySection, author: &Login, root_url: &str, budget: usize) -> String {
+    let mut out = render_inner(s, author, root_url, budget);
+    out.truncate(out.trim_end().len());
+    out
+}
+
+fn render_inner(s: &ReplySection, author: &Login, root_url: &str, budget: usize) -> String {
     match s {
         ReplySection::Help { commands } => help(commands, author),
         ReplySection::Malformed {
             command_text,
             error,
         } => format!(
-            "{} by @{} — not run: {}.",
+            "{} by @{} — not run: {}",
             code(command_text),
             author.as_str(),
-            wording::command_error(error)
+            sentence(&wording::command_error(error))
         ),
         ReplySection::Planned {
             command_text,
@@ -74,7 +80,7 @@ fn planned(
     );
     if let Some(r) = &plan.refusal {
         let e = wording::command_refusal(r, command_text, force_role);
-        out.push_str(&format!("\n**Not run:** {}.\n", e.to_markdown()));
+        out.push_str(&format!("\n**Not run:** {}\n", sentence(&e.to_markdown())));
     }
     for u in &plan.unmatched {
         let mut line = format!("\n- {} matches no task", code(&u.selector));

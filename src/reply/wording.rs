@@ -111,16 +111,15 @@ pub fn refusal(r: &Refusal, label: &str, force_role: Role) -> Explained {
             label,
             force_role,
         ),
-        Refusal::NotRetriggerable { force_role } => {
-            Explained::new("not retriggerable; rerun it instead (or force a retrigger with `--force`, needs the `".to_owned()
-                + force_role.as_str()
-                + "` role)")
-            .instead(format!("/rerun {label}"), None)
-        }
-        Refusal::ReleaseRetriggerDisabled { .. } => {
-            Explained::new("retrigger is disabled for release tasks; rerun it to unblock the graph")
-                .instead(format!("/rerun {label}"), None)
-        }
+        Refusal::NotRetriggerable { force_role } => Explained::new(format!(
+            "not retriggerable: only test tasks are (`--force` overrides, needs the {} role)",
+            code(force_role.as_str())
+        ))
+        .instead(format!("/rerun {label}"), None),
+        Refusal::ReleaseRetriggerDisabled { .. } => Explained::new(
+            "retrigger is disabled for release tasks (a rerun unblocks the graph)",
+        )
+        .instead(format!("/rerun {label}"), None),
         Refusal::RerunLimitPerTask { limit, done } => Explained::new(format!(
             "already rerun {} for this commit (limit {limit}); push a fix or ask a maintainer to look",
             plural(*done as usize, "time")

@@ -58,8 +58,16 @@ pub fn parse_with_notes(text: &str) -> Result<(RepoConfig, Vec<String>), ConfigE
 fn validate(text: &str, config: &RepoConfig) -> Result<(), ConfigError> {
     let l = &config.limits;
     let checks = [
-        ("max_retrigger", l.max_retrigger == 0, "must be at least 1".to_owned()),
-        ("max_new_tasks", l.max_new_tasks == 0, "must be at least 1".to_owned()),
+        (
+            "max_retrigger",
+            l.max_retrigger == 0,
+            "must be at least 1".to_owned(),
+        ),
+        (
+            "max_new_tasks",
+            l.max_new_tasks == 0,
+            "must be at least 1".to_owned(),
+        ),
         (
             "max_reruns_per_task",
             l.max_reruns_per_task == 0,

@@ -59,18 +59,84 @@ fn hard_caps_are_enforced_by_clamping() {
 
 /// (name, file, line, column, a piece of the message)
 const ERRORS: &[(&str, &str, usize, usize, &str)] = &[
-    ("unknown top-level key", "permissions:\n  rerun: write\nlimit:\n  max_retrigger: 3\n", 3, 1, "unknown field `limit`"),
-    ("unknown nested key", "limits:\n  max_retrigger: 3\n  max_retrigers: 4\n", 3, 3, "unknown field `max_retrigers`"),
-    ("wrong type: text for a number", "limits:\n  max_new_tasks: lots\n", 2, 18, "invalid type"),
-    ("wrong type: text for a bool", "permissions:\n  pr_author_rerun: sometimes\n", 2, 20, "invalid type"),
-    ("wrong type: a list for a section", "limits: [1, 2]\n", 1, 9, "invalid type"),
-    ("unknown role", "permissions:\n  force: owner\n", 2, 10, "unknown variant `owner`"),
-    ("bad glob", "classify:\n  release:\n    task_queues: [\"ok/*\", \"bad/[a-\"]\n", 3, 28, "invalid glob `bad/[a-`"),
-    ("negative number", "limits:\n  max_retrigger: -2\n", 2, 18, "integer `-2`"),
-    ("zero where at least one is needed", "limits:\n  max_retrigger: 0\n", 2, 18, "must be at least 1"),
-    ("percentage out of range", "limits:\n  max_failure_percent: 150\n", 2, 24, "out of range"),
+    (
+        "unknown top-level key",
+        "permissions:\n  rerun: write\nlimit:\n  max_retrigger: 3\n",
+        3,
+        1,
+        "unknown field `limit`",
+    ),
+    (
+        "unknown nested key",
+        "limits:\n  max_retrigger: 3\n  max_retrigers: 4\n",
+        3,
+        3,
+        "unknown field `max_retrigers`",
+    ),
+    (
+        "wrong type: text for a number",
+        "limits:\n  max_new_tasks: lots\n",
+        2,
+        18,
+        "invalid type",
+    ),
+    (
+        "wrong type: text for a bool",
+        "permissions:\n  pr_author_rerun: sometimes\n",
+        2,
+        20,
+        "invalid type",
+    ),
+    (
+        "wrong type: a list for a section",
+        "limits: [1, 2]\n",
+        1,
+        9,
+        "invalid type",
+    ),
+    (
+        "unknown role",
+        "permissions:\n  force: owner\n",
+        2,
+        10,
+        "unknown variant `owner`",
+    ),
+    (
+        "bad glob",
+        "classify:\n  release:\n    task_queues: [\"ok/*\", \"bad/[a-\"]\n",
+        3,
+        28,
+        "invalid glob `bad/[a-`",
+    ),
+    (
+        "negative number",
+        "limits:\n  max_retrigger: -2\n",
+        2,
+        18,
+        "integer `-2`",
+    ),
+    (
+        "zero where at least one is needed",
+        "limits:\n  max_retrigger: 0\n",
+        2,
+        18,
+        "must be at least 1",
+    ),
+    (
+        "percentage out of range",
+        "limits:\n  max_failure_percent: 150\n",
+        2,
+        24,
+        "out of range",
+    ),
     ("not YAML", "permissions:\n  rerun: [write\n", 3, 1, ""),
-    ("a scalar instead of a mapping", "just text\n", 1, 1, "invalid type"),
+    (
+        "a scalar instead of a mapping",
+        "just text\n",
+        1,
+        1,
+        "invalid type",
+    ),
 ];
 
 #[test]
@@ -112,9 +178,18 @@ fn locate_finds_line_and_column() {
 #[test]
 fn locate_key_follows_block_nesting() {
     let text = "permissions:\n  force: admin\n# c\nlimits:\n\n  max_retrigger:   0\n";
-    assert_eq!(parse::locate_key(text, &["limits", "max_retrigger"]), Some((6, 20)));
-    assert_eq!(parse::locate_key(text, &["permissions", "max_retrigger"]), None);
-    assert_eq!(parse::locate_key("limits: {max_retrigger: 0}", &["limits", "max_retrigger"]), None);
+    assert_eq!(
+        parse::locate_key(text, &["limits", "max_retrigger"]),
+        Some((6, 20))
+    );
+    assert_eq!(
+        parse::locate_key(text, &["permissions", "max_retrigger"]),
+        None
+    );
+    assert_eq!(
+        parse::locate_key("limits: {max_retrigger: 0}", &["limits", "max_retrigger"]),
+        None
+    );
 }
 
 #[test]
@@ -130,7 +205,10 @@ fn check_config_cli_exit_codes() {
     std::fs::write(&bad, "limits:\n  nope: 1\n").unwrap();
     let (code, out) = check_config_cli(&bad);
     assert_eq!(code, 1);
-    assert!(out.starts_with(&format!("{}:2:3: ", bad.display())), "{out}");
+    assert!(
+        out.starts_with(&format!("{}:2:3: ", bad.display())),
+        "{out}"
+    );
 
     let (code, out) = check_config_cli(&dir.path().join("missing.yml"));
     assert_eq!(code, 1);

@@ -191,6 +191,19 @@ fn plan_round_trips_through_json() {
     let text = serde_json::to_string(&p).unwrap();
     let back: Plan = serde_json::from_str(&text).unwrap();
     assert_eq!(back, p);
+    // Skips and refusals with data, and unmatched selectors, too.
+    let tasks = vec![
+        task("T1", "a").state(Running),
+        task("T2", "b").state(Completed),
+        task("T3", "c").state(Unscheduled).deps(&["T1"]),
+        task("T4", "d").test().past_deadline(),
+        task("T5", "e"),
+    ];
+    let p = Ctx::default().plan(&rerun(&["a", "b", "c", "d", "e", "zz"], false), &tasks);
+    assert_eq!(p.rows.len(), 5);
+    assert_eq!(p.unmatched.len(), 1);
+    let back: Plan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(back, p);
 }
 
 #[test]

@@ -1,1 +1,182 @@
-//! `.github/rerunbot.yml`: schema, defaults, validation.
+//! `.github/rerunbot.yml` (DESIGN.md §7): the schema, its defaults, parsing
+//! with positions for every error, hard caps, and task classification.
+//!
+//! Hard caps: whatever the file asks for, `limits.max_retrigger` is clamped
+//! to [`HARD_MAX_RETRIGGER`], `limits.max_new_tasks` to
+//! [`HARD_MAX_NEW_TASKS`] and `limits.max_reruns_per_task` to
+//! [`HARD_MAX_RERUNS_PER_TASK`]. A repository can tighten the rules, never
+//! lift them past what the operators of the queue can absorb.
+
+mod classify;
+mod parse;
+
+pub use classify::Classifier;
+pub use parse::{check_config_cli, parse, parse_with_notes};
+
+use crate::policy::plan::Role;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where the configuration lives, on the default branch.
+pub const CONFIG_PATH: &str = ".github/rerunbot.yml";
+/// Upper bound of `limits.max_retrigger`, enforced by clamping.
+pub const HARD_MAX_RETRIGGER: u32 = 100;
+/// Upper bound of `limits.max_new_tasks`, enforced by clamping.
+pub const HARD_MAX_NEW_TASKS: u32 = 500;
+/// Upper bound of `limits.max_reruns_per_task`, enforced by clamping (the
+/// queue itself stops at 50 runs).
+pub const HARD_MAX_RERUNS_PER_TASK: u32 = 25;
+
+/// The whole file. Every section is optional; missing keys take defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepoConfig {
+    pub permissions: Permissions,
+    pub limits: Limits,
+    pub classify: Classify,
+}
+
+/// Minimum repository role for each kind of command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Permissions {
+    pub rerun: Role,
+    pub retrigger: Role,
+    pub force: Role,
+    /// The pull request's author may `/rerun` (without force) its failed
+    /// tasks whatever their role.
+    pub pr_author_rerun: bool,
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Self {
+            rerun: Role::Write,
+            retrigger: Role::Write,
+            force: Role::Maintain,
+            pr_author_rerun: true,
+        }
+    }
+}
+
+/// Limits per command. Zero is rejected where it would disable a command
+/// silently, a percentage above 100 is rejected; values above the hard caps
+/// are clamped (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_retrigger: u32,
+    pub max_new_tasks: u32,
+    pub max_reruns_per_task: u32,
+    pub max_failure_percent: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_retrigger: 10,
+            max_new_tasks: 50,
+            max_reruns_per_task: 3,
+            max_failure_percent: 50,
+        }
+    }
+}
+
+/// How tasks are classified: release first, then test, else other.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Classify {
+    pub release: ReleaseRules,
+    pub test: TestRules,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReleaseRules {
+    /// Globs over `taskQueueId` (`provisionerId/workerType`).
+    pub task_queues: Vec<GlobPattern>,
+}
+
+impl Default for ReleaseRules {
+    fn default() -> Self {
+        Self {
+            task_queues: vec![
+                GlobPattern("scriptworker-k8s/*".into()),
+                GlobPattern("scriptworker-prov-v1/*".into()),
+            ],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestRules {
+    /// A task is a test when it carries every one of these tags with these
+    /// values (an empty map matches nothing).
+    pub tags: BTreeMap<String, String>,
+    /// ... or when `extra.treeherder.jobKind` is one of these.
+    pub treeherder_job_kinds: Vec<String>,
+}
+
+impl Default for TestRules {
+    fn default() -> Self {
+        Self {
+            tags: BTreeMap::from([("retrigger".to_owned(), "true".to_owned())]),
+            treeherder_job_kinds: vec!["test".to_owned()],
+        }
+    }
+}
+
+/// A glob, validated when the file is read (so a bad glob has a position).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct GlobPattern(pub String);
+
+impl<'de> Deserialize<'de> for GlobPattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        globset::Glob::new(&text).map_err(|e| {
+            serde::de::Error::custom(format!("invalid glob `{text}`: {}", e.kind()))
+        })?;
+        Ok(GlobPattern(text))
+    }
+}
+
+/// Why the file cannot be used. Positions are 1-based.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigError {
+    pub path: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl RepoConfig {
+    /// Release, test or other (see [`Classifier`]). Compiles the globs on
+    /// every call: build a [`Classifier`] once for many tasks.
+    pub fn classify(
+        &self,
+        task: &crate::taskcluster::snapshot::TaskSnapshot,
+    ) -> crate::policy::plan::TaskClass {
+        Classifier::new(self).classify(task)
+    }
+}
+
+#[cfg(test)]
+mod tests;

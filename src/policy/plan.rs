@@ -47,3 +47,247 @@ impl Action {
         }
     }
 }
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::None,
+        Role::Read,
+        Role::Triage,
+        Role::Write,
+        Role::Maintain,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::None => "none",
+            Role::Read => "read",
+            Role::Triage => "triage",
+            Role::Write => "write",
+            Role::Maintain => "maintain",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// `none|read|triage|write|maintain|admin` (case-insensitive).
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// The role from `GET /repos/{o}/{r}/collaborators/{user}/permission`:
+    /// `role_name` when it is one of the built-in roles; a custom role (or
+    /// none) falls back to the legacy `permission` field (admin, write,
+    /// read, none). Anything unreadable is `None`: never more power than
+    /// GitHub stated. Never derived from `author_association`.
+    pub fn from_permission_response(role_name: Option<&str>, permission: Option<&str>) -> Role {
+        role_name
+            .and_then(Role::parse)
+            .or_else(|| permission.and_then(Role::parse))
+            .unwrap_or(Role::None)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::parse(s).ok_or_else(|| {
+            format!("unknown role `{s}` (expected none, read, triage, write, maintain or admin)")
+        })
+    }
+}
+
+impl TaskClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskClass::Release => "release",
+            TaskClass::Test => "test",
+            TaskClass::Other => "other",
+        }
+    }
+}
+
+/// Which command a plan answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandKind {
+    Rerun,
+    Retrigger,
+}
+
+/// The plan for one command: a decision per selected task, or a refusal of
+/// the whole command (then `rows` is empty and nothing is dispatched).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub rows: Vec<PlanRow>,
+    pub refusal: Option<CommandRefusal>,
+    pub warnings: Vec<Warning>,
+    pub unmatched: Vec<UnmatchedSelector>,
+}
+
+impl Plan {
+    pub fn refused(refusal: CommandRefusal) -> Self {
+        Plan {
+            refusal: Some(refusal),
+            ..Plan::default()
+        }
+    }
+
+    /// The actions to dispatch, with their task, in row order.
+    pub fn actions(&self) -> impl Iterator<Item = (&PlanRow, &Action)> {
+        self.rows.iter().filter_map(|row| match &row.decision {
+            Decision::Act(action) => Some((row, action)),
+            _ => None,
+        })
+    }
+
+    /// Tasks this plan creates.
+    pub fn new_tasks(&self) -> usize {
+        self.actions().map(|(_, a)| a.new_tasks()).sum()
+    }
+}
+
+/// One selected task and what to do with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanRow {
+    pub task_id: TaskId,
+    pub label: String,
+    pub name: String,
+    pub class: TaskClass,
+    pub state: crate::taskcluster::snapshot::TaskState,
+    pub decision: Decision,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", content = "detail", rename_all = "snake_case")]
+pub enum Decision {
+    Act(Action),
+    Skip(SkipReason),
+    Refuse(Refusal),
+}
+
+/// Nothing to do for a task, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Pending or running: already queued, a rerun would be a no-op.
+    InProgress,
+}
+
+/// What the user can type instead of a refused rerun.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hint {
+    /// `/retrigger <label>` (a test task).
+    Retrigger,
+    /// `/retrigger 1 <label> --force` (a leaf task that is not a test).
+    RetriggerForce,
+    /// Nothing the bot can do; push a new commit for a new graph.
+    NewPush,
+}
+
+/// A task the command selected but may not act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Refusal {
+    /// `/rerun` of a completed task without `--force`.
+    AlreadyGreen { force_role: Role },
+    /// `/rerun` of an unscheduled task; `unresolved` names its dependencies
+    /// that have not resolved yet.
+    WaitsOnDependencies {
+        unresolved: Vec<String>,
+        force_role: Role,
+    },
+    /// `/rerun --force` of an unscheduled task whose dependencies are not all
+    /// completed, failed or exception: cancel-then-rerun would not help.
+    DependenciesUnresolved { unresolved: Vec<String> },
+    /// The deadline has passed; the queue cannot rerun it.
+    PastDeadline { hint: Hint },
+    /// The queue's limit of runs per task.
+    RunLimit { runs: u32, hint: Hint },
+    /// `/retrigger` of a task that is not retriggerable (class other).
+    NotRetriggerable { force_role: Role },
+    /// `/retrigger` of a release task.
+    ReleaseRetriggerDisabled { force_role: Role },
+    /// The app already reran this label `done` times for this head SHA.
+    RerunLimitPerTask { limit: u32, done: u32 },
+}
+
+/// Something the reply must say about an action that goes ahead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Warning {
+    /// Forced rerun of a completed release task: new artifact hashes will not
+    /// match what downstream tasks verified (Chain of Trust).
+    ChainOfTrust,
+    /// Forced retrigger of a release task: `dependents` tasks of the graph
+    /// keep using the original.
+    CopyOutsideGraph { dependents: usize },
+    /// The action needed `--force`, and why.
+    Forced { what: ForcedAction },
+    /// The failure guard was overridden by `--force`.
+    FailureGuardOverridden {
+        failed: usize,
+        total: usize,
+        max_percent: u32,
+    },
+    /// The pull request is merged: acting on the merge commit's tasks.
+    MergedPullRequest,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForcedAction {
+    RerunCompleted,
+    CancelRerun,
+    RetriggerNotRetriggerable,
+    RetriggerRelease,
+}
+
+/// A selector that matched no task, with the closest labels or names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmatchedSelector {
+    pub selector: String,
+    pub suggestions: Vec<String>,
+}
+
+/// Why a whole command is not run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CommandRefusal {
+    /// The pull request was closed without merging.
+    PullRequestClosed,
+    /// The actor's role is below the one the command needs.
+    RoleTooLow {
+        command: CommandKind,
+        required: Role,
+        actual: Role,
+    },
+    /// `--force` without the force role.
+    ForceNeedsRole { required: Role, actual: Role },
+    /// N outside `1..=max_retrigger`.
+    CountOutOfRange { count: u32, max: u32 },
+    /// No task groups / tasks were found for the pull request.
+    NoTasks,
+    /// A selector-less command found nothing to act on.
+    NothingSelected { command: CommandKind },
+    /// Every selector matched nothing (see `Plan::unmatched`).
+    NoMatch,
+    /// Selector-less command while more than `max_percent` of the tasks
+    /// failed: a real breakage, not flakiness.
+    FailureGuard {
+        failed: usize,
+        total: usize,
+        max_percent: u32,
+    },
+    /// The command would create more tasks than `max_new_tasks`.
+    TooManyNewTasks { requested: usize, max: u32 },
+}

@@ -1,0 +1,7 @@
+//! Tests of the rules: one named row per rule of DESIGN.md §6 (the table and
+//! every bullet under it), selection, classification, roles, properties.
+
+mod dry_run;
+mod props;
+mod rules;
+mod selection;

@@ -1,0 +1,256 @@
+//! One row per rule of the §6 table and per bullet under it.
+
+use crate::policy::testutil::*;
+use crate::policy::*;
+use crate::taskcluster::snapshot::{TaskSnapshot, TaskState::*};
+
+struct Rule {
+    name: &'static str,
+    tasks: Vec<TaskSnapshot>,
+    ctx: Ctx,
+    command: Command,
+    expect: fn(&Plan) -> bool,
+}
+
+fn ctx() -> Ctx {
+    Ctx::default()
+}
+fn maintainer() -> Ctx {
+    Ctx {
+        role: Role::Maintain,
+        ..Ctx::default()
+    }
+}
+fn with(f: impl FnOnce(&mut Ctx)) -> Ctx {
+    let mut c = Ctx::default();
+    f(&mut c);
+    c
+}
+
+fn only_row(p: &Plan) -> Option<&PlanRow> {
+    (p.refusal.is_none() && p.rows.len() == 1).then(|| &p.rows[0])
+}
+fn row_decision(p: &Plan) -> Option<&Decision> {
+    only_row(p).map(|r| &r.decision)
+}
+fn is_rerun(p: &Plan) -> bool {
+    matches!(
+        row_decision(p),
+        Some(Decision::Act(Action::Rerun { runs_seen: 1 }))
+    )
+}
+fn copies(p: &Plan) -> usize {
+    match row_decision(p) {
+        Some(Decision::Act(Action::Retrigger { copies })) => copies.len(),
+        _ => 0,
+    }
+}
+fn has_warning(p: &Plan, w: Warning) -> bool {
+    only_row(p).is_some_and(|r| r.warnings.contains(&w))
+}
+fn refusal(p: &Plan) -> Option<&CommandRefusal> {
+    p.refusal.as_ref().filter(|_| p.rows.is_empty())
+}
+
+fn rules() -> Vec<Rule> {
+    // One failed task of the class, and a green one (keeps the failure
+    // guard quiet for selector-less commands).
+    let failed = |class: fn(TaskSnapshot) -> TaskSnapshot| {
+        vec![class(task("T1", "a")), task("G1", "green").state(Completed)]
+    };
+    let id = |t: TaskSnapshot| t;
+    let test = |t: TaskSnapshot| t.test();
+    let release = |t: TaskSnapshot| t.release();
+    vec![
+        // ---- §6 table: /rerun of failed, exception
+        Rule { name: "rerun failed test task", tasks: failed(test), ctx: ctx(), command: rerun(&[], false), expect: is_rerun },
+        Rule { name: "rerun failed other task", tasks: failed(id), ctx: ctx(), command: rerun(&[], false), expect: is_rerun },
+        Rule { name: "rerun failed release task", tasks: failed(release), ctx: ctx(), command: rerun(&[], false), expect: is_rerun },
+        Rule { name: "rerun exception task", tasks: vec![task("T1", "a").state(Exception)], ctx: ctx(), command: rerun(&["a"], false), expect: is_rerun },
+        // ---- completed
+        Rule { name: "rerun completed is refused: green already", tasks: vec![task("T1", "a").state(Completed)], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::AlreadyGreen { force_role: Role::Maintain }))) },
+        Rule { name: "rerun --force completed test task reruns, marked forced, no CoT", tasks: vec![task("T1", "a").test().state(Completed)], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| is_rerun(p) && has_warning(p, Warning::Forced { what: ForcedAction::RerunCompleted }) && !has_warning(p, Warning::ChainOfTrust) },
+        Rule { name: "rerun --force completed other task reruns", tasks: vec![task("T1", "a").state(Completed)], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| is_rerun(p) && !has_warning(p, Warning::ChainOfTrust) },
+        Rule { name: "rerun --force completed release task reruns with CoT warning", tasks: vec![task("T1", "a").release().state(Completed)], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| is_rerun(p) && has_warning(p, Warning::ChainOfTrust) },
+        // ---- pending, running
+        Rule { name: "rerun pending is skipped", tasks: vec![task("T1", "a").state(Pending)], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Skip(SkipReason::InProgress)) },
+        Rule { name: "rerun running is skipped, even forced", tasks: vec![task("T1", "a").state(Running)], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| row_decision(p) == Some(&Decision::Skip(SkipReason::InProgress)) },
+        // ---- unscheduled
+        Rule { name: "rerun unscheduled is refused: waits on dependencies", tasks: vec![task("D", "dep").state(Running), task("T1", "a").state(Unscheduled).runs(0).deps(&["D"])], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::WaitsOnDependencies { unresolved, .. })) if unresolved == &["dep".to_owned()]) },
+        Rule { name: "rerun --force unscheduled with resolved dependencies cancels then reruns", tasks: vec![task("D1", "dep1").state(Completed), task("D2", "dep2").state(Failed), task("D3", "dep3").state(Exception), task("T1", "a").state(Unscheduled).runs(0).deps(&["D1", "D2", "D3"])], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| row_decision(p) == Some(&Decision::Act(Action::CancelRerun { runs_seen: 0 })) && has_warning(p, Warning::Forced { what: ForcedAction::CancelRerun }) },
+        Rule { name: "rerun --force unscheduled with an unresolved dependency is refused", tasks: vec![task("D1", "dep1").state(Completed), task("D2", "dep2").state(Pending), task("T1", "a").state(Unscheduled).runs(0).deps(&["D1", "D2", "GONE"])], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::DependenciesUnresolved { unresolved })) if unresolved == &["dep2".to_owned(), "GONE".to_owned()]) },
+        // ---- past deadline
+        Rule { name: "rerun past deadline, test task: suggest /retrigger", tasks: vec![task("T1", "a").test().past_deadline()], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::Retrigger })) },
+        Rule { name: "rerun past deadline, leaf release task: suggest /retrigger 1 --force", tasks: vec![task("T1", "a").release().past_deadline()], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::RetriggerForce })) },
+        Rule { name: "rerun past deadline, release task with dependents: new push", tasks: vec![task("T1", "a").release().past_deadline().dependents(&["X"])], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::NewPush })) },
+        // ---- 50 runs
+        Rule { name: "rerun with 50 runs already is refused: run limit", tasks: vec![task("T1", "a").test().runs(50)], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::RunLimit { runs: 50, hint: Hint::Retrigger })) },
+        // ---- /retrigger N
+        Rule { name: "retrigger test task makes N copies", tasks: failed(test), ctx: ctx(), command: retrigger(3, &["a"], false), expect: |p| copies(p) == 3 },
+        Rule { name: "retrigger other task is refused: not retriggerable", tasks: failed(id), ctx: ctx(), command: retrigger(3, &["a"], false),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::NotRetriggerable { .. }))) },
+        Rule { name: "retrigger release task is refused: disabled for release", tasks: failed(release), ctx: ctx(), command: retrigger(1, &["a"], false),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::ReleaseRetriggerDisabled { .. }))) },
+        Rule { name: "retrigger a completed test task (any state) makes copies", tasks: vec![task("T1", "a").test().state(Completed)], ctx: ctx(), command: retrigger(2, &["a"], false), expect: |p| copies(p) == 2 },
+        // ---- /retrigger N --force
+        Rule { name: "retrigger --force test task makes N copies", tasks: failed(test), ctx: maintainer(), command: retrigger(2, &["a"], true), expect: |p| copies(p) == 2 },
+        Rule { name: "retrigger --force other task makes N copies, marked forced", tasks: failed(id), ctx: maintainer(), command: retrigger(2, &["a"], true),
+            expect: |p| copies(p) == 2 && has_warning(p, Warning::Forced { what: ForcedAction::RetriggerNotRetriggerable }) },
+        Rule { name: "retrigger --force release task: copies plus outside-graph warning naming dependents", tasks: vec![task("T1", "a").release().dependents(&["X", "Y"])], ctx: maintainer(), command: retrigger(1, &["a"], true),
+            expect: |p| copies(p) == 1 && has_warning(p, Warning::CopyOutsideGraph { dependents: 2 }) },
+        // ---- bullet: --force needs the force role
+        Rule { name: "force without the force role is refused, saying which role", tasks: failed(id), ctx: ctx(), command: rerun(&["a"], true),
+            expect: |p| refusal(p) == Some(&CommandRefusal::ForceNeedsRole { required: Role::Maintain, actual: Role::Write }) },
+        Rule { name: "force role is configurable", tasks: vec![task("T1", "a").state(Completed)], ctx: with(|c| c.config.permissions.force = Role::Write), command: rerun(&["a"], true), expect: is_rerun },
+        // ---- bullet: permissions
+        Rule { name: "rerun below the rerun role is refused", tasks: failed(id), ctx: with(|c| c.role = Role::Read), command: rerun(&[], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::RoleTooLow { command: CommandKind::Rerun, required: Role::Write, actual: Role::Read }) },
+        Rule { name: "retrigger below the retrigger role is refused", tasks: failed(test), ctx: with(|c| c.role = Role::Triage), command: retrigger(1, &[], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::RoleTooLow { command: CommandKind::Retrigger, required: Role::Write, actual: Role::Triage }) },
+        Rule { name: "roles are configurable (rerun: triage)", tasks: failed(id), ctx: with(|c| { c.role = Role::Triage; c.config.permissions.rerun = Role::Triage }), command: rerun(&[], false), expect: is_rerun },
+        // ---- bullet: pr_author_rerun
+        Rule { name: "pr author may rerun failed tasks of their pull request", tasks: failed(id), ctx: with(|c| { c.role = Role::Read; c.author = true }), command: rerun(&[], false), expect: is_rerun },
+        Rule { name: "pr author may not rerun when pr_author_rerun is off", tasks: failed(id), ctx: with(|c| { c.role = Role::Read; c.author = true; c.config.permissions.pr_author_rerun = false }), command: rerun(&[], false),
+            expect: |p| matches!(refusal(p), Some(CommandRefusal::RoleTooLow { .. })) },
+        Rule { name: "pr author may not retrigger on authorship alone", tasks: failed(test), ctx: with(|c| { c.role = Role::Read; c.author = true }), command: retrigger(1, &[], false),
+            expect: |p| matches!(refusal(p), Some(CommandRefusal::RoleTooLow { .. })) },
+        Rule { name: "pr author may not force on authorship alone", tasks: vec![task("T1", "a").state(Completed)], ctx: with(|c| { c.role = Role::Read; c.author = true }), command: rerun(&["a"], true),
+            expect: |p| matches!(refusal(p), Some(CommandRefusal::RoleTooLow { .. })) },
+        Rule { name: "pr author still cannot rerun a completed task", tasks: vec![task("T1", "a").state(Completed)], ctx: with(|c| { c.role = Role::None; c.author = true }), command: rerun(&["a"], false),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::AlreadyGreen { .. }))) },
+        // ---- bullet: limits
+        Rule { name: "max_retrigger: N over the limit is refused", tasks: failed(test), ctx: ctx(), command: retrigger(11, &["a"], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::CountOutOfRange { count: 11, max: 10 }) },
+        Rule { name: "max_retrigger: N at the limit is fine", tasks: failed(test), ctx: ctx(), command: retrigger(10, &["a"], false), expect: |p| copies(p) == 10 },
+        Rule { name: "max_new_tasks: a command creating more tasks is refused whole", tasks: (0..6).map(|i| task(&format!("T{i}"), &format!("t{i}")).test()).collect(), ctx: with(|c| c.config.limits.max_failure_percent = 100), command: retrigger(10, &[], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::TooManyNewTasks { requested: 60, max: 50 }) },
+        Rule { name: "max_reruns_per_task: the ledger's reruns of the label count", tasks: failed(id), ctx: with(|c| { c.ledger.reruns_by_label.insert("a".into(), 3); }), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::RerunLimitPerTask { limit: 3, done: 3 })) },
+        Rule { name: "max_reruns_per_task: reruns planned in this command count too", tasks: vec![task("T1", "a"), task("T2", "a")], ctx: with(|c| { c.ledger.reruns_by_label.insert("a".into(), 2); }), command: rerun(&["a"], false),
+            expect: |p| p.rows.len() == 2 && matches!(p.rows[0].decision, Decision::Act(_)) && matches!(p.rows[1].decision, Decision::Refuse(Refusal::RerunLimitPerTask { .. })) },
+        Rule { name: "max_failure_percent: bulk command refused when most tasks failed", tasks: vec![task("T1", "a"), task("T2", "b"), task("T3", "c").state(Completed)], ctx: ctx(), command: rerun(&[], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::FailureGuard { failed: 2, total: 3, max_percent: 50 }) },
+        Rule { name: "max_failure_percent: exactly at the limit is allowed", tasks: vec![task("T1", "a"), task("T2", "b").state(Completed)], ctx: ctx(), command: rerun(&[], false), expect: is_rerun },
+        Rule { name: "max_failure_percent: --force overrides the guard, with a warning", tasks: vec![task("T1", "a"), task("T2", "b"), task("T3", "c").state(Completed)], ctx: maintainer(), command: rerun(&[], true),
+            expect: |p| p.rows.len() == 2 && p.warnings.contains(&Warning::FailureGuardOverridden { failed: 2, total: 3, max_percent: 50 }) },
+        Rule { name: "max_failure_percent: a command with selectors is not guarded", tasks: vec![task("T1", "a"), task("T2", "b")], ctx: ctx(), command: rerun(&["a"], false), expect: is_rerun },
+        Rule { name: "max_failure_percent: retrigger without selector is guarded too", tasks: vec![task("T1", "a").test(), task("T2", "b").test()], ctx: ctx(), command: retrigger(1, &[], false),
+            expect: |p| matches!(refusal(p), Some(CommandRefusal::FailureGuard { .. })) },
+        // ---- bullet: merged and closed pull requests
+        Rule { name: "merged pull request acts normally, saying it uses the merge commit", tasks: failed(release), ctx: with(|c| c.pr = PrState::Merged), command: rerun(&[], false),
+            expect: |p| is_rerun(p) && p.warnings == vec![Warning::MergedPullRequest] },
+        Rule { name: "closed unmerged pull request is refused", tasks: failed(id), ctx: with(|c| c.pr = PrState::Closed), command: rerun(&[], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::PullRequestClosed) },
+    ]
+}
+
+#[test]
+fn every_rule_of_the_table_and_its_bullets() {
+    let mut failures = Vec::new();
+    for rule in rules() {
+        let plan = rule.ctx.plan(&rule.command, &rule.tasks);
+        if !(rule.expect)(&plan) {
+            failures.push(format!("{}: {:#?}", rule.name, plan));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "rules broken:\n{}",
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn a_plan_with_a_command_refusal_has_no_actions() {
+    let p = Ctx::default().plan(&rerun(&[], true), &[task("T1", "a")]);
+    assert!(p.refusal.is_some());
+    assert_eq!(p.actions().count(), 0);
+}
+
+#[test]
+fn plan_round_trips_through_json() {
+    let tasks = vec![task("T1", "a").release().dependents(&["X"])];
+    let p = Ctx {
+        role: Role::Admin,
+        ..Ctx::default()
+    }
+    .plan(&retrigger(2, &["a"], true), &tasks);
+    let text = serde_json::to_string(&p).unwrap();
+    let back: Plan = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, p);
+    // Skips and refusals with data, and unmatched selectors, too.
+    let tasks = vec![
+        task("T1", "a").state(Running),
+        task("T2", "b").state(Completed),
+        task("T3", "c").state(Unscheduled).deps(&["T1"]),
+        task("T4", "d").test().past_deadline(),
+        task("T5", "e"),
+    ];
+    let p = Ctx::default().plan(&rerun(&["a", "b", "c", "d", "e", "zz"], false), &tasks);
+    assert_eq!(p.rows.len(), 5);
+    assert_eq!(p.unmatched.len(), 1);
+    let back: Plan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(back, p);
+}
+
+#[test]
+fn role_from_permission_response() {
+    let rows: &[(Option<&str>, Option<&str>, Role)] = &[
+        (Some("admin"), Some("admin"), Role::Admin),
+        (Some("maintain"), Some("write"), Role::Maintain),
+        (Some("write"), Some("write"), Role::Write),
+        (Some("triage"), Some("read"), Role::Triage),
+        (Some("read"), Some("read"), Role::Read),
+        (Some("security-manager"), Some("write"), Role::Write),
+        (Some("custom-reviewer"), Some("read"), Role::Read),
+        (None, Some("admin"), Role::Admin),
+        (Some("custom"), None, Role::None),
+        (None, None, Role::None),
+        (None, Some("bogus"), Role::None),
+    ];
+    for (role_name, permission, want) in rows {
+        assert_eq!(
+            Role::from_permission_response(*role_name, *permission),
+            *want,
+            "{role_name:?} / {permission:?}"
+        );
+    }
+    assert!(Role::None < Role::Read && Role::Read < Role::Triage && Role::Triage < Role::Write);
+    assert!(Role::Write < Role::Maintain && Role::Maintain < Role::Admin);
+}
+
+#[test]
+fn copy_ids_are_deterministic_distinct_and_slugid_shaped() {
+    let d = DeliveryId::new("d");
+    let t = crate::types::TaskId::new("T");
+    let a = copy_ids(&d, &t, 0, 3);
+    assert_eq!(a, copy_ids(&d, &t, 0, 3));
+    let b = copy_ids(&d, &t, 1, 3);
+    let all: std::collections::BTreeSet<_> = a.iter().chain(&b).collect();
+    assert_eq!(all.len(), 6, "copies of two commands must not collide");
+    for id in &a {
+        assert_eq!(id.as_str().len(), 22);
+        assert!(id.as_str().starts_with(|c: char| c.is_ascii_alphabetic()));
+    }
+}
+
+#[test]
+fn ledger_record_counts_reruns_per_label() {
+    let p = Ctx::default().plan(&rerun(&["a"], false), &[task("T1", "a")]);
+    let mut ledger = Ledger::default();
+    ledger.record(&p);
+    assert_eq!(ledger.reruns_by_label.get("a"), Some(&1));
+}

@@ -1,0 +1,236 @@
+//! One section of a reply: the header quoting the command and its author,
+//! the command-level refusal or warnings, unmatched selectors, the task
+//! table (folded when long, cut to the size budget) and row warnings.
+
+use super::markdown::{cell, code, plural, sentence, short_task_link, task_link, text};
+use super::wording;
+use super::{ReplySection, FOLD_ROWS};
+use crate::outcome::ActionOutcome;
+use crate::policy::plan::{Decision, Plan, PlanRow, Role, Warning};
+use crate::types::Login;
+
+pub(super) fn render(s: &ReplySection, author: &Login, root_url: &str, budget: usize) -> String {
+    let mut out = render_inner(s, author, root_url, budget);
+    out.truncate(out.trim_end().len());
+    out
+}
+
+fn render_inner(s: &ReplySection, author: &Login, root_url: &str, budget: usize) -> String {
+    match s {
+        ReplySection::Help { commands } => help(commands, author),
+        ReplySection::Malformed {
+            command_text,
+            error,
+        } => format!(
+            "{} by @{} — not run: {}",
+            code(command_text),
+            author.as_str(),
+            sentence(&wording::command_error(error))
+        ),
+        ReplySection::Planned {
+            command_text,
+            plan,
+            outcomes,
+            force_role,
+        } => planned(
+            command_text,
+            plan,
+            outcomes,
+            *force_role,
+            author,
+            root_url,
+            budget,
+        ),
+    }
+}
+
+fn help(commands: &[(&str, &str)], author: &Login) -> String {
+    let mut out = format!(
+        "{} by @{}\n\n| command | what it does |\n|---|---|\n",
+        code("/rerunbot help"),
+        author.as_str()
+    );
+    for (usage, summary) in commands {
+        out.push_str(&format!("| {} | {} |\n", cell(&code(usage)), cell(summary)));
+    }
+    out.push_str(
+        "\nSelectors are task labels, task names, taskIds or globs (`test-linux*`). Without a selector, `/rerun` takes the failed tasks and `/retrigger` the failed test tasks.",
+    );
+    out
+}
+
+fn planned(
+    command_text: &str,
+    plan: &Plan,
+    outcomes: &[ActionOutcome],
+    force_role: Role,
+    author: &Login,
+    root_url: &str,
+    budget: usize,
+) -> String {
+    let summary = if plan.refusal.is_some() {
+        "refused".to_owned()
+    } else {
+        plural(plan.rows.len(), "task")
+    };
+    let mut out = format!(
+        "{} by @{} — {summary}\n",
+        code(command_text),
+        author.as_str()
+    );
+    if let Some(r) = &plan.refusal {
+        let e = wording::command_refusal(r, command_text, force_role);
+        out.push_str(&format!("\n**Not run:** {}\n", sentence(&e.to_markdown())));
+    }
+    for u in &plan.unmatched {
+        let mut line = format!("\n- {} matches no task", code(&u.selector));
+        if !u.suggestions.is_empty() {
+            let list: Vec<String> = u.suggestions.iter().map(|s| code(s)).collect();
+            line.push_str(&format!("; did you mean {}?", list.join(", ")));
+        }
+        out.push_str(&line);
+    }
+    if !plan.unmatched.is_empty() {
+        out.push('\n');
+    }
+    for w in &plan.warnings {
+        out.push_str(&format!("\n> ⚠️ {}\n", wording::warning(w)));
+    }
+    if plan.rows.is_empty() {
+        return out;
+    }
+
+    // Row warnings go under the table; reserve room for them first.
+    let mut notes = String::new();
+    for row in &plan.rows {
+        for w in row.warnings.iter().filter(|w| shown_below(w)) {
+            notes.push_str(&format!(
+                "- ⚠️ {}: {}\n",
+                text(&row.label),
+                wording::warning(w)
+            ));
+        }
+    }
+    if notes.len() > budget / 4 {
+        let kept: String = notes.lines().take(20).map(|l| format!("{l}\n")).collect();
+        let dropped = notes.lines().count().saturating_sub(20);
+        notes = format!("{kept}- … and {} more\n", plural(dropped, "warning"));
+    }
+
+    let fold = plan.rows.len() > FOLD_ROWS;
+    let mut table = String::from("\n| task | state | action | result |\n|---|---|---|---|\n");
+    let reserve = out.len() + notes.len() + 400;
+    let mut shown = 0;
+    for (i, row) in plan.rows.iter().enumerate() {
+        let line = table_row(row, outcomes.get(i), force_role, root_url);
+        if reserve + table.len() + line.len() > budget {
+            break;
+        }
+        table.push_str(&line);
+        shown += 1;
+    }
+    if shown < plan.rows.len() {
+        table.push_str(&format!(
+            "\n… and {} not shown (GitHub's comment size limit); see the task group in Taskcluster.\n",
+            plural(plan.rows.len() - shown, "more task")
+        ));
+    }
+    if fold {
+        out.push_str(&format!(
+            "\n<details>\n<summary>{}</summary>\n{table}\n</details>\n",
+            counts(plan)
+        ));
+    } else {
+        out.push_str(&table);
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes);
+    }
+    out
+}
+
+/// Warnings that need more than the "(forced)" mark in the action column.
+fn shown_below(w: &Warning) -> bool {
+    !matches!(w, Warning::Forced { .. })
+}
+
+/// "300 tasks: 250 to act on, 30 skipped, 20 refused".
+fn counts(plan: &Plan) -> String {
+    let (mut act, mut skip, mut refuse) = (0, 0, 0);
+    for row in &plan.rows {
+        match row.decision {
+            Decision::Act(_) => act += 1,
+            Decision::Skip(_) => skip += 1,
+            Decision::Refuse(_) => refuse += 1,
+        }
+    }
+    format!(
+        "{}: {act} acted on, {skip} skipped, {refuse} refused",
+        plural(plan.rows.len(), "task")
+    )
+}
+
+fn table_row(
+    row: &PlanRow,
+    outcome: Option<&ActionOutcome>,
+    force_role: Role,
+    root_url: &str,
+) -> String {
+    let forced = row
+        .warnings
+        .iter()
+        .any(|w| matches!(w, Warning::Forced { .. }));
+    let (action, result) = match &row.decision {
+        Decision::Skip(r) => (
+            "—".to_owned(),
+            format!("skipped: {}", wording::skip(r, row.state)),
+        ),
+        Decision::Refuse(r) => (
+            "—".to_owned(),
+            format!(
+                "refused: {}",
+                wording::refusal(r, &row.label, force_role).to_markdown()
+            ),
+        ),
+        Decision::Act(a) => {
+            let mut action = wording::action(a);
+            if forced {
+                action.push_str(" (forced)");
+            }
+            (action, result(row, outcome, root_url))
+        }
+    };
+    format!(
+        "| {} | {} | {} | {} |\n",
+        cell(&task_link(root_url, row.task_id.as_str(), &row.label)),
+        row.state.as_str(),
+        cell(&action),
+        cell(&result)
+    )
+}
+
+fn result(row: &PlanRow, outcome: Option<&ActionOutcome>, root_url: &str) -> String {
+    let links = |ids: &[crate::types::TaskId]| {
+        ids.iter()
+            .map(|id| short_task_link(root_url, id.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let run = |run_id: &Option<u32>| run_id.map(|r| format!(" (run {r})")).unwrap_or_default();
+    match outcome {
+        None | Some(ActionOutcome::Pending) => "pending".to_owned(),
+        Some(ActionOutcome::Rerun { run_id }) => format!("rerun started{}", run(run_id)),
+        Some(ActionOutcome::CancelRerun { run_id }) => {
+            format!("canceled, rerun started{}", run(run_id))
+        }
+        Some(ActionOutcome::Retriggered { task_ids }) => links(task_ids),
+        Some(ActionOutcome::Failed { error, created }) => {
+            let mut s = format!("failed: {}", wording::dispatch_error(error, &row.label));
+            if !created.is_empty() {
+                s.push_str(&format!("; created before the failure: {}", links(created)));
+            }
+            s
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! Reply snapshots (insta) for every decision kind, command refusals,
+//! malformed commands, configuration and comment errors, help, a 300-task
+//! reply; size-cap and reaction tests.
+
+use super::*;
+use crate::command::{CommandError, CommentError};
+use crate::outcome::DispatchError;
+use crate::policy::plan::*;
+use crate::taskcluster::snapshot::TaskState;
+use crate::types::TaskId;
+
+mod limits;
+
+pub(super) const ROOT: &str = "https://firefox-ci-tc.services.mozilla.com";
+
+pub(super) fn login() -> Login {
+    Login::new("alice")
+}
+
+pub(super) fn row(
+    id: &str,
+    label: &str,
+    class: TaskClass,
+    state: TaskState,
+    decision: Decision,
+) -> PlanRow {
+    PlanRow {
+        task_id: TaskId::new(id),
+        label: label.to_owned(),
+        name: label.to_owned(),
+        class,
+        state,
+        decision,
+        warnings: Vec::new(),
+    }
+}
+
+pub(super) fn ids(prefix: &str, n: usize) -> Vec<TaskId> {
+    (0..n)
+        .map(|i| TaskId::new(format!("{prefix}{i}xQ2wErTyUiOpAsDfGhJ")))
+        .collect()
+}
+
+pub(super) fn plan_of(rows: Vec<PlanRow>) -> Plan {
+    Plan {
+        rows,
+        ..Plan::default()
+    }
+}
+
+pub(super) fn planned<'a>(
+    text: &'a str,
+    plan: &'a Plan,
+    outcomes: &'a [ActionOutcome],
+) -> ReplySection<'a> {
+    ReplySection::Planned {
+        command_text: text,
+        plan,
+        outcomes,
+        force_role: Role::Maintain,
+    }
+}
+
+pub(super) fn render_one(section: ReplySection) -> String {
+    render(&ReplyInput {
+        author: &login(),
+        root_url: ROOT,
+        sections: vec![section],
+    })
+}
+
+/// Actions and their outcomes: rerun, cancel-rerun, retrigger, failures.
+#[test]
+fn actions_and_outcomes() {
+    use TaskClass::*;
+    use TaskState::*;
+    let mut forced = row(
+        "Cr1",
+        "build-signing",
+        Other,
+        Unscheduled,
+        Decision::Act(Action::CancelRerun { runs_seen: 0 }),
+    );
+    forced.warnings = vec![Warning::Forced {
+        what: ForcedAction::CancelRerun,
+    }];
+    let mut cot = row(
+        "Rel",
+        "beetmover-repackage",
+        Release,
+        Completed,
+        Decision::Act(Action::Rerun { runs_seen: 1 }),
+    );
+    cot.warnings = vec![
+        Warning::Forced {
+            what: ForcedAction::RerunCompleted,
+        },
+        Warning::ChainOfTrust,
+    ];
+    let mut copy = row(
+        "Sig",
+        "signing-apk",
+        Release,
+        Failed,
+        Decision::Act(Action::Retrigger {
+            copies: ids("s", 1),
+        }),
+    );
+    copy.warnings = vec![
+        Warning::Forced {
+            what: ForcedAction::RetriggerRelease,
+        },
+        Warning::CopyOutsideGraph { dependents: 3 },
+    ];
+    let plan = Plan {
+        rows: vec![
+            row(
+                "Aa1",
+                "test-linux64/opt-mochitest-1",
+                Test,
+                Failed,
+                Decision::Act(Action::Retrigger {
+                    copies: ids("c", 3),
+                }),
+            ),
+            row(
+                "Bb2",
+                "build-linux64/opt",
+                Other,
+                Exception,
+                Decision::Act(Action::Rerun { runs_seen: 1 }),
+            ),
+            forced,
+            cot,
+            copy,
+            row(
+                "Pp1",
+                "test-pending",
+                Test,
+                Failed,
+                Decision::Act(Action::Rerun { runs_seen: 1 }),
+            ),
+            row(
+                "Ff1",
+                "test-scopes",
+                Test,
+                Failed,
+                Decision::Act(Action::Retrigger {
+                    copies: ids("f", 2),
+                }),
+            ),
+            row(
+                "Ff2",
+                "lint | pipes",
+                Other,
+                Failed,
+                Decision::Act(Action::Rerun { runs_seen: 2 }),
+            ),
+        ],
+        warnings: vec![Warning::MergedPullRequest],
+        ..Plan::default()
+    };
+    let outcomes = vec![
+        ActionOutcome::Retriggered { task_ids: ids("c", 3) },
+        ActionOutcome::Rerun { run_id: Some(1) },
+        ActionOutcome::CancelRerun { run_id: Some(1) },
+        ActionOutcome::Rerun { run_id: None },
+        ActionOutcome::Retriggered { task_ids: ids("s", 1) },
+        ActionOutcome::Pending,
+        ActionOutcome::Failed {
+            error: DispatchError::InsufficientScopes {
+                message: "Client ID rerunbot does not have sufficient scopes: queue:create-task:highest:proj-gecko/t-linux".into(),
+            },
+            created: ids("f", 1),
+        },
+        ActionOutcome::Failed { error: DispatchError::RunLimit, created: vec![] },
+    ];
+    insta::assert_snapshot!(render_one(planned("/rerun --force", &plan, &outcomes)));
+}
+
+/// Every skip and refusal of a task.
+#[test]
+fn skips_and_refusals() {
+    use TaskClass::*;
+    use TaskState::*;
+    let f = Role::Maintain;
+    let plan = plan_of(vec![
+        row(
+            "S1",
+            "test-running",
+            Test,
+            Running,
+            Decision::Skip(SkipReason::InProgress),
+        ),
+        row(
+            "S2",
+            "test-pending",
+            Test,
+            Pending,
+            Decision::Skip(SkipReason::InProgress),
+        ),
+        row(
+            "G1",
+            "build-green",
+            Other,
+            Completed,
+            Decision::Refuse(Refusal::AlreadyGreen { force_role: f }),
+        ),
+        row(
+            "W1",
+            "test-waiting",
+            Test,
+            Unscheduled,
+            Decision::Refuse(Refusal::WaitsOnDependencies {
+                unresolved: vec!["build-linux64/opt".into()],
+                force_role: f,
+            }),
+        ),
+        row(
+            "W2",
+            "test-blocked",
+            Test,
+            Unscheduled,
+            Decision::Refuse(Refusal::WaitsOnDependencies {
+                unresolved: vec![],
+                force_role: f,
+            }),
+        ),
+        row(
+            "U1",
+            "test-unresolved",
+            Test,
+            Unscheduled,
+            Decision::Refuse(Refusal::DependenciesUnresolved {
+                unresolved: (1..=7).map(|i| format!("dep-{i}")).collect(),
+            }),
+        ),
+        row(
+            "D1",
+            "test-late",
+            Test,
+            Failed,
+            Decision::Refuse(Refusal::PastDeadline {
+                hint: Hint::Retrigger,
+            }),
+        ),
+        row(
+            "D2",
+            "signing-late",
+            Release,
+            Failed,
+            Decision::Refuse(Refusal::PastDeadline {
+                hint: Hint::RetriggerForce,
+            }),
+        ),
+        row(
+            "D3",
+            "build-late",
+            Other,
+            Failed,
+            Decision::Refuse(Refusal::PastDeadline {
+                hint: Hint::NewPush,
+            }),
+        ),
+        row(
+            "R1",
+            "test-runs",
+            Test,
+            Failed,
+            Decision::Refuse(Refusal::RunLimit {
+                runs: 50,
+                hint: Hint::Retrigger,
+            }),
+        ),
+        row(
+            "N1",
+            "build-linux",
+            Other,
+            Failed,
+            Decision::Refuse(Refusal::NotRetriggerable { force_role: f }),
+        ),
+        row(
+            "N2",
+            "signing-apk",
+            Release,
+            Failed,
+            Decision::Refuse(Refusal::ReleaseRetriggerDisabled { force_role: f }),
+        ),
+        row(
+            "L1",
+            "test-flaky",
+            Test,
+            Failed,
+            Decision::Refuse(Refusal::RerunLimitPerTask { limit: 3, done: 3 }),
+        ),
+    ]);
+    insta::assert_snapshot!(render_one(planned("/rerun test-*", &plan, &[])));
+}
+
+/// Every whole-command refusal, and unmatched selectors.
+#[test]
+fn command_refusals() {
+    let refusals = [
+        ("/rerun", CommandRefusal::PullRequestClosed),
+        (
+            "/rerun",
+            CommandRefusal::RoleTooLow {
+                command: CommandKind::Rerun,
+                required: Role::Write,
+                actual: Role::Read,
+            },
+        ),
+        (
+            "/retrigger 2",
+            CommandRefusal::RoleTooLow {
+                command: CommandKind::Retrigger,
+                required: Role::Write,
+                actual: Role::Triage,
+            },
+        ),
+        (
+            "/rerun build-* --force",
+            CommandRefusal::ForceNeedsRole {
+                required: Role::Maintain,
+                actual: Role::Write,
+            },
+        ),
+        (
+            "/retrigger 40",
+            CommandRefusal::CountOutOfRange { count: 40, max: 10 },
+        ),
+        ("/rerun", CommandRefusal::NoTasks),
+        (
+            "/rerun",
+            CommandRefusal::NothingSelected {
+                command: CommandKind::Rerun,
+            },
+        ),
+        (
+            "/retrigger",
+            CommandRefusal::NothingSelected {
+                command: CommandKind::Retrigger,
+            },
+        ),
+        (
+            "/rerun",
+            CommandRefusal::FailureGuard {
+                failed: 40,
+                total: 60,
+                max_percent: 50,
+            },
+        ),
+        (
+            "/retrigger 10 test-*",
+            CommandRefusal::TooManyNewTasks {
+                requested: 120,
+                max: 50,
+            },
+        ),
+    ];
+    let plans: Vec<(String, Plan)> = refusals
+        .into_iter()
+        .map(|(t, r)| (t.to_owned(), Plan::refused(r)))
+        .collect();
+    let mut no_match = Plan::refused(CommandRefusal::NoMatch);
+    no_match.unmatched = vec![
+        UnmatchedSelector {
+            selector: "mochitest-1".into(),
+            suggestions: vec![
+                "test-linux64/opt-mochitest-1".into(),
+                "test-mac/opt-mochitest-1".into(),
+            ],
+        },
+        UnmatchedSelector {
+            selector: "`weird`".into(),
+            suggestions: vec![],
+        },
+    ];
+    let mut sections: Vec<ReplySection> = plans.iter().map(|(t, p)| planned(t, p, &[])).collect();
+    sections.push(planned("/rerun mochitest-1 `weird`", &no_match, &[]));
+    insta::assert_snapshot!(render(&ReplyInput {
+        author: &login(),
+        root_url: ROOT,
+        sections
+    }));
+}
+
+#[test]
+fn malformed_commands() {
+    let errors = [
+        (
+            "/retriger 3",
+            CommandError::UnknownCommand {
+                written: "/retriger".into(),
+                suggestion: Some("/retrigger".into()),
+            },
+        ),
+        (
+            "/rerunn",
+            CommandError::UnknownCommand {
+                written: "/rerunn".into(),
+                suggestion: None,
+            },
+        ),
+        (
+            "/retrigger 0",
+            CommandError::BadCount {
+                written: "0".into(),
+            },
+        ),
+        (
+            "/retrigger 500",
+            CommandError::CountTooLarge {
+                count: 500,
+                max: 10,
+            },
+        ),
+        (
+            "/rerun --forse",
+            CommandError::UnknownFlag {
+                flag: "--forse".into(),
+                suggestion: Some("--force".into()),
+            },
+        ),
+        (
+            "/rerun --now",
+            CommandError::UnknownFlag {
+                flag: "--now".into(),
+                suggestion: None,
+            },
+        ),
+        (
+            "/rerun --force --force",
+            CommandError::DuplicateFlag {
+                flag: "--force".into(),
+            },
+        ),
+        (
+            "/rerunbot frobnicate",
+            CommandError::UnknownSubcommand {
+                written: "frobnicate".into(),
+            },
+        ),
+    ];
+    let sections = errors
+        .iter()
+        .map(|(text, error)| ReplySection::Malformed {
+            command_text: text,
+            error,
+        })
+        .collect();
+    let out = render(&ReplyInput {
+        author: &login(),
+        root_url: ROOT,
+        sections,
+    });
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn dispatch_errors() {
+    let errors = [
+        DispatchError::PastDeadline,
+        DispatchError::RunLimit,
+        DispatchError::Conflict {
+            message: "taskId exists with a different definition".into(),
+        },
+        DispatchError::InsufficientScopes {
+            message: "missing scopes:\n  queue:rerun-task:proj/x".into(),
+        },
+        DispatchError::NotFound,
+        DispatchError::Unavailable {
+            message: "503 Service Unavailable".into(),
+        },
+        DispatchError::Rejected {
+            status: 400,
+            message: "Input failed validation".into(),
+        },
+    ];
+    let rows: Vec<PlanRow> = (0..errors.len())
+        .map(|i| {
+            row(
+                &format!("E{i}"),
+                &format!("task-{i}"),
+                TaskClass::Test,
+                TaskState::Failed,
+                Decision::Act(Action::Rerun { runs_seen: 1 }),
+            )
+        })
+        .collect();
+    let outcomes: Vec<ActionOutcome> = errors
+        .into_iter()
+        .map(|error| ActionOutcome::Failed {
+            error,
+            created: vec![],
+        })
+        .collect();
+    let plan = plan_of(rows);
+    insta::assert_snapshot!(render_one(planned("/rerun", &plan, &outcomes)));
+}
+
+#[test]
+fn config_error() {
+    let e = crate::repo_config::parse("limits:\n  max_retriger: 3\n").unwrap_err();
+    insta::assert_snapshot!(render_config_error(&login(), &e));
+}
+
+#[test]
+fn comment_error() {
+    insta::assert_snapshot!(render_comment_error(
+        &login(),
+        &CommentError::TooManyCommands { found: 12, max: 10 }
+    ));
+}
+
+#[test]
+fn help() {
+    let commands = [
+        (
+            "/rerun [SELECTOR ...] [--force]",
+            "rerun failed tasks (the same taskId runs again)",
+        ),
+        (
+            "/retrigger [N] [SELECTOR ...] [--force]",
+            "make N new copies of failed test tasks",
+        ),
+        ("/rerunbot help", "this help"),
+    ];
+    insta::assert_snapshot!(render_one(ReplySection::Help {
+        commands: &commands
+    }));
+}
+
+pub(super) fn big_plan(n: usize, label_len: usize) -> (Plan, Vec<ActionOutcome>) {
+    let rows = (0..n)
+        .map(|i| {
+            let label = format!("test-linux64-{i}-{}", "x".repeat(label_len));
+            row(
+                &format!("Task{i:018}"),
+                &label,
+                TaskClass::Test,
+                TaskState::Failed,
+                Decision::Act(Action::Retrigger {
+                    copies: ids(&format!("{i}-"), 3),
+                }),
+            )
+        })
+        .collect();
+    let outcomes = (0..n)
+        .map(|i| ActionOutcome::Retriggered {
+            task_ids: ids(&format!("{i}-"), 3),
+        })
+        .collect();
+    (plan_of(rows), outcomes)
+}
+
+#[test]
+fn three_hundred_tasks_fold_and_stay_under_the_limit() {
+    let (plan, outcomes) = big_plan(300, 10);
+    let out = render_one(planned("/retrigger 3", &plan, &outcomes));
+    assert!(
+        out.chars().count() < GITHUB_MAX_BODY,
+        "{} chars",
+        out.chars().count()
+    );
+    assert!(
+        out.contains("<details>\n<summary>300 tasks: 300 acted on, 0 skipped, 0 refused</summary>")
+    );
+    assert!(
+        out.contains("not shown"),
+        "300 rows of links do not fit: a note says so"
+    );
+    insta::assert_snapshot!(out.lines().take(8).collect::<Vec<_>>().join("\n"));
+}

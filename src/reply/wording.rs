@@ -1,0 +1,308 @@
+//! Every sentence a user reads about a plan, a command error or a dispatch
+//! failure. Shared by the reply and the `rerunbot plan` dry run, so both say
+//! the same thing.
+
+use super::markdown::{code, plural, shorten};
+use crate::command::{CommandError, CommentError};
+use crate::outcome::DispatchError;
+use crate::policy::plan::*;
+use crate::taskcluster::snapshot::TaskState;
+
+/// A reason, and the command that would work instead (with the role it
+/// needs, when that is more than the command's own role).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explained {
+    pub reason: String,
+    pub instead: Option<Suggestion>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suggestion {
+    pub command: String,
+    pub needs: Option<Role>,
+}
+
+impl Explained {
+    fn new(reason: impl Into<String>) -> Self {
+        Explained {
+            reason: reason.into(),
+            instead: None,
+        }
+    }
+    fn instead(mut self, command: impl Into<String>, needs: Option<Role>) -> Self {
+        self.instead = Some(Suggestion {
+            command: command.into(),
+            needs,
+        });
+        self
+    }
+
+    /// "reason; use `cmd` (role maintain or above)".
+    pub fn to_markdown(&self) -> String {
+        match &self.instead {
+            None => self.reason.clone(),
+            Some(s) => format!(
+                "{}; use {}{}",
+                self.reason,
+                code(&s.command),
+                needs(s.needs)
+            ),
+        }
+    }
+}
+
+fn needs(role: Option<Role>) -> String {
+    role.map(|r| format!(" (needs the {} role or above)", code(r.as_str())))
+        .unwrap_or_default()
+}
+
+fn names(list: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut out: Vec<String> = list.iter().take(SHOWN).map(|s| code(s)).collect();
+    if list.len() > SHOWN {
+        out.push(format!("{} more", list.len() - SHOWN));
+    }
+    out.join(", ")
+}
+
+fn hinted(reason: String, hint: Hint, label: &str, force_role: Role) -> Explained {
+    match hint {
+        Hint::Retrigger => Explained::new(reason).instead(format!("/retrigger {label}"), None),
+        Hint::RetriggerForce => Explained::new(reason)
+            .instead(format!("/retrigger 1 {label} --force"), Some(force_role)),
+        Hint::NewPush => {
+            Explained::new(format!("{reason}; push a new commit for a new task graph"))
+        }
+    }
+}
+
+/// Why one task is refused, and what to type instead.
+pub fn refusal(r: &Refusal, label: &str, force_role: Role) -> Explained {
+    match r {
+        Refusal::AlreadyGreen { force_role } => Explained::new("green already (completed)")
+            .instead(format!("/rerun {label} --force"), Some(*force_role)),
+        Refusal::WaitsOnDependencies {
+            unresolved,
+            force_role,
+        } => {
+            if unresolved.is_empty() {
+                Explained::new("waits on dependencies that did not complete; rerun them, or cancel and rerun this task")
+                    .instead(format!("/rerun {label} --force"), Some(*force_role))
+            } else {
+                Explained::new(format!(
+                    "waits on dependencies that have not finished: {}; it starts when they complete",
+                    names(unresolved)
+                ))
+            }
+        }
+        Refusal::DependenciesUnresolved { unresolved } => Explained::new(format!(
+            "cannot cancel and rerun while dependencies are unresolved: {}; wait for them to finish",
+            names(unresolved)
+        )),
+        Refusal::PastDeadline { hint } => hinted(
+            "past its deadline: the queue cannot rerun it".to_owned(),
+            *hint,
+            label,
+            force_role,
+        ),
+        Refusal::RunLimit { runs, hint } => hinted(
+            format!("already has {runs} runs, the queue's limit"),
+            *hint,
+            label,
+            force_role,
+        ),
+        Refusal::NotRetriggerable { force_role } => Explained::new(format!(
+            "not retriggerable: only test tasks are (`--force` overrides, needs the {} role)",
+            code(force_role.as_str())
+        ))
+        .instead(format!("/rerun {label}"), None),
+        Refusal::ReleaseRetriggerDisabled { .. } => Explained::new(
+            "retrigger is disabled for release tasks (a rerun unblocks the graph)",
+        )
+        .instead(format!("/rerun {label}"), None),
+        Refusal::RerunLimitPerTask { limit, done } => Explained::new(format!(
+            "already rerun {} for this commit (limit {limit}); push a fix or ask a maintainer to look",
+            plural(*done as usize, "time")
+        )),
+    }
+}
+
+pub fn skip(reason: &SkipReason, state: TaskState) -> String {
+    match reason {
+        SkipReason::InProgress => format!("already {}", state.as_str()),
+    }
+}
+
+fn kind_name(kind: CommandKind) -> &'static str {
+    match kind {
+        CommandKind::Rerun => "/rerun",
+        CommandKind::Retrigger => "/retrigger",
+    }
+}
+
+/// Why a whole command is not run. `command_text` is the line as written.
+pub fn command_refusal(r: &CommandRefusal, command_text: &str, force_role: Role) -> Explained {
+    match r {
+        CommandRefusal::PullRequestClosed => Explained::new(
+            "the pull request is closed without merging; commands run on open or merged pull requests",
+        ),
+        CommandRefusal::RoleTooLow {
+            command,
+            required,
+            actual,
+        } => {
+            let mut reason = format!(
+                "{} needs the {} role or above in this repository; yours is {}",
+                code(kind_name(*command)),
+                code(required.as_str()),
+                code(actual.as_str())
+            );
+            if *command == CommandKind::Rerun {
+                reason.push_str(
+                    " (a pull request's author may `/rerun` the failed tasks of their own pull request when the repository allows it)",
+                );
+            }
+            Explained::new(reason + "; ask someone with that role")
+        }
+        CommandRefusal::ForceNeedsRole { required, actual } => {
+            let without: Vec<&str> = command_text
+                .split_whitespace()
+                .filter(|w| *w != "--force" && *w != "-f")
+                .collect();
+            Explained::new(format!(
+                "`--force` needs the {} role or above; yours is {}",
+                code(required.as_str()),
+                code(actual.as_str())
+            ))
+            .instead(without.join(" "), None)
+        }
+        CommandRefusal::CountOutOfRange { count, max } => Explained::new(format!(
+            "{count} copies is out of range: N is 1 to {max} in this repository"
+        ))
+        .instead(format!("/retrigger {max} …"), None),
+        CommandRefusal::NoTasks => Explained::new(
+            "no Taskcluster tasks were found for this pull request yet; try again once the decision task has run",
+        ),
+        CommandRefusal::NothingSelected { command } => match command {
+            CommandKind::Rerun => Explained::new("no failed or exception task to rerun")
+                .instead("/rerun <label>", None),
+            CommandKind::Retrigger => Explained::new(
+                "no failed or exception retriggerable (test) task to retrigger",
+            )
+            .instead("/retrigger <label>", None),
+        },
+        CommandRefusal::NoMatch => Explained::new("no task matches the selectors"),
+        CommandRefusal::FailureGuard {
+            failed,
+            total,
+            max_percent,
+        } => Explained::new(format!(
+            "{failed} of {total} tasks failed, more than {max_percent}%: that looks like a real breakage, not intermittent failures; name the tasks to act on, or force it"
+        ))
+        .instead(format!("{} --force", command_text.trim()), Some(force_role)),
+        CommandRefusal::TooManyNewTasks { requested, max } => Explained::new(format!(
+            "this would create {requested} tasks; the limit per command is {max}; select fewer tasks or ask for fewer copies"
+        )),
+    }
+}
+
+pub fn warning(w: &Warning) -> String {
+    match w {
+        Warning::ChainOfTrust => "Chain of Trust: the rerun produces artifacts with new SHAs that will not match what downstream tasks already used".to_owned(),
+        Warning::CopyOutsideGraph { dependents } => format!(
+            "the copy is outside the release graph: {} keep the original",
+            match dependents {
+                0 => "no task depends on it, and downstream tasks".to_owned(),
+                1 => "the 1 task that depends on it will".to_owned(),
+                n => format!("the {n} tasks that depend on it will"),
+            }
+        ),
+        Warning::Forced { what } => match what {
+            ForcedAction::RerunCompleted => "forced: rerunning a task that completed".to_owned(),
+            ForcedAction::CancelRerun => "forced: canceling an unscheduled task, then rerunning it".to_owned(),
+            ForcedAction::RetriggerNotRetriggerable => "forced: retriggering a task that is not retriggerable".to_owned(),
+            ForcedAction::RetriggerRelease => "forced: retriggering a release task".to_owned(),
+        },
+        Warning::FailureGuardOverridden { failed, total, max_percent } => format!(
+            "forced past the failure guard: {failed} of {total} tasks failed (more than {max_percent}%)"
+        ),
+        Warning::MergedPullRequest => "the pull request is merged: acting on the merge commit's tasks".to_owned(),
+    }
+}
+
+/// A command line that cannot run as written.
+pub fn command_error(e: &CommandError) -> String {
+    match e {
+        CommandError::UnknownCommand { written, suggestion } => {
+            let mut s = format!("{} is not a command", code(written));
+            if let Some(m) = suggestion {
+                s.push_str(&format!("; did you mean {}?", code(m)));
+            } else {
+                s.push_str("; the commands are `/rerun`, `/retrigger` and `/rerunbot help`");
+            }
+            s
+        }
+        CommandError::BadCount { written } => format!(
+            "{} is not a valid number of copies: N is a whole number from 1 up, as in `/retrigger 3 <label>`",
+            code(written)
+        ),
+        CommandError::CountTooLarge { count, max } => format!(
+            "{count} copies is over this repository's limit of {max} (`limits.max_retrigger`); use `/retrigger {max} …` or less"
+        ),
+        CommandError::UnknownFlag { flag, suggestion } => match suggestion {
+            Some(m) => format!("unknown flag {}; did you mean {}?", code(flag), code(m)),
+            None => format!("unknown flag {}; the only flag is `--force`", code(flag)),
+        },
+        CommandError::DuplicateFlag { flag } => {
+            format!("the flag {} is given more than once; write it once", code(flag))
+        }
+        CommandError::UnknownSubcommand { written } => format!(
+            "{} is not a rerunbot command; try `/rerunbot help`",
+            code(&shorten(written, 80))
+        ),
+    }
+}
+
+pub fn comment_error(e: &CommentError) -> String {
+    match e {
+        CommentError::TooManyCommands { found, max } => format!(
+            "this comment has {found} commands; at most {max} are allowed in one comment, so none was run. Split them over several comments"
+        ),
+    }
+}
+
+/// What went wrong when an action was sent to the queue.
+pub fn dispatch_error(e: &DispatchError, label: &str) -> String {
+    let quoted = |m: &str| code(&shorten(m, 300));
+    match e {
+        DispatchError::PastDeadline => format!(
+            "the queue refused: the deadline has passed; use {}",
+            code(&format!("/retrigger {label}"))
+        ),
+        DispatchError::RunLimit => "the queue refused: the task has reached its limit of runs".to_owned(),
+        DispatchError::Conflict { message } => format!(
+            "the queue has a different task with this id: {}",
+            quoted(message)
+        ),
+        DispatchError::InsufficientScopes { message } => format!(
+            "the app's Taskcluster client lacks scopes; the queue said: {}; a Taskcluster admin must grant them",
+            quoted(message)
+        ),
+        DispatchError::NotFound => "the task no longer exists in the queue".to_owned(),
+        DispatchError::Unavailable { message } => format!(
+            "Taskcluster did not answer after several attempts ({}); comment again later",
+            quoted(message)
+        ),
+        DispatchError::Rejected { status, message } => {
+            format!("the queue answered {status}: {}", quoted(message))
+        }
+    }
+}
+
+pub fn action(a: &Action) -> String {
+    match a {
+        Action::Rerun { .. } => "rerun".to_owned(),
+        Action::CancelRerun { .. } => "cancel, then rerun".to_owned(),
+        Action::Retrigger { copies } => format!("retrigger ×{}", copies.len()),
+    }
+}

@@ -1,0 +1,216 @@
+//! Config parsing: defaults, every error kind with its position, hard caps,
+//! and `check-config`.
+
+use super::*;
+use crate::policy::plan::Role;
+
+#[test]
+fn empty_and_comment_only_files_give_the_defaults() {
+    for text in ["", "\n", "# nothing here\n", "---\n"] {
+        assert_eq!(parse(text), Ok(RepoConfig::default()), "{text:?}");
+    }
+}
+
+#[test]
+fn the_design_example_is_the_default() {
+    let text = r#"
+permissions:            # minimum repository role
+  rerun: write
+  retrigger: write
+  force: maintain
+  pr_author_rerun: true
+limits:
+  max_retrigger: 10
+  max_new_tasks: 50
+  max_reruns_per_task: 3
+  max_failure_percent: 50
+classify:               # first match wins: release, then test; else other
+  release:
+    task_queues: ["scriptworker-k8s/*", "scriptworker-prov-v1/*"]
+  test:
+    tags: { retrigger: "true" }
+    treeherder_job_kinds: ["test"]
+"#;
+    assert_eq!(parse(text), Ok(RepoConfig::default()));
+}
+
+#[test]
+fn partial_file_keeps_other_defaults() {
+    let c = parse("permissions:\n  force: admin\nlimits:\n  max_retrigger: 5\n").unwrap();
+    assert_eq!(c.permissions.force, Role::Admin);
+    assert_eq!(c.permissions.rerun, Role::Write);
+    assert_eq!(c.limits.max_retrigger, 5);
+    assert_eq!(c.limits.max_new_tasks, 50);
+    assert_eq!(c.classify, Classify::default());
+}
+
+#[test]
+fn hard_caps_are_enforced_by_clamping() {
+    let (c, notes) = parse_with_notes(
+        "limits:\n  max_retrigger: 1000\n  max_new_tasks: 100000\n  max_reruns_per_task: 99\n",
+    )
+    .unwrap();
+    assert_eq!(c.limits.max_retrigger, HARD_MAX_RETRIGGER);
+    assert_eq!(c.limits.max_new_tasks, HARD_MAX_NEW_TASKS);
+    assert_eq!(c.limits.max_reruns_per_task, HARD_MAX_RERUNS_PER_TASK);
+    assert_eq!(notes.len(), 3);
+    assert!(notes[0].contains("max_retrigger: 1000"), "{notes:?}");
+}
+
+/// (name, file, line, column, a piece of the message)
+const ERRORS: &[(&str, &str, usize, usize, &str)] = &[
+    (
+        "unknown top-level key",
+        "permissions:\n  rerun: write\nlimit:\n  max_retrigger: 3\n",
+        3,
+        1,
+        "unknown field `limit`",
+    ),
+    (
+        "unknown nested key",
+        "limits:\n  max_retrigger: 3\n  max_retrigers: 4\n",
+        3,
+        3,
+        "unknown field `max_retrigers`",
+    ),
+    (
+        "wrong type: text for a number",
+        "limits:\n  max_new_tasks: lots\n",
+        2,
+        18,
+        "invalid type",
+    ),
+    (
+        "wrong type: text for a bool",
+        "permissions:\n  pr_author_rerun: sometimes\n",
+        2,
+        20,
+        "invalid type",
+    ),
+    (
+        "wrong type: a list for a section",
+        "limits: [1, 2]\n",
+        1,
+        9,
+        "invalid type",
+    ),
+    (
+        "unknown role",
+        "permissions:\n  force: owner\n",
+        2,
+        10,
+        "unknown variant `owner`",
+    ),
+    (
+        "bad glob",
+        "classify:\n  release:\n    task_queues: [\"ok/*\", \"bad/[a-\"]\n",
+        3,
+        28,
+        "invalid glob `bad/[a-`",
+    ),
+    (
+        "negative number",
+        "limits:\n  max_retrigger: -2\n",
+        2,
+        18,
+        "integer `-2`",
+    ),
+    (
+        "zero where at least one is needed",
+        "limits:\n  max_retrigger: 0\n",
+        2,
+        18,
+        "must be at least 1",
+    ),
+    (
+        "percentage out of range",
+        "limits:\n  max_failure_percent: 150\n",
+        2,
+        24,
+        "out of range",
+    ),
+    ("not YAML", "permissions:\n  rerun: [write\n", 3, 1, ""),
+    (
+        "a scalar instead of a mapping",
+        "just text\n",
+        1,
+        1,
+        "invalid type",
+    ),
+];
+
+#[test]
+fn every_error_kind_reports_its_position() {
+    let mut failures = Vec::new();
+    for (name, text, line, column, needle) in ERRORS {
+        match parse(text) {
+            Ok(c) => failures.push(format!("{name}: accepted as {c:?}")),
+            Err(e) => {
+                if e.path != CONFIG_PATH
+                    || e.line != Some(*line)
+                    || e.column != Some(*column)
+                    || !e.message.contains(needle)
+                    || e.message.contains(" at line ")
+                {
+                    failures.push(format!("{name}: {e:?}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn error_display_is_path_line_column_message() {
+    let e = parse("limits:\n  max_retrigger: 0\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        ".github/rerunbot.yml:2:18: limits.max_retrigger: must be at least 1"
+    );
+}
+
+#[test]
+fn locate_finds_line_and_column() {
+    assert_eq!(parse::locate("a\nbc [x\n", "[x"), Some((2, 4)));
+    assert_eq!(parse::locate("abc", "z"), None);
+}
+
+#[test]
+fn locate_key_follows_block_nesting() {
+    let text = "permissions:\n  force: admin\n# c\nlimits:\n\n  max_retrigger:   0\n";
+    assert_eq!(
+        parse::locate_key(text, &["limits", "max_retrigger"]),
+        Some((6, 20))
+    );
+    assert_eq!(
+        parse::locate_key(text, &["permissions", "max_retrigger"]),
+        None
+    );
+    assert_eq!(
+        parse::locate_key("limits: {max_retrigger: 0}", &["limits", "max_retrigger"]),
+        None
+    );
+}
+
+#[test]
+fn check_config_cli_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    std::fs::write(&good, "limits:\n  max_retrigger: 500\n").unwrap();
+    let (code, out) = check_config_cli(&good);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("valid") && out.contains("hard cap"), "{out}");
+
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "limits:\n  nope: 1\n").unwrap();
+    let (code, out) = check_config_cli(&bad);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with(&format!("{}:2:3: ", bad.display())),
+        "{out}"
+    );
+
+    let (code, out) = check_config_cli(&dir.path().join("missing.yml"));
+    assert_eq!(code, 1);
+    assert!(out.contains("cannot read"), "{out}");
+}

@@ -50,21 +50,34 @@ pub fn shift_all(value: &mut Value, delta: Duration) -> usize {
     }
 }
 
-/// Rebases a fixture (a `listTaskGroup` response, or any JSON holding task
-/// definitions) so that its latest `task.created` becomes `now`: every
-/// timestamp moves by the same delta, so relative times are kept. Deadlines
-/// that were before the latest `created` (a deadline-exceeded task) stay in
-/// the past; the rest land in the future. Returns the delta applied.
+/// Rebases a fixture (a `listTaskGroup` response) so that the moment it was
+/// captured becomes `now`. That moment is its latest event: the latest task
+/// `created` or run `scheduled` / `started` / `resolved`. Every timestamp
+/// moves by the same delta, so relative times are kept: deadlines that had
+/// passed when the fixture was captured (a deadline-exceeded task) stay in
+/// the past, the others land in the future. Returns the delta applied.
 pub fn rebase_times(list: &mut Value, now: DateTime<Utc>) -> Duration {
-    let latest = list
+    let mut events: Vec<DateTime<Utc>> = Vec::new();
+    for entry in list
         .get("tasks")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|entry| entry.pointer("/task/created").and_then(Value::as_str))
-        .filter_map(parse_timestamp)
-        .max();
-    let Some(latest) = latest else {
+    {
+        let created = entry.pointer("/task/created").and_then(Value::as_str);
+        events.extend(created.and_then(parse_timestamp));
+        let runs = entry.pointer("/status/runs").and_then(Value::as_array);
+        for run in runs.into_iter().flatten() {
+            for key in ["scheduled", "started", "resolved"] {
+                events.extend(
+                    run.get(key)
+                        .and_then(Value::as_str)
+                        .and_then(parse_timestamp),
+                );
+            }
+        }
+    }
+    let Some(latest) = events.into_iter().max() else {
         return Duration::zero();
     };
     let delta = truncate_millis(now) - latest;

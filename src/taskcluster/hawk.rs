@@ -275,14 +275,15 @@ mod tests {
         let header = authorization_header("c", key, &PARTS, Some(&hash), None, 1000, "n");
         let parsed = HawkHeader::parse(&header).expect("parses");
         let ok_body = Some(("application/json", &body[..]));
-        let cases: Vec<(
-            &str,
-            RequestParts<'_>,
-            Option<(&str, &[u8])>,
-            &str,
+        type Case<'a> = (
+            &'a str,
+            RequestParts<'a>,
+            Option<(&'a str, &'a [u8])>,
+            &'a str,
             i64,
             Result<(), HawkError>,
-        )> = vec![
+        );
+        let cases: Vec<Case<'_>> = vec![
             ("as signed", PARTS, ok_body, key, 1000, Ok(())),
             (
                 "query changed",

@@ -8,6 +8,7 @@
 //! (or call [`crate::taskcluster::rebase_times`] first) so their deadlines
 //! lie in the future, except those that were already past in the fixture.
 
+mod control;
 pub mod fixtures;
 mod http;
 pub mod scopes;

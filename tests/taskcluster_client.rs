@@ -555,3 +555,37 @@ async fn set_state_moves_tasks_and_schedules_dependents() {
     assert_eq!(win["runs"][0]["reasonResolved"], json!("intermittent-task"));
     assert!(!queue.set_state("nope", TaskState::Running, None));
 }
+
+#[tokio::test]
+async fn a_stored_copy_resent_after_15_minutes_is_recognised() {
+    let (queue, client) = sandbox().await;
+    let original = client
+        .task(&id(pr::TEST_BC2_COMPLETED))
+        .await
+        .expect("task");
+    let new_id = copy_task_id(&DeliveryId::from("d-4"), &id(pr::TEST_BC2_COMPLETED), 0);
+    // Created by an earlier attempt of the job...
+    let fresh = retrigger_definition(&original, Utc::now()).expect("copy");
+    client.create_task(&new_id, &fresh).await.expect("created");
+    // ...and re-sent from the store with a `created` now too old.
+    let mut stored = fresh.clone();
+    stored["created"] = json!(rerunbot::taskcluster::timestamps::format_timestamp(
+        Utc::now() - chrono::Duration::minutes(20)
+    ));
+    assert!(matches!(
+        client.create_task(&new_id, &stored).await,
+        Err(QueueError::Rejected { status: 400, .. })
+    ));
+    let status = client
+        .ensure_task_created(&new_id, &stored)
+        .await
+        .expect("exists");
+    assert_eq!(status["taskId"], json!(new_id.as_str()));
+    // A copy that was never created cannot be recovered this way.
+    let never = copy_task_id(&DeliveryId::from("d-4"), &id(pr::TEST_BC2_COMPLETED), 9);
+    assert!(matches!(
+        client.ensure_task_created(&never, &stored).await,
+        Err(QueueError::Rejected { status: 400, .. })
+    ));
+    assert!(queue.task(never.as_str()).is_none());
+}

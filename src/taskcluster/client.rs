@@ -38,14 +38,24 @@ impl RetryPolicy {
     }
 }
 
-/// Signing material, prepared once. `Debug` never shows the token.
-#[derive(Clone, Debug)]
+/// Signing material, prepared once.
+#[derive(Clone)]
 struct Signer {
     client_id: String,
     access_token: Secret,
     /// `Err` when the certificate is not JSON: every call then fails with
     /// 401 rather than sending unsigned or wrongly signed requests.
     ext: Result<Option<String>, hawk::HawkError>,
+}
+
+impl std::fmt::Debug for Signer {
+    // Neither the token nor the certificate (in `ext`) is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("client_id", &self.client_id)
+            .field("certificate", &matches!(self.ext, Ok(Some(_))))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A queue client for one deployment.
@@ -198,6 +208,35 @@ impl QueueClient {
         status_of(body)
     }
 
+    /// createTask for a *stored* plan, which may be re-sent long after it was
+    /// made. The queue checks `created` (±15 min) before its idempotency
+    /// check, so a retried job re-sending the same definition after 15
+    /// minutes gets 400. Then, if the task exists (an earlier attempt created
+    /// it; the id is derived from the delivery), its status is returned;
+    /// otherwise the 400 stands and the copy must be re-planned.
+    pub async fn ensure_task_created(
+        &self,
+        task_id: &TaskId,
+        definition: &Value,
+    ) -> Result<Value, QueueError> {
+        match self.create_task(task_id, definition).await {
+            Err(QueueError::Rejected {
+                status: 400,
+                message,
+            }) if message.contains("`created` cannot be in the") => {
+                match self.status(task_id).await {
+                    Ok(status) => Ok(status),
+                    Err(QueueError::NotFound) => Err(QueueError::Rejected {
+                        status: 400,
+                        message,
+                    }),
+                    Err(other) => Err(other),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// `POST /task/<id>/cancel`: the task's `status` (last run
     /// `exception/canceled`).
     pub async fn cancel_task(&self, task_id: &TaskId) -> Result<Value, QueueError> {
@@ -345,6 +384,25 @@ fn sign(
     ))
 }
 
+/// The number of runs in a task status (what a rerun records having seen).
+pub fn run_count(status: &Value) -> u32 {
+    status
+        .get("runs")
+        .and_then(Value::as_array)
+        .map_or(0, |r| u32::try_from(r.len()).unwrap_or(u32::MAX))
+}
+
+/// The `runId` of the last run in a task status, if any.
+pub fn last_run_id(status: &Value) -> Option<u32> {
+    status
+        .get("runs")?
+        .as_array()?
+        .last()?
+        .get("runId")?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+}
+
 /// The `status` member of a `{status: ...}` answer.
 fn status_of(mut body: Value) -> Result<Value, QueueError> {
     match body.get_mut("status").map(Value::take) {
@@ -395,17 +453,36 @@ mod tests {
     }
 
     #[test]
+    fn run_helpers_read_statuses() {
+        let cases = [
+            (serde_json::json!({"runs": []}), 0, None),
+            (serde_json::json!({}), 0, None),
+            (
+                serde_json::json!({"runs": [{"runId": 0}, {"runId": 1}]}),
+                2,
+                Some(1),
+            ),
+        ];
+        for (status, count, last) in cases {
+            assert_eq!(run_count(&status), count, "{status}");
+            assert_eq!(last_run_id(&status), last, "{status}");
+        }
+    }
+
+    #[test]
     fn debug_output_hides_the_token() {
         let client = QueueClient::new(
             "https://tc.example.com",
             Some(TaskclusterCredentials {
                 client_id: "me".into(),
                 access_token: Secret::new("tok-secret-123"),
-                certificate: None,
+                certificate: Some(Secret::new(r#"{"signature":"sig-secret-456"}"#)),
             }),
         );
         let shown = format!("{client:?}");
         assert!(!shown.contains("tok-secret-123"), "{shown}");
+        assert!(!shown.contains("sig-secret"), "{shown}");
+        assert!(!shown.contains("eyJzaWdu"), "{shown}");
     }
 
     #[test]

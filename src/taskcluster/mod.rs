@@ -8,7 +8,7 @@ pub mod hawk;
 pub mod snapshot;
 pub mod timestamps;
 
-pub use client::{QueueClient, RetryPolicy};
+pub use client::{last_run_id, run_count, QueueClient, RetryPolicy};
 pub use copy::{copy_task_id, retrigger_definition, CopyError};
 pub use discovery::{
     discover_tasks, task_groups_from_checks, task_ids_from_checks, CheckRunRef, StatusRef,

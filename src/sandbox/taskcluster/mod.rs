@@ -3,6 +3,14 @@
 //! idempotent createTask, cancel, scope checks, Hawk verification (path +
 //! query), small pages with continuation tokens, and fault injection.
 //!
+//! Simplifications: a certificate in Hawk `ext` is recorded (see
+//! [`RecordedCall::certificate`]) but not verified cryptographically; the MAC
+//! is checked with the configured client's token. Nonces are not tracked.
+//! createTask checks the task's scopes, `queue:route:<route>`, project,
+//! scheduler and priority scopes; rerun/cancel check
+//! `queue:<action>-task:<schedulerId>/<taskGroupId>/<taskId>` or the
+//! project form, as the real queue does.
+//!
 //! Time: the sandbox judges deadlines and `created` drift against the real
 //! clock. Fixtures carry fixed dates; seed them with [`SandboxQueue::seed_fixture`]
 //! (or call [`crate::taskcluster::rebase_times`] first) so their deadlines

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use rerunbot::config::{Secret, TaskclusterCredentials};
 use rerunbot::sandbox::taskcluster::fixtures::{self, pr, release};
-use rerunbot::sandbox::taskcluster::{SandboxClient, SandboxQueue, SandboxQueueConfig};
+use rerunbot::sandbox::taskcluster::{certificate, SandboxQueue, SandboxQueueConfig};
 use rerunbot::taskcluster::hawk::{self, RequestParts};
 use rerunbot::taskcluster::snapshot::TaskState;
 use rerunbot::taskcluster::{
@@ -491,24 +491,22 @@ async fn hawk_covers_the_query_string() {
 
 #[tokio::test]
 async fn temporary_credentials_carry_the_certificate() {
-    let cert =
-        r#"{"version":1,"scopes":["queue:*"],"start":1,"expiry":2,"seed":"s","signature":"x"}"#;
-    let mut config = SandboxQueueConfig::default();
-    config.clients.push(SandboxClient {
-        client_id: "temp".into(),
-        access_token: "temp-token".into(),
-        scopes: vec!["queue:*".into()],
-    });
-    let queue = SandboxQueue::start(config).await.expect("starts");
-    queue.seed_fixture(&fixtures::parse(fixtures::PR_GROUP));
-    let client = QueueClient::new(
-        &queue.root_url(),
-        Some(TaskclusterCredentials {
-            client_id: "temp".into(),
-            access_token: Secret::new("temp-token"),
-            certificate: Some(Secret::new(cert)),
-        }),
-    );
+    let (queue, _) = sandbox().await;
+    let now_ms = Utc::now().timestamp_millis();
+    let temp = |scopes: &[&str], expiry_ms: i64| {
+        let (cert, token) =
+            certificate::issue(TOKEN, scopes, now_ms - 1000, expiry_ms, "seed-0123456789");
+        QueueClient::new(
+            &queue.root_url(),
+            Some(TaskclusterCredentials {
+                client_id: "rerunbot".into(),
+                access_token: Secret::new(token),
+                certificate: Some(Secret::new(cert)),
+            }),
+        )
+        .with_retry(fast())
+    };
+    let client = temp(&["queue:rerun-task:*"], now_ms + 3_600_000);
     client
         .rerun_task(&id(pr::LINT_ESLINT_FAILED))
         .await
@@ -516,14 +514,27 @@ async fn temporary_credentials_carry_the_certificate() {
     let calls = queue.calls();
     assert_eq!(
         calls[0].certificate.as_ref().map(|c| c["seed"].clone()),
-        Some(json!("s"))
+        Some(json!("seed-0123456789"))
+    );
+    // The certificate's scopes, not the issuer's, apply.
+    assert!(matches!(
+        client.cancel_task(&id(pr::TEST_DT1_RUNNING)).await,
+        Err(QueueError::InsufficientScopes { .. })
+    ));
+    // An expired certificate is refused.
+    let expired = temp(&["queue:*"], now_ms - 500);
+    let answer = expired.status(&id(pr::GROUP)).await;
+    assert!(
+        matches!(answer, Err(QueueError::Rejected { status: 401, .. })),
+        "{answer:?}"
     );
     // A certificate that is not JSON fails locally, without a request.
+    let before = queue.calls().len();
     let bad = QueueClient::new(
         &queue.root_url(),
         Some(TaskclusterCredentials {
-            client_id: "temp".into(),
-            access_token: Secret::new("temp-token"),
+            client_id: "rerunbot".into(),
+            access_token: Secret::new("x"),
             certificate: Some(Secret::new("{not json")),
         }),
     );
@@ -531,7 +542,7 @@ async fn temporary_credentials_carry_the_certificate() {
         bad.status(&id(pr::GROUP)).await,
         Err(QueueError::Rejected { status: 401, .. })
     ));
-    assert_eq!(queue.calls().len(), 1);
+    assert_eq!(queue.calls().len(), before);
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! injected latency and failures, verifies Hawk, and routes to the queue
 //! rules in `state`.
 
+use super::certificate;
+use super::scopes::satisfies;
 use super::state::{error_reply, Caller, Reply};
 use super::{RecordedCall, Shared};
 use crate::taskcluster::hawk::{HawkHeader, RequestParts};
@@ -76,7 +78,7 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
             &resource,
             &content_type,
             &body,
-            now.timestamp(),
+            now.timestamp_millis(),
         ) {
             Err(message) => error_reply(401, "AuthenticationFailed", "sandbox", &message, now),
             Ok((caller, certificate)) => {
@@ -114,7 +116,7 @@ fn authenticate(
     resource: &str,
     content_type: &str,
     body: &[u8],
-    now: i64,
+    now_ms: i64,
 ) -> Result<(Caller, Option<Value>), String> {
     let Some(authorization) = authorization else {
         return Ok((
@@ -127,12 +129,34 @@ fn authenticate(
     };
     let fail = |why: &str| format!("Authentication Error: {why}");
     let header = HawkHeader::parse(authorization).map_err(|e| fail(&e.to_string()))?;
+    let certificate = header.certificate();
+    // Named temporary credentials name their issuer; unnamed ones are
+    // presented under the issuer's own clientId.
+    let issuer_id = certificate
+        .as_ref()
+        .and_then(|c| c.get("issuer"))
+        .and_then(Value::as_str)
+        .unwrap_or(&header.id);
     let client = state
         .config
         .clients
         .iter()
-        .find(|c| c.client_id == header.id)
+        .find(|c| c.client_id == issuer_id)
         .ok_or_else(|| fail("Client ID not found"))?;
+    let (key, scopes) = match &certificate {
+        None => (client.access_token.clone(), client.scopes.clone()),
+        Some(cert) => {
+            let (token, cert_scopes) =
+                certificate::verify(cert, &header.id, &client.access_token, now_ms)
+                    .map_err(|e| fail(&e))?;
+            // Temporary credentials hold at most their issuer's scopes.
+            let scopes = cert_scopes
+                .into_iter()
+                .filter(|s| satisfies(&client.scopes, s))
+                .collect();
+            (token, scopes)
+        }
+    };
     let (host, port) = match host_header.rsplit_once(':') {
         Some((h, p)) => (h, p.parse().map_err(|_| fail("bad Host header"))?),
         None => (host_header, 80),
@@ -145,14 +169,14 @@ fn authenticate(
     };
     let payload = (!body.is_empty()).then_some((content_type, body));
     header
-        .verify(&client.access_token, &parts, payload, now)
+        .verify(&key, &parts, payload, now_ms.div_euclid(1000))
         .map_err(|e| fail(&e.to_string()))?;
     Ok((
         Caller {
-            client_id: client.client_id.clone(),
-            scopes: client.scopes.clone(),
+            client_id: header.id.clone(),
+            scopes,
         },
-        header.certificate(),
+        certificate,
     ))
 }
 

@@ -3,9 +3,10 @@
 //! idempotent createTask, cancel, scope checks, Hawk verification (path +
 //! query), small pages with continuation tokens, and fault injection.
 //!
-//! Simplifications: a certificate in Hawk `ext` is recorded (see
-//! [`RecordedCall::certificate`]) but not verified cryptographically; the MAC
-//! is checked with the configured client's token. Nonces are not tracked.
+//! Temporary credentials: a certificate in Hawk `ext` is verified against
+//! its issuer (a configured client) and the MAC checked with the derived
+//! temporary token, as the auth service does; [`certificate::issue`] makes
+//! such credentials. Nonces are not tracked.
 //! createTask checks the task's scopes, `queue:route:<route>`, project,
 //! scheduler and priority scopes; rerun/cancel check
 //! `queue:<action>-task:<schedulerId>/<taskGroupId>/<taskId>` or the
@@ -16,6 +17,7 @@
 //! (or call [`crate::taskcluster::rebase_times`] first) so their deadlines
 //! lie in the future, except those that were already past in the fixture.
 
+pub mod certificate;
 mod control;
 pub mod fixtures;
 mod http;

@@ -1,3 +1,17 @@
 //! Taskcluster: queue client, discovery, retrigger copies.
 
+pub mod client;
+pub mod copy;
+pub mod discovery;
+pub mod error;
+pub mod hawk;
 pub mod snapshot;
+pub mod timestamps;
+
+pub use client::{last_run_id, run_count, QueueClient, RetryPolicy};
+pub use copy::{copy_task_id, retrigger_definition, CopyError};
+pub use discovery::{
+    discover_tasks, task_groups_from_checks, task_ids_from_checks, CheckRunRef, StatusRef,
+};
+pub use error::QueueError;
+pub use timestamps::rebase_times;

@@ -1,0 +1,244 @@
+//! The sandbox queue's HTTP side: one handler that records the call, applies
+//! injected latency and failures, verifies Hawk, and routes to the queue
+//! rules in `state`.
+
+use super::certificate;
+use super::scopes::satisfies;
+use super::state::{error_reply, Caller, Reply};
+use super::{RecordedCall, Shared};
+use crate::taskcluster::hawk::{HawkHeader, RequestParts};
+use axum::body::to_bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::Value;
+
+const API_PREFIX: &str = "/api/queue/v1/";
+const BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+pub async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    let method = request.method().as_str().to_owned();
+    let resource = request
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| request.uri().path().to_owned());
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let (parts, body) = request.into_parts();
+    let header_text = |name: header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let authorization = header_text(header::AUTHORIZATION);
+    let host = header_text(header::HOST).unwrap_or_default();
+    let content_type = header_text(header::CONTENT_TYPE).unwrap_or_default();
+    let body = match to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
+    };
+    let json_body: Option<Value> = serde_json::from_slice(&body).ok();
+
+    let latency = shared.lock().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
+    let now = Utc::now();
+    let mut guard = shared.lock();
+    let mut call = RecordedCall {
+        method: method.clone(),
+        path: resource.clone(),
+        client_id: None,
+        certificate: None,
+        body: json_body.clone(),
+        status: 0,
+        injected: false,
+    };
+
+    let reply = if let Some(status) = guard.take_injected_failure() {
+        call.injected = true;
+        error_reply(
+            status,
+            "InternalServerError",
+            "sandbox",
+            "injected failure",
+            now,
+        )
+    } else {
+        match authenticate(
+            &guard,
+            authorization.as_deref(),
+            &method,
+            &host,
+            &resource,
+            &content_type,
+            &body,
+            now.timestamp_millis(),
+        ) {
+            Err(message) => error_reply(401, "AuthenticationFailed", "sandbox", &message, now),
+            Ok((caller, certificate)) => {
+                call.client_id =
+                    (caller.client_id != "anonymous").then(|| caller.client_id.clone());
+                call.certificate = certificate;
+                route(
+                    &mut guard,
+                    &method,
+                    &path,
+                    query.as_deref(),
+                    json_body.as_ref(),
+                    &caller,
+                    now,
+                )
+            }
+        }
+    };
+    call.status = reply.status;
+    guard.calls.push(call);
+    drop(guard);
+
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(reply.body)).into_response()
+}
+
+/// The caller: anonymous without an Authorization header, else the Hawk
+/// client whose MAC verifies (path + query, host, port, payload hash).
+#[allow(clippy::too_many_arguments)]
+fn authenticate(
+    state: &super::Inner,
+    authorization: Option<&str>,
+    method: &str,
+    host_header: &str,
+    resource: &str,
+    content_type: &str,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<(Caller, Option<Value>), String> {
+    let Some(authorization) = authorization else {
+        return Ok((
+            Caller {
+                client_id: "anonymous".to_owned(),
+                scopes: state.config.anonymous_scopes.clone(),
+            },
+            None,
+        ));
+    };
+    let fail = |why: &str| format!("Authentication Error: {why}");
+    let header = HawkHeader::parse(authorization).map_err(|e| fail(&e.to_string()))?;
+    let certificate = header.certificate();
+    // Named temporary credentials name their issuer; unnamed ones are
+    // presented under the issuer's own clientId.
+    let issuer_id = certificate
+        .as_ref()
+        .and_then(|c| c.get("issuer"))
+        .and_then(Value::as_str)
+        .unwrap_or(&header.id);
+    let client = state
+        .config
+        .clients
+        .iter()
+        .find(|c| c.client_id == issuer_id)
+        .ok_or_else(|| fail("Client ID not found"))?;
+    let (key, scopes) = match &certificate {
+        None => (client.access_token.clone(), client.scopes.clone()),
+        Some(cert) => {
+            let (token, cert_scopes) =
+                certificate::verify(cert, &header.id, &client.access_token, now_ms)
+                    .map_err(|e| fail(&e))?;
+            // Temporary credentials hold at most their issuer's scopes.
+            let scopes = cert_scopes
+                .into_iter()
+                .filter(|s| satisfies(&client.scopes, s))
+                .collect();
+            (token, scopes)
+        }
+    };
+    let (host, port) = match host_header.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().map_err(|_| fail("bad Host header"))?),
+        None => (host_header, 80),
+    };
+    let parts = RequestParts {
+        method,
+        host,
+        port,
+        resource,
+    };
+    let payload = (!body.is_empty()).then_some((content_type, body));
+    header
+        .verify(&key, &parts, payload, now_ms.div_euclid(1000))
+        .map_err(|e| fail(&e.to_string()))?;
+    Ok((
+        Caller {
+            client_id: header.id.clone(),
+            scopes,
+        },
+        certificate,
+    ))
+}
+
+fn route(
+    state: &mut super::Inner,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    body: Option<&Value>,
+    caller: &Caller,
+    now: chrono::DateTime<Utc>,
+) -> Reply {
+    let Some(rest) = path.strip_prefix(API_PREFIX) else {
+        return error_reply(
+            404,
+            "ResourceNotFound",
+            "sandbox",
+            &format!("no such endpoint: {path}"),
+            now,
+        );
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let data = &mut state.data;
+    match (method, segments.as_slice()) {
+        ("GET", ["task", id]) => data.get_task(id, now),
+        ("GET", ["task", id, "status"]) => data.get_status(id, now),
+        ("GET", ["task-group", id, "list"]) => {
+            let param = |name: &str| {
+                query.and_then(|q| {
+                    q.split('&')
+                        .filter_map(|kv| kv.split_once('='))
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| v.to_owned())
+                })
+            };
+            let limit = param("limit").and_then(|l| l.parse().ok());
+            data.list_group(
+                id,
+                param("continuationToken").as_deref(),
+                limit,
+                state.config.page_size,
+                now,
+            )
+        }
+        ("POST", ["task", id, "rerun"]) => data.rerun(id, caller, now),
+        ("POST", ["task", id, "cancel"]) => data.cancel(id, caller, now),
+        ("PUT", ["task", id]) => match body {
+            Some(def) => data.create(id, def, caller, now),
+            None => error_reply(
+                400,
+                "MalformedPayload",
+                "createTask",
+                "the body is not JSON",
+                now,
+            ),
+        },
+        _ => error_reply(
+            404,
+            "ResourceNotFound",
+            "sandbox",
+            &format!("no such endpoint: {method} {path}"),
+            now,
+        ),
+    }
+}

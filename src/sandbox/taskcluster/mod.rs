@@ -1,0 +1,309 @@
+//! A stateful stand-in for the Taskcluster queue, on loopback, for tests and
+//! `demo`: task groups, states and runs, deadlines, the 50-run limit,
+//! idempotent createTask, cancel, scope checks, Hawk verification (path +
+//! query), small pages with continuation tokens, and fault injection.
+//!
+//! Temporary credentials: a certificate in Hawk `ext` is verified against
+//! its issuer (a configured client) and the MAC checked with the derived
+//! temporary token, as the auth service does; [`certificate::issue`] makes
+//! such credentials. Nonces are not tracked.
+//! createTask checks the task's scopes, `queue:route:<route>`, project,
+//! scheduler and priority scopes; rerun/cancel check
+//! `queue:<action>-task:<schedulerId>/<taskGroupId>/<taskId>` or the
+//! project form, as the real queue does.
+//!
+//! Time: the sandbox judges deadlines and `created` drift against the real
+//! clock. Fixtures carry fixed dates; seed them with [`SandboxQueue::seed_fixture`]
+//! (or call [`crate::taskcluster::rebase_times`] first) so their deadlines
+//! lie in the future, except those that were already past in the fixture.
+
+pub mod certificate;
+mod control;
+pub mod fixtures;
+mod http;
+pub mod scopes;
+pub mod state;
+
+use crate::taskcluster::snapshot::TaskState;
+use crate::taskcluster::timestamps::rebase_times;
+use chrono::Utc;
+use serde_json::Value;
+use state::QueueData;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A client the sandbox accepts: Hawk id, key, and the scopes it holds
+/// (a trailing `*` matches any suffix).
+#[derive(Clone)]
+pub struct SandboxClient {
+    pub client_id: String,
+    pub access_token: String,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for SandboxClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxClient")
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the sandbox queue behaves.
+#[derive(Debug, Clone)]
+pub struct SandboxQueueConfig {
+    pub clients: Vec<SandboxClient>,
+    /// Scopes of unauthenticated callers (the real queue: none needed for
+    /// reads, which need no scopes anyway).
+    pub anonymous_scopes: Vec<String>,
+    /// listTaskGroup page size (the real queue: up to 1000).
+    pub page_size: usize,
+}
+
+impl Default for SandboxQueueConfig {
+    /// One client, `rerunbot` / `sandbox-access-token`, holding the queue
+    /// scopes rerunbot needs (`queue:*`) but none of the tasks' own scopes
+    /// beyond the sandbox fixtures' (`project:releng:*`, `secrets:get:*`,
+    /// `docker-worker:*`, `generic-worker:*`).
+    fn default() -> Self {
+        Self {
+            clients: vec![SandboxClient {
+                client_id: "rerunbot".to_owned(),
+                access_token: "sandbox-access-token".to_owned(),
+                scopes: [
+                    "queue:*",
+                    "project:releng:*",
+                    "secrets:get:*",
+                    "docker-worker:*",
+                    "generic-worker:*",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            }],
+            anonymous_scopes: Vec::new(),
+            page_size: 3,
+        }
+    }
+}
+
+/// One request the sandbox received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedCall {
+    pub method: String,
+    /// Path and query, as sent.
+    pub path: String,
+    /// The authenticated client, `None` when anonymous or rejected.
+    pub client_id: Option<String>,
+    /// The certificate carried in Hawk `ext`, if any.
+    pub certificate: Option<Value>,
+    pub body: Option<Value>,
+    /// The status answered.
+    pub status: u16,
+    /// Answered by an injected failure (nothing was done).
+    pub injected: bool,
+}
+
+pub(crate) struct Inner {
+    config: SandboxQueueConfig,
+    data: QueueData,
+    calls: Vec<RecordedCall>,
+    fail_next: u32,
+    fail_status: u16,
+    latency: Duration,
+}
+
+impl Inner {
+    fn take_injected_failure(&mut self) -> Option<u16> {
+        (self.fail_next > 0).then(|| {
+            self.fail_next -= 1;
+            self.fail_status
+        })
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Shared(Arc<Mutex<Inner>>);
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data; keep serving.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The running sandbox queue. Stops when dropped or on [`Self::shutdown`].
+pub struct SandboxQueue {
+    addr: SocketAddr,
+    shared: Shared,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl SandboxQueue {
+    /// Binds `127.0.0.1:0` and serves the queue API under `/api/queue/v1`.
+    pub async fn start(config: SandboxQueueConfig) -> std::io::Result<SandboxQueue> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Shared(Arc::new(Mutex::new(Inner {
+            config,
+            data: QueueData::default(),
+            calls: Vec::new(),
+            fail_next: 0,
+            fail_status: 500,
+            latency: Duration::ZERO,
+        })));
+        let app = axum::Router::new()
+            .fallback(http::handle)
+            .with_state(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::warn!(error = %e, "sandbox queue stopped with an error");
+            }
+        });
+        Ok(SandboxQueue {
+            addr,
+            shared,
+            stop: Some(stop),
+            server: Some(server),
+        })
+    }
+
+    /// The root URL (`http://127.0.0.1:<port>`); the API is under
+    /// `<root>/api/queue/v1`.
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Seeds every `{status, task}` entry of a listTaskGroup-shaped JSON,
+    /// as given (no time shifting). Returns how many tasks were added.
+    pub fn add_task_group_from_list(&self, list: &Value) -> usize {
+        let entries = list
+            .get("tasks")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut inner = self.shared.lock();
+        let mut added = 0;
+        for entry in entries {
+            let status = entry.get("status").cloned().unwrap_or_default();
+            let Some(task_id) = status
+                .get("taskId")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let task = entry.get("task").cloned().unwrap_or_default();
+            inner.data.insert(&task_id, task, status);
+            added += 1;
+        }
+        added
+    }
+
+    /// Rebases a fixture's times to now ([`rebase_times`]) and seeds it.
+    pub fn seed_fixture(&self, list: &Value) -> usize {
+        let mut list = list.clone();
+        rebase_times(&mut list, Utc::now());
+        self.add_task_group_from_list(&list)
+    }
+
+    /// Adds (or replaces) one task. `status` may be partial (`{"runs": []}`):
+    /// missing fields come from the definition, `state` from the runs.
+    pub fn add_task(&self, task_id: &str, definition: Value, status: Value) {
+        self.shared.lock().data.insert(task_id, definition, status);
+    }
+
+    /// Every request received so far, in order.
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.shared.lock().calls.clone()
+    }
+
+    /// The task's `{"status": ..., "task": ...}`, as listTaskGroup shows it.
+    pub fn task(&self, task_id: &str) -> Option<Value> {
+        let inner = self.shared.lock();
+        inner
+            .data
+            .get(task_id)
+            .map(|t| serde_json::json!({ "status": t.status, "task": t.definition }))
+    }
+
+    /// Task ids of a group, in the order they were added.
+    pub fn tasks_in_group(&self, group_id: &str) -> Vec<String> {
+        let inner = self.shared.lock();
+        inner
+            .data
+            .group(group_id)
+            .into_iter()
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Moves a task to `state` as a worker would (pending → running →
+    /// resolved, `reason` as `reasonResolved`). Completing a task schedules
+    /// dependents whose dependencies are all completed. False if unknown.
+    pub fn set_state(&self, task_id: &str, state: TaskState, reason: Option<&str>) -> bool {
+        self.shared
+            .lock()
+            .data
+            .set_state(task_id, state, reason, Utc::now())
+    }
+
+    /// The next `n` requests are answered `status` (e.g. 500) without being
+    /// acted on.
+    pub fn fail_next(&self, n: u32, status: u16) {
+        let mut inner = self.shared.lock();
+        inner.fail_next = n;
+        inner.fail_status = status;
+    }
+
+    /// Delay every answer by `latency` (zero to stop).
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
+    }
+
+    /// Replaces the granted scopes of a configured client. False if unknown.
+    pub fn set_scopes(&self, client_id: &str, scopes: &[&str]) -> bool {
+        let mut inner = self.shared.lock();
+        match inner
+            .config
+            .clients
+            .iter_mut()
+            .find(|c| c.client_id == client_id)
+        {
+            Some(c) => {
+                c.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops serving and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for SandboxQueue {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}

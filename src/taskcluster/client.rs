@@ -1,0 +1,521 @@
+//! The Taskcluster queue client: the six calls rerunbot makes, Hawk-signed
+//! when credentials are set, with the only retry layer for 5xx, timeouts and
+//! connection errors (callers must not retry these again).
+
+use super::error::QueueError;
+use super::hawk::{self, RequestParts};
+use super::snapshot::{snapshots_from_entries, TaskSnapshot};
+use crate::config::{Secret, TaskclusterCredentials};
+use crate::types::{TaskGroupId, TaskId};
+use reqwest::{Method, Url};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Bounded exponential backoff: `retries` more attempts after the first,
+/// waiting `base * 2^n` (at most `max`) before attempt n + 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 3,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Signing material, prepared once.
+#[derive(Clone)]
+struct Signer {
+    client_id: String,
+    access_token: Secret,
+    /// `Err` when the certificate is not JSON: every call then fails with
+    /// 401 rather than sending unsigned or wrongly signed requests.
+    ext: Result<Option<String>, hawk::HawkError>,
+}
+
+impl std::fmt::Debug for Signer {
+    // Neither the token nor the certificate (in `ext`) is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("client_id", &self.client_id)
+            .field("certificate", &matches!(self.ext, Ok(Some(_))))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A queue client for one deployment.
+#[derive(Clone, Debug)]
+pub struct QueueClient {
+    http: reqwest::Client,
+    /// `<rootUrl>/api/queue/v1/`, or why the root URL is unusable.
+    base: Result<Url, String>,
+    signer: Option<Signer>,
+    retry: RetryPolicy,
+}
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl QueueClient {
+    /// A client for `<root_url>/api/queue/v1`. Unauthenticated when
+    /// `credentials` is `None`.
+    pub fn new(root_url: &str, credentials: Option<TaskclusterCredentials>) -> QueueClient {
+        let base = Url::parse(&format!("{}/api/queue/v1/", root_url.trim_end_matches('/')))
+            .map_err(|e| format!("invalid Taskcluster root URL: {e}"))
+            .and_then(|u| match u.host_str() {
+                Some(_) => Ok(u),
+                None => Err("invalid Taskcluster root URL: no host".to_owned()),
+            });
+        let signer = credentials.map(|c| Signer {
+            ext: c
+                .certificate
+                .as_ref()
+                .map(|cert| hawk::certificate_ext(cert.expose()))
+                .transpose(),
+            client_id: c.client_id,
+            access_token: c.access_token,
+        });
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        QueueClient {
+            http,
+            base,
+            signer,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Replaces the retry policy (tests use a tiny base delay).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Replaces the per-attempt timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        if let Ok(http) = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
+            self.http = http;
+        }
+        self
+    }
+
+    /// `GET /task/<id>`: the task definition.
+    pub async fn task(&self, task_id: &TaskId) -> Result<Value, QueueError> {
+        self.call(Method::GET, &["task", task_id.as_str()], &[], None)
+            .await
+    }
+
+    /// `GET /task/<id>/status`: the `status` object (state, runs, ...).
+    pub async fn status(&self, task_id: &TaskId) -> Result<Value, QueueError> {
+        let body = self
+            .call(
+                Method::GET,
+                &["task", task_id.as_str(), "status"],
+                &[],
+                None,
+            )
+            .await?;
+        status_of(body)
+    }
+
+    /// `GET /task-group/<id>/list`, every page, as snapshots with dependents
+    /// filled in within the group.
+    pub async fn list_task_group(
+        &self,
+        group_id: &TaskGroupId,
+    ) -> Result<Vec<TaskSnapshot>, QueueError> {
+        let mut entries: Vec<Value> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let query: Vec<(&str, &str)> = match &token {
+                Some(t) => vec![("continuationToken", t.as_str())],
+                None => Vec::new(),
+            };
+            let mut page = self
+                .call(
+                    Method::GET,
+                    &["task-group", group_id.as_str(), "list"],
+                    &query,
+                    None,
+                )
+                .await?;
+            match page.get_mut("tasks").map(Value::take) {
+                Some(Value::Array(tasks)) => entries.extend(tasks),
+                _ => return Err(bad_response("listTaskGroup answer has no tasks array")),
+            }
+            token = page
+                .get("continuationToken")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        snapshots_from_entries(&entries).map_err(|e| bad_response(&e.to_string()))
+    }
+
+    /// `POST /task/<id>/rerun`: the task's new `status`. A no-op on a pending
+    /// or running task (the queue returns the current status).
+    pub async fn rerun_task(&self, task_id: &TaskId) -> Result<Value, QueueError> {
+        let body = self
+            .call(
+                Method::POST,
+                &["task", task_id.as_str(), "rerun"],
+                &[],
+                None,
+            )
+            .await?;
+        status_of(body)
+    }
+
+    /// `PUT /task/<id>` with `definition`: the new task's `status`.
+    /// Idempotent for the same id and definition, so retries are safe.
+    pub async fn create_task(
+        &self,
+        task_id: &TaskId,
+        definition: &Value,
+    ) -> Result<Value, QueueError> {
+        let body = self
+            .call(
+                Method::PUT,
+                &["task", task_id.as_str()],
+                &[],
+                Some(definition),
+            )
+            .await?;
+        status_of(body)
+    }
+
+    /// createTask for a *stored* plan, which may be re-sent long after it was
+    /// made. The queue checks `created` (±15 min) before its idempotency
+    /// check, so a retried job re-sending the same definition after 15
+    /// minutes gets 400. Then, if the task exists (an earlier attempt created
+    /// it; the id is derived from the delivery), its status is returned;
+    /// otherwise the 400 stands and the copy must be re-planned.
+    pub async fn ensure_task_created(
+        &self,
+        task_id: &TaskId,
+        definition: &Value,
+    ) -> Result<Value, QueueError> {
+        match self.create_task(task_id, definition).await {
+            Err(QueueError::Rejected {
+                status: 400,
+                message,
+            }) if message.contains("`created` cannot be in the") => {
+                match self.status(task_id).await {
+                    Ok(status) => Ok(status),
+                    Err(QueueError::NotFound) => Err(QueueError::Rejected {
+                        status: 400,
+                        message,
+                    }),
+                    Err(other) => Err(other),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// `POST /task/<id>/cancel`: the task's `status` (last run
+    /// `exception/canceled`).
+    pub async fn cancel_task(&self, task_id: &TaskId) -> Result<Value, QueueError> {
+        let body = self
+            .call(
+                Method::POST,
+                &["task", task_id.as_str(), "cancel"],
+                &[],
+                None,
+            )
+            .await?;
+        status_of(body)
+    }
+
+    /// One API call with retries. The body is serialized once, so every
+    /// attempt sends identical bytes; each attempt is signed afresh.
+    async fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, QueueError> {
+        let mut url = self
+            .base
+            .clone()
+            .map_err(|message| QueueError::Rejected { status: 0, message })?;
+        url.path_segments_mut()
+            .map_err(|_| bad_url())?
+            .pop_if_empty()
+            .extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let bytes = match body {
+            Some(v) => Some(serde_json::to_vec(v).map_err(|e| QueueError::Rejected {
+                status: 0,
+                message: format!("cannot encode the request body: {e}"),
+            })?),
+            None => None,
+        };
+        let mut attempt = 0;
+        loop {
+            let last_failure = match self.attempt(&method, &url, bytes.as_deref()).await {
+                Attempt::Done(result) => return result,
+                Attempt::Retryable(message) => message,
+            };
+            if attempt >= self.retry.retries {
+                return Err(QueueError::Unavailable {
+                    message: format!(
+                        "{} {} failed after {} attempts: {last_failure}",
+                        method,
+                        url.path(),
+                        attempt + 1
+                    ),
+                });
+            }
+            tracing::warn!(
+                method = %method,
+                path = url.path(),
+                attempt = attempt + 1,
+                error = %last_failure,
+                "taskcluster queue call failed; retrying"
+            );
+            tokio::time::sleep(self.retry.delay(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(&self, method: &Method, url: &Url, body: Option<&[u8]>) -> Attempt {
+        let mut request = self.http.request(method.clone(), url.clone());
+        if let Some(bytes) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes.to_vec());
+        }
+        if let Some(signer) = &self.signer {
+            match sign(signer, method, url, body) {
+                Ok(header) => request = request.header(reqwest::header::AUTHORIZATION, header),
+                Err(e) => return Attempt::Done(Err(e)),
+            }
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retryable(transport_error(e)),
+        };
+        let status = response.status();
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Attempt::Retryable(transport_error(e)),
+        };
+        if status.is_server_error() {
+            return Attempt::Retryable(format!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                super::error::error_message(&bytes)
+            ));
+        }
+        if !status.is_success() {
+            return Attempt::Done(Err(QueueError::from_response(status.as_u16(), &bytes)));
+        }
+        Attempt::Done(
+            serde_json::from_slice(&bytes).map_err(|e| bad_response(&format!("invalid JSON: {e}"))),
+        )
+    }
+}
+
+enum Attempt {
+    Done(Result<Value, QueueError>),
+    Retryable(String),
+}
+
+fn sign(
+    signer: &Signer,
+    method: &Method,
+    url: &Url,
+    body: Option<&[u8]>,
+) -> Result<String, QueueError> {
+    let ext = signer.ext.clone().map_err(|e| QueueError::Rejected {
+        status: 401,
+        message: format!("TASKCLUSTER_CERTIFICATE: {e}"),
+    })?;
+    let host = url.host_str().ok_or_else(bad_url)?;
+    let port = url.port_or_known_default().ok_or_else(bad_url)?;
+    let resource = match url.query() {
+        Some(q) => format!("{}?{}", url.path(), q),
+        None => url.path().to_owned(),
+    };
+    let parts = RequestParts {
+        method: method.as_str(),
+        host,
+        port,
+        resource: &resource,
+    };
+    let hash = body.map(|b| hawk::payload_hash("application/json", b));
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    Ok(hawk::authorization_header(
+        &signer.client_id,
+        signer.access_token.expose(),
+        &parts,
+        hash.as_deref(),
+        ext.as_deref(),
+        chrono::Utc::now().timestamp(),
+        &nonce[..12],
+    ))
+}
+
+/// The number of runs in a task status (what a rerun records having seen).
+pub fn run_count(status: &Value) -> u32 {
+    status
+        .get("runs")
+        .and_then(Value::as_array)
+        .map_or(0, |r| u32::try_from(r.len()).unwrap_or(u32::MAX))
+}
+
+/// The `runId` of the last run in a task status, if any.
+pub fn last_run_id(status: &Value) -> Option<u32> {
+    status
+        .get("runs")?
+        .as_array()?
+        .last()?
+        .get("runId")?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+/// The `status` member of a `{status: ...}` answer.
+fn status_of(mut body: Value) -> Result<Value, QueueError> {
+    match body.get_mut("status").map(Value::take) {
+        Some(status @ Value::Object(_)) => Ok(status),
+        _ => Err(bad_response("answer has no status object")),
+    }
+}
+
+fn bad_response(message: &str) -> QueueError {
+    QueueError::Unavailable {
+        message: format!("unexpected answer from the queue: {message}"),
+    }
+}
+
+fn bad_url() -> QueueError {
+    QueueError::Rejected {
+        status: 0,
+        message: "invalid Taskcluster root URL".to_owned(),
+    }
+}
+
+/// Describes a transport failure without the URL and without any header.
+fn transport_error(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    format!("{kind}: {}", e.without_url())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        let p = RetryPolicy {
+            retries: 3,
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(350),
+        };
+        let delays: Vec<u128> = (0..5).map(|n| p.delay(n).as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 350, 350, 350]);
+        assert_eq!(p.delay(u32::MAX), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn run_helpers_read_statuses() {
+        let cases = [
+            (serde_json::json!({"runs": []}), 0, None),
+            (serde_json::json!({}), 0, None),
+            (
+                serde_json::json!({"runs": [{"runId": 0}, {"runId": 1}]}),
+                2,
+                Some(1),
+            ),
+        ];
+        for (status, count, last) in cases {
+            assert_eq!(run_count(&status), count, "{status}");
+            assert_eq!(last_run_id(&status), last, "{status}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let client = QueueClient::new(
+            "https://tc.example.com",
+            Some(TaskclusterCredentials {
+                client_id: "me".into(),
+                access_token: Secret::new("tok-secret-123"),
+                certificate: Some(Secret::new(r#"{"signature":"sig-secret-456"}"#)),
+            }),
+        );
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("tok-secret-123"), "{shown}");
+        assert!(!shown.contains("sig-secret"), "{shown}");
+        assert!(!shown.contains("eyJzaWdu"), "{shown}");
+    }
+
+    #[test]
+    fn signs_path_and_query() {
+        let signer = Signer {
+            client_id: "me".into(),
+            access_token: Secret::new("k"),
+            ext: Ok(None),
+        };
+        let url = Url::parse(
+            "https://tc.example.com/api/queue/v1/task-group/g/list?continuationToken=a%2Fb",
+        )
+        .expect("url");
+        let header = sign(&signer, &Method::GET, &url, None).expect("signs");
+        let parsed = hawk::HawkHeader::parse(&header).expect("parses");
+        let parts = |resource| RequestParts {
+            method: "GET",
+            host: "tc.example.com",
+            port: 443,
+            resource,
+        };
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(
+            parsed.verify(
+                "k",
+                &parts("/api/queue/v1/task-group/g/list?continuationToken=a%2Fb"),
+                None,
+                now
+            ),
+            Ok(())
+        );
+        assert!(parsed
+            .verify("k", &parts("/api/queue/v1/task-group/g/list"), None, now)
+            .is_err());
+    }
+}

@@ -1,0 +1,285 @@
+//! From a commit's GitHub check runs and statuses to the Taskcluster tasks
+//! that ran for it. The GitHub side (fetching check runs and statuses of the
+//! head SHA, paginating) is elsewhere; this module reads what it found.
+//!
+//! taskcluster-github makes one check run per task (`details_url` =
+//! `<rootUrl>/tasks/<taskId>`, `external_id` = taskId); legacy status
+//! reporting puts the group in `target_url` (`<rootUrl>/tasks/groups/<id>`).
+
+use super::client::QueueClient;
+use super::error::QueueError;
+use super::snapshot::TaskSnapshot;
+use crate::types::{TaskGroupId, TaskId};
+use std::collections::BTreeSet;
+
+/// The two fields of a GitHub check run that discovery reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckRunRef {
+    pub external_id: Option<String>,
+    pub details_url: Option<String>,
+}
+
+/// The field of a GitHub commit status that discovery reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusRef {
+    pub target_url: Option<String>,
+}
+
+/// What a URL under the root points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Link {
+    Task(TaskId),
+    Group(TaskGroupId),
+}
+
+/// Loose slug check: 22 base64url characters. Stricter checks are the
+/// queue's job; this only keeps out paths like `/tasks/create`.
+fn is_slug(s: &str) -> bool {
+    s.len() == 22
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+/// Reads `<root>/tasks/<id>[/...]` or `<root>/tasks/groups/<id>[/...]`.
+fn parse_link(root_url: &str, url: &str) -> Option<Link> {
+    let root = root_url.trim_end_matches('/');
+    let rest = url.strip_prefix(root)?.strip_prefix("/tasks/")?;
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let mut parts = rest.split('/');
+    match parts.next()? {
+        "groups" => {
+            let id = parts.next()?;
+            is_slug(id).then(|| Link::Group(TaskGroupId::new(id)))
+        }
+        id if is_slug(id) => Some(Link::Task(TaskId::new(id))),
+        _ => None,
+    }
+}
+
+/// Task ids named by check runs under `root_url`, in first-seen order,
+/// without duplicates. A check run whose `details_url` is under the root but
+/// not a task page falls back to its `external_id`.
+pub fn task_ids_from_checks(root_url: &str, checks: &[CheckRunRef]) -> Vec<TaskId> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for check in checks {
+        let Some(url) = check.details_url.as_deref() else {
+            continue;
+        };
+        let id = match parse_link(root_url, url) {
+            Some(Link::Task(id)) => Some(id),
+            Some(Link::Group(_)) => None,
+            None if url.starts_with(root_url.trim_end_matches('/')) => check
+                .external_id
+                .as_deref()
+                .filter(|e| is_slug(e))
+                .map(TaskId::new),
+            None => None,
+        };
+        if let Some(id) = id {
+            if seen.insert(id.clone()) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// Task groups named directly: statuses whose `target_url` is
+/// `<rootUrl>/tasks/groups/<id>` (and check runs that link a group page).
+/// Check runs naming a *task* need a `status` call to learn its group; see
+/// [`discover_tasks`].
+pub fn task_groups_from_checks(
+    root_url: &str,
+    checks: &[CheckRunRef],
+    statuses: &[StatusRef],
+) -> Vec<TaskGroupId> {
+    let urls = statuses
+        .iter()
+        .filter_map(|s| s.target_url.as_deref())
+        .chain(checks.iter().filter_map(|c| c.details_url.as_deref()));
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for url in urls {
+        if let Some(Link::Group(id)) = parse_link(root_url, url) {
+            if seen.insert(id.clone()) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// Every task of every group the check runs and statuses point at.
+///
+/// Groups named directly are listed first. Then, for each check-run task id
+/// not yet seen in a listed group, one `status` call learns its group, which
+/// is listed whole; every other task of that group is then known, so a
+/// group costs one `status` call however many check runs it has.
+/// (taskcluster-github's decision task id is usually the group id, but a
+/// `status` call is as cheap as a failed `listTaskGroup` guess and is never
+/// wrong, so we do not guess.)
+///
+/// A task id whose status is 404 (expired, or another deployment's) is
+/// skipped; every other error is returned.
+pub async fn discover_tasks(
+    queue: &QueueClient,
+    root_url: &str,
+    checks: &[CheckRunRef],
+    statuses: &[StatusRef],
+) -> Result<Vec<TaskSnapshot>, QueueError> {
+    let mut known: BTreeSet<TaskId> = BTreeSet::new();
+    let mut tasks: Vec<TaskSnapshot> = Vec::new();
+    let mut add = |known: &mut BTreeSet<TaskId>, page: Vec<TaskSnapshot>| {
+        for task in page {
+            if known.insert(task.task_id.clone()) {
+                tasks.push(task);
+            }
+        }
+    };
+    let mut groups_done: BTreeSet<TaskGroupId> = BTreeSet::new();
+
+    for group in task_groups_from_checks(root_url, checks, statuses) {
+        groups_done.insert(group.clone());
+        match queue.list_task_group(&group).await {
+            Ok(page) => add(&mut known, page),
+            Err(QueueError::NotFound) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let mut pending = task_ids_from_checks(root_url, checks);
+    pending.retain(|id| !known.contains(id));
+    for task_id in pending {
+        if known.contains(&task_id) {
+            continue;
+        }
+        let status = match queue.status(&task_id).await {
+            Ok(s) => s,
+            Err(QueueError::NotFound) => continue,
+            Err(e) => return Err(e),
+        };
+        let Some(group) = status
+            .get("taskGroupId")
+            .and_then(|g| g.as_str())
+            .map(TaskGroupId::new)
+        else {
+            continue;
+        };
+        if !groups_done.insert(group.clone()) {
+            continue;
+        }
+        let page = queue.list_task_group(&group).await?;
+        add(&mut known, page);
+    }
+    Ok(tasks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = "https://firefox-ci-tc.services.mozilla.com";
+    const A: &str = "fQpVbmtAQ8uBNO5UBWS2LA";
+    const B: &str = "Xd7Hdl6JSpq7v8K0jF5XMw";
+
+    fn check(url: Option<&str>, external: Option<&str>) -> CheckRunRef {
+        CheckRunRef {
+            details_url: url.map(str::to_owned),
+            external_id: external.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn check_runs_give_task_ids() {
+        let cases: Vec<(&str, CheckRunRef, Option<&str>)> = vec![
+            (
+                "task page",
+                check(Some(&format!("{ROOT}/tasks/{A}")), Some(A)),
+                Some(A),
+            ),
+            (
+                "trailing slash root",
+                check(Some(&format!("{ROOT}/tasks/{A}/runs/0")), None),
+                Some(A),
+            ),
+            (
+                "query",
+                check(Some(&format!("{ROOT}/tasks/{A}?x=1")), None),
+                Some(A),
+            ),
+            (
+                "other deployment",
+                check(
+                    Some(&format!("https://other.example.com/tasks/{A}")),
+                    Some(A),
+                ),
+                None,
+            ),
+            ("no url", check(None, Some(A)), None),
+            (
+                "group page",
+                check(Some(&format!("{ROOT}/tasks/groups/{B}")), None),
+                None,
+            ),
+            (
+                "under root, external id",
+                check(Some(&format!("{ROOT}/tasks/index")), Some(A)),
+                Some(A),
+            ),
+            (
+                "not a slug",
+                check(Some(&format!("{ROOT}/tasks/create")), Some("nope")),
+                None,
+            ),
+            (
+                "prefix lookalike",
+                check(Some(&format!("{ROOT}.evil.com/tasks/{A}")), None),
+                None,
+            ),
+        ];
+        for (name, c, expected) in cases {
+            let got = task_ids_from_checks(ROOT, &[c]);
+            assert_eq!(
+                got,
+                expected.map(TaskId::new).into_iter().collect::<Vec<_>>(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicates_are_dropped_in_order() {
+        let checks = vec![
+            check(Some(&format!("{ROOT}/tasks/{B}")), None),
+            check(Some(&format!("{ROOT}/tasks/{A}")), None),
+            check(Some(&format!("{ROOT}/tasks/{B}")), None),
+        ];
+        assert_eq!(
+            task_ids_from_checks(ROOT, &checks),
+            vec![TaskId::new(B), TaskId::new(A)]
+        );
+    }
+
+    #[test]
+    fn statuses_give_groups() {
+        let statuses = vec![
+            StatusRef {
+                target_url: Some(format!("{ROOT}/tasks/groups/{B}")),
+            },
+            StatusRef {
+                target_url: Some(format!("{ROOT}/tasks/groups/{B}")),
+            },
+            StatusRef {
+                target_url: Some(format!("{ROOT}/tasks/{A}")),
+            },
+            StatusRef {
+                target_url: Some("https://ci.example.com/build/1".into()),
+            },
+            StatusRef { target_url: None },
+        ];
+        assert_eq!(
+            task_groups_from_checks(&format!("{ROOT}/"), &[], &statuses),
+            vec![TaskGroupId::new(B)]
+        );
+    }
+}

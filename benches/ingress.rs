@@ -1,7 +1,7 @@
 //! Webhook ingress CPU cost: signature verification plus payload parsing for
 //! a realistic 8 KB and 64 KB `issue_comment` delivery.
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rerunbot::config::WebhookSecrets;
 use rerunbot::webhook::{event, signature};
 
@@ -35,15 +35,19 @@ fn ingress(c: &mut Criterion) {
         let body = payload(size);
         let header = signature::sign("bench-secret", &body);
         group.throughput(Throughput::Bytes(body.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(format!("{}KB", size / 1024)), &body, |b, body| {
-            b.iter(|| {
-                assert!(signature::verify(&secrets, Some(header.as_bytes()), body));
-                event::comment_job(body, rerunbot::command::might_contain_command)
-                    .ok()
-                    .and_then(Result::ok)
-                    .expect("a command job")
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("{}KB", size / 1024)),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    assert!(signature::verify(&secrets, Some(header.as_bytes()), body));
+                    event::comment_job(body, rerunbot::command::might_contain_command)
+                        .ok()
+                        .and_then(Result::ok)
+                        .expect("a command job")
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -37,14 +37,22 @@ async fn main() -> anyhow::Result<()> {
         "sender": {"login": "bob", "type": "User"}
     }))?;
     let signature = rerunbot::webhook::signature::sign(&secret, &body);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let started = Instant::now();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, body, signature, run_id, next) =
-            (client.clone(), url.clone(), body.clone(), signature.clone(), run_id.clone(), next.clone());
+        let (client, url, body, signature, run_id, next) = (
+            client.clone(),
+            url.clone(),
+            body.clone(),
+            signature.clone(),
+            run_id.clone(),
+            next.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut statuses = std::collections::BTreeMap::<u16, usize>::new();

@@ -5,6 +5,7 @@
 pub mod command;
 pub mod config;
 pub mod demo;
+pub mod dispatch;
 pub mod github;
 pub mod metrics;
 pub mod outcome;

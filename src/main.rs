@@ -27,6 +27,52 @@ enum Cmd {
     Demo,
     /// Send a signed webhook delivery to a running server.
     Send(rerunbot_send::SendArgs),
+    /// Dry run of the rules: what a comment would do to a task group (touches no service).
+    Plan(PlanArgs),
+    /// Validate a `.github/rerunbot.yml`; exit 0, or 1 with the error and its position.
+    CheckConfig {
+        /// Path to the file
+        path: std::path::PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// A listTaskGroup response (`{"tasks":[...]}`); repeat for several groups
+    #[arg(long = "tasks", required = true)]
+    tasks: Vec<std::path::PathBuf>,
+    /// The comment text, e.g. "/retrigger 3 test-linux*"
+    #[arg(long)]
+    comment: String,
+    /// The commenter's repository role: none, read, triage, write, maintain, admin
+    #[arg(long, default_value = "write", value_parser = parse_role)]
+    role: rerunbot::policy::Role,
+    /// The commenter is the pull request's author
+    #[arg(long)]
+    pr_author: bool,
+    /// A .github/rerunbot.yml to apply (default: the built-in defaults)
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Print JSON, one entry per task
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_role(text: &str) -> Result<rerunbot::policy::Role, String> {
+    rerunbot::policy::Role::parse(text).ok_or_else(|| {
+        format!("unknown role `{text}`: use none, read, triage, write, maintain or admin")
+    })
+}
+
+/// Prints a CLI answer and turns its code into the exit status.
+fn answer((code, text): (i32, String)) -> ExitCode {
+    if code == 0 {
+        println!("{}", text.trim_end());
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{}", text.trim_end());
+        ExitCode::from(u8::try_from(code).unwrap_or(1))
+    }
 }
 
 mod rerunbot_send {
@@ -74,6 +120,25 @@ mod rerunbot_send {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = match cli.command {
+        Cmd::CheckConfig { path } => return answer(rerunbot::repo_config::check_config_cli(&path)),
+        Cmd::Plan(args) => {
+            let args = rerunbot::policy::dry_run::DryRunArgs {
+                tasks: args.tasks,
+                comment: args.comment,
+                role: args.role,
+                pr_author: args.pr_author,
+                config: args.config,
+                json: args.json,
+                now: chrono::Utc::now(),
+            };
+            return answer(rerunbot::policy::dry_run::run(
+                &args,
+                rerunbot::command::parse_comment,
+            ));
+        }
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,10 +150,11 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Cmd::Serve => serve().await,
             Cmd::Demo => rerunbot::demo::run().await,
             Cmd::Send(args) => rerunbot_send::run(args).await,
+            Cmd::Plan(_) | Cmd::CheckConfig { .. } => Ok(()),
         }
     });
     match result {
@@ -107,7 +173,21 @@ async fn serve() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
-    let handler = Arc::new(rerunbot::pipeline::LogOnly);
+    let github = rerunbot::github::GithubApp::new(
+        &settings.github_api_url,
+        settings.github_app_id,
+        &settings.github_private_key,
+    )
+    .map_err(|e| anyhow::anyhow!("RERUNBOT_GITHUB_PRIVATE_KEY is invalid: {e}"))?;
+    let queue = rerunbot::taskcluster::QueueClient::new(
+        &settings.taskcluster_root_url,
+        settings.taskcluster_credentials.clone(),
+    );
+    let handler = Arc::new(rerunbot::pipeline::Pipeline::new(
+        github,
+        queue,
+        &settings.taskcluster_root_url,
+    ));
     let workers = WorkerConfig {
         workers: settings.workers,
         ..WorkerConfig::default()

@@ -242,10 +242,3 @@ impl Default for ParseLimits {
         Self { max_retrigger: 10 }
     }
 }
-
-/// Cheap pre-filter used by the webhook: false only when no line of `body`
-/// can be a command. (Placeholder until the parser lands: any `/r`.)
-pub fn might_contain_command(body: &[u8]) -> bool {
-    body.windows(2)
-        .any(|w| w[0] == b'/' && w[1].eq_ignore_ascii_case(&b'r'))
-}

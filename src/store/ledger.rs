@@ -2,7 +2,7 @@
 //! commit, so limits such as `max_reruns_per_task` count across comments.
 //! Recording is idempotent per (job, task, kind): a retried job records once.
 
-use super::{Context, Store, StoreError, now_ms};
+use super::{now_ms, Context, Store, StoreError};
 use std::collections::BTreeMap;
 
 /// One dispatched action.

@@ -1,0 +1,238 @@
+//! Sends a stored plan's actions to the queue, each exactly once, with
+//! bounded concurrency. Idempotent on a retried job: a rerun is not repeated
+//! once a run beyond the one it saw exists, and a copy whose createTask
+//! already went through is confirmed rather than created again. Retries of
+//! failed calls happen inside the queue client only.
+
+use crate::outcome::{ActionOutcome, DispatchError};
+use crate::pipeline::prepared::Prepared;
+use crate::policy::{Action, Decision};
+use crate::taskcluster::client::{last_run_id, run_count};
+use crate::taskcluster::{QueueClient, QueueError};
+use crate::types::TaskId;
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Queue calls in flight at once, per job.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// Outcomes per plan (in `Prepared::plans` order), per row (in row order);
+/// rows without an action are `Pending`.
+pub type Outcomes = Vec<Vec<ActionOutcome>>;
+
+/// One queue interaction.
+enum Unit {
+    Rerun {
+        task: TaskId,
+        runs_seen: u32,
+    },
+    CancelRerun {
+        task: TaskId,
+        runs_seen: u32,
+    },
+    Create {
+        copy: TaskId,
+        definition: Option<Value>,
+    },
+}
+
+/// Result of one unit.
+enum Done {
+    Run { run_id: Option<u32>, canceled: bool },
+    Created(TaskId),
+}
+
+/// Dispatches every action of `prepared`. `resumed` is true when an earlier
+/// attempt of the job may have sent some of them already.
+pub async fn dispatch(
+    queue: &QueueClient,
+    prepared: &Prepared,
+    resumed: bool,
+    concurrency: usize,
+) -> Outcomes {
+    let mut outcomes: Outcomes = prepared
+        .plans()
+        .map(|plan| vec![ActionOutcome::Pending; plan.rows.len()])
+        .collect();
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut running = JoinSet::new();
+    for (p, plan) in prepared.plans().enumerate() {
+        for (r, row) in plan.rows.iter().enumerate() {
+            let Decision::Act(action) = &row.decision else {
+                continue;
+            };
+            let units: Vec<(usize, Unit)> = match action {
+                Action::Rerun { runs_seen } => vec![(
+                    0,
+                    Unit::Rerun {
+                        task: row.task_id.clone(),
+                        runs_seen: *runs_seen,
+                    },
+                )],
+                Action::CancelRerun { runs_seen } => vec![(
+                    0,
+                    Unit::CancelRerun {
+                        task: row.task_id.clone(),
+                        runs_seen: *runs_seen,
+                    },
+                )],
+                Action::Retrigger { copies } => copies
+                    .iter()
+                    .enumerate()
+                    .map(|(c, copy)| {
+                        let definition = prepared.definitions.get(copy.as_str()).cloned();
+                        (
+                            c,
+                            Unit::Create {
+                                copy: copy.clone(),
+                                definition,
+                            },
+                        )
+                    })
+                    .collect(),
+            };
+            for (c, unit) in units {
+                let (queue, permits) = (queue.clone(), permits.clone());
+                running.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    (p, r, c, run_unit(&queue, unit, resumed).await)
+                });
+            }
+        }
+    }
+    let mut results: Vec<(usize, usize, usize, Result<Done, DispatchError>)> = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok(result) => results.push(result),
+            Err(e) => tracing::error!(error = %e, "dispatch task failed"),
+        }
+    }
+    results.sort_by_key(|(p, r, c, _)| (*p, *r, *c));
+    for (p, r, _, result) in results {
+        let Some(slot) = outcomes.get_mut(p).and_then(|o| o.get_mut(r)) else {
+            continue;
+        };
+        *slot = merge(std::mem::replace(slot, ActionOutcome::Pending), result);
+    }
+    outcomes
+}
+
+/// Folds one unit's result into its row's outcome (copies arrive in order).
+fn merge(current: ActionOutcome, result: Result<Done, DispatchError>) -> ActionOutcome {
+    match (current, result) {
+        (
+            ActionOutcome::Pending,
+            Ok(Done::Run {
+                run_id,
+                canceled: false,
+            }),
+        ) => ActionOutcome::Rerun { run_id },
+        (
+            ActionOutcome::Pending,
+            Ok(Done::Run {
+                run_id,
+                canceled: true,
+            }),
+        ) => ActionOutcome::CancelRerun { run_id },
+        (ActionOutcome::Pending, Ok(Done::Created(id))) => {
+            ActionOutcome::Retriggered { task_ids: vec![id] }
+        }
+        (ActionOutcome::Retriggered { mut task_ids }, Ok(Done::Created(id))) => {
+            task_ids.push(id);
+            ActionOutcome::Retriggered { task_ids }
+        }
+        (ActionOutcome::Failed { error, mut created }, Ok(Done::Created(id))) => {
+            created.push(id);
+            ActionOutcome::Failed { error, created }
+        }
+        (ActionOutcome::Retriggered { task_ids }, Err(error)) => ActionOutcome::Failed {
+            error,
+            created: task_ids,
+        },
+        (failed @ ActionOutcome::Failed { .. }, Err(_)) => failed,
+        (_, Err(error)) => ActionOutcome::Failed {
+            error,
+            created: Vec::new(),
+        },
+        (other, Ok(_)) => other,
+    }
+}
+
+async fn run_unit(queue: &QueueClient, unit: Unit, resumed: bool) -> Result<Done, DispatchError> {
+    let result = match unit {
+        Unit::Rerun { task, runs_seen } => rerun(queue, &task, runs_seen, resumed).await,
+        Unit::CancelRerun { task, runs_seen } => {
+            cancel_rerun(queue, &task, runs_seen, resumed).await
+        }
+        Unit::Create { copy, definition } => {
+            let Some(definition) = definition else {
+                return Err(DispatchError::Rejected {
+                    status: 0,
+                    message: format!("no stored definition for copy {copy}"),
+                });
+            };
+            // A resumed job may have created the copy already; the queue
+            // would refuse a re-send whose `created` is over 15 minutes old.
+            let sent = if resumed {
+                queue.ensure_task_created(&copy, &definition).await
+            } else {
+                queue.create_task(&copy, &definition).await
+            };
+            sent.map(|_| Done::Created(copy))
+        }
+    };
+    result.map_err(|e| DispatchError::from(&e))
+}
+
+async fn rerun(
+    queue: &QueueClient,
+    task: &TaskId,
+    runs_seen: u32,
+    resumed: bool,
+) -> Result<Done, QueueError> {
+    if resumed {
+        let status = queue.status(task).await?;
+        if run_count(&status) > runs_seen {
+            return Ok(Done::Run {
+                run_id: last_run_id(&status),
+                canceled: false,
+            });
+        }
+    }
+    let status = queue.rerun_task(task).await?;
+    Ok(Done::Run {
+        run_id: last_run_id(&status),
+        canceled: false,
+    })
+}
+
+/// Cancel (the task waits on a broken dependency), then rerun. On a resumed
+/// job, a task already pending or running with a new run was done before.
+async fn cancel_rerun(
+    queue: &QueueClient,
+    task: &TaskId,
+    runs_seen: u32,
+    resumed: bool,
+) -> Result<Done, QueueError> {
+    if resumed {
+        let status = queue.status(task).await?;
+        let state = status
+            .get("state")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if matches!(state, "pending" | "running") && run_count(&status) > runs_seen {
+            return Ok(Done::Run {
+                run_id: last_run_id(&status),
+                canceled: true,
+            });
+        }
+    }
+    queue.cancel_task(task).await?;
+    let status = queue.rerun_task(task).await?;
+    Ok(Done::Run {
+        run_id: last_run_id(&status),
+        canceled: true,
+    })
+}

@@ -1,0 +1,241 @@
+//! One job from event to reply (DESIGN.md §3): prepare (parse, context,
+//! plan) → store the plan → dispatch → store the outcome → reply, edited in
+//! place → reaction. Every step is safe to repeat: a retried job reuses the
+//! stored plan and the stored reply comment.
+
+mod prepare;
+pub mod prepared;
+
+use crate::dispatch::{dispatch, Outcomes, DEFAULT_CONCURRENCY};
+use crate::github::{GithubApp, GithubError, Reaction};
+use crate::outcome::ActionOutcome;
+use crate::reply::{ReplyInput, ReplySection};
+use crate::store::{Claim, LedgerEntry, Store, StoreError};
+use crate::taskcluster::{QueueClient, QueueError};
+use crate::types::{CommentId, DeliveryId};
+use crate::webhook::event::CommentJob;
+use crate::worker::{JobError, JobFuture, JobHandler};
+use prepared::{Prepared, PreparedReply, PreparedSection};
+use std::sync::Arc;
+
+/// The job handler for comment jobs.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    github: GithubApp,
+    queue: QueueClient,
+    root_url: String,
+    concurrency: usize,
+}
+
+/// A step failed; retryable or not.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StepError {
+    #[error("GitHub: {0}")]
+    Github(#[from] GithubError),
+    #[error("Taskcluster: {0}")]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<StepError> for JobError {
+    fn from(error: StepError) -> Self {
+        let retry = match &error {
+            StepError::Github(e) => e.is_retryable(),
+            StepError::Queue(e) => matches!(e, QueueError::Unavailable { .. }),
+            StepError::Store(_) => true,
+        };
+        if retry {
+            JobError::Retry(error.to_string())
+        } else {
+            JobError::Permanent(error.to_string())
+        }
+    }
+}
+
+impl Pipeline {
+    pub fn new(github: GithubApp, queue: QueueClient, root_url: &str) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                github,
+                queue,
+                root_url: root_url.trim_end_matches('/').to_owned(),
+                concurrency: DEFAULT_CONCURRENCY,
+            }),
+        }
+    }
+
+    pub(crate) fn root_url(&self) -> &str {
+        &self.inner.root_url
+    }
+
+    pub(crate) fn queue(&self) -> &QueueClient {
+        &self.inner.queue
+    }
+
+    async fn run(&self, store: Store, claim: Claim) -> Result<(), StepError> {
+        let job: CommentJob = match serde_json::from_str(&claim.job.payload) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(error = %e, "unreadable job payload; dropping it");
+                return Ok(());
+            }
+        };
+        let gh = self.inner.github.installation(job.installation);
+        let delivery = DeliveryId::new(claim.job.delivery_id.clone());
+        let stored = claim
+            .job
+            .plan
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Prepared>(p).ok());
+        let resumed = stored.is_some();
+        let prepared = match stored {
+            Some(prepared) => prepared,
+            None => {
+                let Some(prepared) = prepare::prepare(self, &gh, &job, &delivery, &store).await?
+                else {
+                    tracing::info!("no command for us in this comment");
+                    return Ok(());
+                };
+                gh.add_reaction(&job.repo, job.comment_id, Reaction::Eyes)
+                    .await?;
+                store.save_plan(&claim, &to_json(&prepared)).await?;
+                prepared
+            }
+        };
+        let outcomes = dispatch(
+            &self.inner.queue,
+            &prepared,
+            resumed,
+            self.inner.concurrency,
+        )
+        .await;
+        store.save_outcome(&claim, &to_json(&outcomes)).await?;
+        record_ledger(&store, &claim, &prepared, &outcomes).await?;
+        let (body, reaction) = self.render(&job, &prepared, &outcomes);
+        let comment = claim
+            .job
+            .reply_comment_id
+            .and_then(|id| u64::try_from(id).ok())
+            .map(CommentId);
+        match comment {
+            Some(id) => gh.edit_comment(&job.repo, id, &body).await?,
+            None => {
+                let id = gh.create_comment(&job.repo, job.pr, &body).await?;
+                store
+                    .save_reply_comment(&claim, i64::try_from(id.0).unwrap_or(i64::MAX))
+                    .await?;
+            }
+        }
+        gh.add_reaction(&job.repo, job.comment_id, reaction).await?;
+        tracing::info!(reaction = reaction.as_str(), "replied");
+        Ok(())
+    }
+
+    /// The reply body and the reaction that sums it up.
+    fn render(
+        &self,
+        job: &CommentJob,
+        prepared: &Prepared,
+        outcomes: &Outcomes,
+    ) -> (String, Reaction) {
+        let sections = match &prepared.reply {
+            PreparedReply::Text { body } => return (body.clone(), Reaction::Confused),
+            PreparedReply::Sections { sections } => sections,
+        };
+        let help: Vec<(&str, &str)> = crate::command::COMMANDS
+            .iter()
+            .map(|c| (c.usage, c.summary))
+            .collect();
+        let mut plans = outcomes.iter();
+        let empty: Vec<ActionOutcome> = Vec::new();
+        let sections: Vec<ReplySection> = sections
+            .iter()
+            .map(|section| match section {
+                PreparedSection::Planned { command_text, plan } => ReplySection::Planned {
+                    command_text,
+                    plan,
+                    outcomes: plans.next().unwrap_or(&empty),
+                    force_role: prepared.force_role,
+                },
+                PreparedSection::Malformed {
+                    command_text,
+                    error,
+                } => ReplySection::Malformed {
+                    command_text,
+                    error,
+                },
+                PreparedSection::Help => ReplySection::Help { commands: &help },
+            })
+            .collect();
+        let reaction = match crate::reply::reaction_for(&sections) {
+            Some(crate::reply::Reaction::Rocket) | None => Reaction::Rocket,
+            Some(_) => Reaction::Confused,
+        };
+        let body = crate::reply::render(&ReplyInput {
+            author: &job.commenter,
+            root_url: &self.inner.root_url,
+            sections,
+        });
+        (body, reaction)
+    }
+}
+
+async fn record_ledger(
+    store: &Store,
+    claim: &Claim,
+    prepared: &Prepared,
+    outcomes: &Outcomes,
+) -> Result<(), StoreError> {
+    for (plan, outcomes) in prepared.plans().zip(outcomes) {
+        for (row, outcome) in plan.rows.iter().zip(outcomes) {
+            let kind = match outcome {
+                ActionOutcome::Rerun { .. } => "rerun",
+                ActionOutcome::CancelRerun { .. } => "cancel-rerun",
+                ActionOutcome::Retriggered { .. } => "retrigger",
+                _ => continue,
+            };
+            store
+                .record_action(&LedgerEntry {
+                    job_id: claim.job.id,
+                    repo: &prepared.repo,
+                    head_sha: &prepared.sha,
+                    label: &row.label,
+                    task_id: row.task_id.as_str(),
+                    kind,
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialise job state");
+        String::new()
+    })
+}
+
+impl JobHandler for Pipeline {
+    fn handle(&self, store: Store, claim: Claim) -> JobFuture {
+        let pipeline = self.clone();
+        Box::pin(async move { pipeline.run(store, claim).await.map_err(JobError::from) })
+    }
+}
+
+/// Logs each job and completes it (for load tests of the ingress alone).
+pub struct LogOnly;
+
+impl JobHandler for LogOnly {
+    fn handle(&self, _store: Store, claim: Claim) -> JobFuture {
+        Box::pin(async move {
+            tracing::info!(event = %claim.job.event, "job received");
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,234 @@
+//! Steps 1–4 of a job (DESIGN.md §3): parse the comment, gather the context
+//! (repo config, pull request, commenter's role, tasks) and plan every
+//! command. Nothing is dispatched here; the result is stored first.
+
+use super::prepared::{Prepared, PreparedReply, PreparedSection};
+use super::{Pipeline, StepError};
+use crate::command::{Command, ParseLimits, ParsedComment};
+use crate::github::{InstallationClient, PullState};
+use crate::policy::{Actor, Ledger, PlanInput, PrState};
+use crate::repo_config::RepoConfig;
+use crate::taskcluster::discovery::{discover_tasks, CheckRunRef, StatusRef};
+use crate::taskcluster::snapshot::TaskSnapshot;
+use crate::types::{CommitSha, DeliveryId};
+use crate::webhook::event::CommentJob;
+use std::collections::BTreeMap;
+
+/// Everything a job needs to decide, or `None` when the comment holds no
+/// command for us (an edit that added none).
+pub(super) async fn prepare(
+    pipeline: &Pipeline,
+    gh: &InstallationClient,
+    job: &CommentJob,
+    delivery: &DeliveryId,
+    store: &crate::store::Store,
+) -> Result<Option<Prepared>, StepError> {
+    let repo = job.repo.to_string();
+    let config = match gh.repo_config_text(&job.repo).await? {
+        None => Ok(RepoConfig::default()),
+        Some(text) => crate::repo_config::parse(&text),
+    };
+    let limits = ParseLimits {
+        max_retrigger: config
+            .as_ref()
+            .map_or(ParseLimits::default().max_retrigger, |c| {
+                c.limits.max_retrigger
+            }),
+    };
+    let parsed = parse(job, &limits);
+    if parsed.commands.is_empty() && parsed.error.is_none() {
+        return Ok(None);
+    }
+    let text_reply = |body: String, force_role| Prepared {
+        repo: repo.clone(),
+        sha: String::new(),
+        force_role,
+        reply: PreparedReply::Text { body },
+        definitions: BTreeMap::new(),
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => {
+            let body = crate::reply::render_config_error(&job.commenter, &error);
+            return Ok(Some(text_reply(
+                body,
+                RepoConfig::default().permissions.force,
+            )));
+        }
+    };
+    if let Some(error) = &parsed.error {
+        let body = crate::reply::render_comment_error(&job.commenter, error);
+        return Ok(Some(text_reply(body, config.permissions.force)));
+    }
+    let needs_tasks = parsed.commands.iter().any(|c| {
+        matches!(
+            c.result,
+            Ok(Command::Rerun { .. } | Command::Retrigger { .. })
+        )
+    });
+    let context = if needs_tasks {
+        Some(gather(pipeline, gh, job, store).await?)
+    } else {
+        None
+    };
+
+    let now = chrono::Utc::now();
+    let mut ledger = context
+        .as_ref()
+        .map(|c| c.ledger.clone())
+        .unwrap_or_default();
+    let mut sections = Vec::new();
+    let mut definitions = BTreeMap::new();
+    for (index, line) in parsed.commands.iter().enumerate() {
+        let command_text = line.text.clone();
+        let section = match (&line.result, &context) {
+            (Err(error), _) => PreparedSection::Malformed {
+                command_text,
+                error: error.clone(),
+            },
+            (Ok(Command::Help), _) => PreparedSection::Help,
+            (Ok(command), Some(context)) => {
+                let plan = crate::policy::plan(&PlanInput {
+                    command,
+                    command_text: &command_text,
+                    tasks: &context.tasks,
+                    actor: &context.actor,
+                    config: &config,
+                    ledger: &ledger,
+                    pr: context.pr,
+                    delivery,
+                    command_index: index,
+                    now,
+                });
+                ledger.record(&plan);
+                copy_definitions(&plan, &context.tasks, now, &mut definitions);
+                PreparedSection::Planned { command_text, plan }
+            }
+            (Ok(_), None) => continue,
+        };
+        sections.push(section);
+    }
+    Ok(Some(Prepared {
+        repo,
+        sha: context.map(|c| c.sha.to_string()).unwrap_or_default(),
+        force_role: config.permissions.force,
+        reply: PreparedReply::Sections { sections },
+        definitions,
+    }))
+}
+
+fn parse(job: &CommentJob, limits: &ParseLimits) -> ParsedComment {
+    match (&job.previous_body, job.edited) {
+        (Some(before), true) => crate::command::added_commands(before, &job.body, limits),
+        _ => crate::command::parse_comment(&job.body, limits),
+    }
+}
+
+/// What the rules judge a command against.
+struct Context {
+    pr: PrState,
+    sha: CommitSha,
+    actor: Actor,
+    tasks: Vec<TaskSnapshot>,
+    ledger: Ledger,
+}
+
+async fn gather(
+    pipeline: &Pipeline,
+    gh: &InstallationClient,
+    job: &CommentJob,
+    store: &crate::store::Store,
+) -> Result<Context, StepError> {
+    let (pull, role) = tokio::try_join!(
+        gh.pull_request(&job.repo, job.pr),
+        gh.permission(&job.repo, &job.commenter)
+    )?;
+    let (pr, sha) = match (pull.state, pull.merged, pull.merge_commit_sha) {
+        (_, true, Some(merge)) => (PrState::Merged, merge),
+        (PullState::Closed, _, _) => (PrState::Closed, pull.head_sha),
+        _ => (PrState::Open, pull.head_sha),
+    };
+    let actor = Actor {
+        login: job.commenter.clone(),
+        role,
+        is_pr_author: pull.author == job.commenter,
+    };
+    let tasks = if pr == PrState::Closed {
+        Vec::new()
+    } else {
+        find_tasks(pipeline, gh, job, &sha).await?
+    };
+    let ledger = Ledger {
+        reruns_by_label: store
+            .reruns_by_label(&job.repo.to_string(), sha.as_str())
+            .await?,
+    };
+    Ok(Context {
+        pr,
+        sha,
+        actor,
+        tasks,
+        ledger,
+    })
+}
+
+/// Check runs first (taskcluster-github's current reporting); commit
+/// statuses only when the check runs name no task, to save a call.
+async fn find_tasks(
+    pipeline: &Pipeline,
+    gh: &InstallationClient,
+    job: &CommentJob,
+    sha: &CommitSha,
+) -> Result<Vec<TaskSnapshot>, StepError> {
+    let root = pipeline.root_url();
+    let checks: Vec<CheckRunRef> = gh
+        .check_runs(&job.repo, sha)
+        .await?
+        .into_iter()
+        .filter(|c| &c.head_sha == sha)
+        .map(|c| CheckRunRef {
+            external_id: c.external_id,
+            details_url: c.details_url,
+        })
+        .collect();
+    let statuses: Vec<StatusRef> =
+        if crate::taskcluster::discovery::task_ids_from_checks(root, &checks).is_empty() {
+            gh.statuses(&job.repo, sha)
+                .await?
+                .into_iter()
+                .map(|s| StatusRef {
+                    target_url: s.target_url,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+    Ok(discover_tasks(pipeline.queue(), root, &checks, &statuses).await?)
+}
+
+/// The exact definition of every retrigger copy of `plan`.
+fn copy_definitions(
+    plan: &crate::policy::Plan,
+    tasks: &[TaskSnapshot],
+    now: chrono::DateTime<chrono::Utc>,
+    out: &mut BTreeMap<String, serde_json::Value>,
+) {
+    for (row, action) in plan.actions() {
+        let crate::policy::Action::Retrigger { copies } = action else {
+            continue;
+        };
+        let Some(source) = tasks.iter().find(|t| t.task_id == row.task_id) else {
+            continue;
+        };
+        match crate::taskcluster::retrigger_definition(&source.definition, now) {
+            Ok(definition) => {
+                for copy in copies {
+                    out.insert(copy.to_string(), definition.clone());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(task = %row.task_id, error = %e, "cannot copy task definition")
+            }
+        }
+    }
+}

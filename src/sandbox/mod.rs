@@ -3,3 +3,4 @@
 
 pub mod github;
 pub mod taskcluster;
+pub mod world;

@@ -1,0 +1,373 @@
+//! A seeded world for `demo` and the end-to-end tests: both sandboxes, the
+//! fixtures' task groups, a repository with pull requests whose check runs
+//! point at those tasks, collaborators with roles, and a running rerunbot
+//! (temporary SQLite file) wired to the sandboxes.
+
+use super::github::{
+    SandboxCheckRun, SandboxGithub, SandboxGithubConfig, SandboxPull, TEST_APP_PRIVATE_KEY,
+};
+use super::taskcluster::fixtures::{self, PR_GROUP, RELEASE_GROUP};
+use super::taskcluster::{SandboxQueue, SandboxQueueConfig};
+use crate::config::{Secret, TaskclusterCredentials, WebhookSecrets};
+use crate::github::{GithubApp, GithubOptions};
+use crate::pipeline::Pipeline;
+use crate::policy::Role;
+use crate::service::Service;
+use crate::store::Store;
+use crate::taskcluster::{QueueClient, RetryPolicy};
+use crate::types::{CommentId, CommitSha, Login, PullRequestNumber, RepoName};
+use crate::webhook::signature::sign;
+use crate::worker::{JobEvent, JobEventKind, WorkerConfig};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+pub const SECRET: &str = "sandbox-webhook-secret";
+pub const INSTALLATION: u64 = 55;
+/// An open pull request whose head ran `fixtures/taskcluster/pr-group.json`.
+pub const PR_OPEN: u64 = 7;
+/// A merged pull request whose merge commit ran the release group.
+pub const PR_MERGED: u64 = 8;
+/// A closed, unmerged pull request.
+pub const PR_CLOSED: u64 = 9;
+pub const HEAD_SHA: &str = "5c1e0c3b6a7d4f2e9b8a1c0d3e4f5a6b7c8d9e0f";
+pub const MERGE_SHA: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432";
+pub const RELEASE_HEAD_SHA: &str = "1111111111111111111111111111111111111111";
+
+/// The people of the world: login and repository role.
+pub const PEOPLE: &[(&str, Role)] = &[
+    ("alice", Role::Write),  // author of the pull requests
+    ("bob", Role::Write),    // a developer
+    ("mia", Role::Maintain), // a maintainer
+    ("rita", Role::Read),    // a reader
+];
+
+/// The running world.
+pub struct World {
+    pub github: SandboxGithub,
+    pub queue: SandboxQueue,
+    pub service: Service,
+    pub repo: RepoName,
+    events: broadcast::Receiver<JobEvent>,
+    next_comment: u64,
+    last_comment: u64,
+    _dir: tempfile_dir::TempDir,
+}
+
+/// How fast the world's clients retry (tests want it quick).
+#[derive(Clone, Debug)]
+pub struct WorldOptions {
+    pub queue_retry: RetryPolicy,
+    pub github: GithubOptions,
+    pub workers: WorkerConfig,
+    pub repo_config: Option<String>,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        Self {
+            queue_retry: RetryPolicy {
+                retries: 3,
+                base: Duration::from_millis(20),
+                max: Duration::from_millis(200),
+            },
+            github: GithubOptions {
+                backoff_base: Duration::from_millis(20),
+                ..GithubOptions::default()
+            },
+            workers: WorkerConfig {
+                workers: 2,
+                backoff_base: Duration::from_millis(20),
+                backoff_max: Duration::from_millis(100),
+                poll_interval: Duration::from_millis(50),
+                ..WorkerConfig::default()
+            },
+            repo_config: None,
+        }
+    }
+}
+
+/// What one comment led to.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The bot's reply comment, if it wrote one.
+    pub reply: Option<String>,
+    /// Reactions on the command comment, in order.
+    pub reactions: Vec<String>,
+    pub job: Option<JobEventKind>,
+}
+
+impl World {
+    pub async fn start(options: WorldOptions) -> anyhow::Result<World> {
+        let queue = SandboxQueue::start(SandboxQueueConfig::default()).await?;
+        queue.seed_fixture(&fixtures::parse(PR_GROUP));
+        queue.seed_fixture(&fixtures::parse(RELEASE_GROUP));
+        let github = SandboxGithub::start(SandboxGithubConfig::default()).await?;
+        let repo = RepoName::new("mozilla", "gecko-dev");
+        github.add_repo(&repo, "main");
+        github.add_pull_request(&repo, SandboxPull::open(PR_OPEN, HEAD_SHA, "alice"));
+        github.add_pull_request(
+            &repo,
+            SandboxPull::merged(PR_MERGED, RELEASE_HEAD_SHA, MERGE_SHA, "alice"),
+        );
+        github.add_pull_request(&repo, SandboxPull::closed(PR_CLOSED, HEAD_SHA, "alice"));
+        for (login, role) in PEOPLE {
+            github.set_role(&repo, &Login::from(*login), *role);
+        }
+        if let Some(config) = &options.repo_config {
+            github.set_file(&repo, crate::repo_config::CONFIG_PATH, config);
+        }
+        let root = queue.root_url();
+        for (sha, group) in [(HEAD_SHA, PR_GROUP), (MERGE_SHA, RELEASE_GROUP)] {
+            add_check_runs(&github, &repo, sha, &root, group);
+        }
+
+        let dir = tempfile_dir::TempDir::new()?;
+        let store = Store::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("rerunbot.db").display()
+        ))
+        .await?;
+        let app = GithubApp::with_options(
+            github.api_url(),
+            4242,
+            &Secret::new(TEST_APP_PRIVATE_KEY),
+            options.github,
+        )?;
+        let client = QueueClient::new(
+            &root,
+            Some(TaskclusterCredentials {
+                client_id: "rerunbot".to_owned(),
+                access_token: Secret::new("sandbox-access-token"),
+                certificate: None,
+            }),
+        )
+        .with_retry(options.queue_retry);
+        let pipeline = std::sync::Arc::new(Pipeline::new(app, client, &root));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let secrets = WebhookSecrets::parse(SECRET).ok_or_else(|| anyhow::anyhow!("secret"))?;
+        let service = Service::start(listener, store, secrets, pipeline, options.workers).await?;
+        let events = service.subscribe();
+        Ok(World {
+            github,
+            queue,
+            service,
+            repo,
+            events,
+            next_comment: 0,
+            last_comment: 0,
+            _dir: dir,
+        })
+    }
+
+    /// Posts `body` as a new comment by `login` on pull request `pr` (a
+    /// signed `issue_comment` delivery) and waits for its job to finish.
+    pub async fn comment(&mut self, pr: u64, login: &str, body: &str) -> anyhow::Result<Answer> {
+        self.next_comment += 1;
+        let author = Login::from(login);
+        let id = self
+            .github
+            .add_user_comment(&self.repo, PullRequestNumber(pr), &author, body)
+            .0;
+        self.last_comment = id;
+        let payload = comment_payload("created", pr, id, login, body, None);
+        self.deliver(&guid(self.next_comment), &payload, CommentId(id), pr)
+            .await
+    }
+
+    /// Edits comment `id` from `before` to `after`.
+    pub async fn edit(
+        &mut self,
+        pr: u64,
+        id: u64,
+        login: &str,
+        before: &str,
+        after: &str,
+    ) -> anyhow::Result<Answer> {
+        self.next_comment += 1;
+        let payload = comment_payload("edited", pr, id, login, after, Some(before));
+        self.deliver(&guid(self.next_comment), &payload, CommentId(id), pr)
+            .await
+    }
+
+    /// The id of the comment [`World::comment`] last posted.
+    pub fn last_comment_id(&self) -> u64 {
+        self.last_comment
+    }
+
+    /// Sends a signed delivery; waits for its job when one was queued.
+    pub async fn deliver(
+        &mut self,
+        guid: &str,
+        payload: &[u8],
+        comment: CommentId,
+        pr: u64,
+    ) -> anyhow::Result<Answer> {
+        let (status, _) = self.post(guid, payload).await?;
+        let job = if status == 202 {
+            Some(self.wait_for(guid).await?)
+        } else {
+            None
+        };
+        Ok(Answer {
+            reply: self.reply_for(pr),
+            reactions: self.github.reactions(comment),
+            job,
+        })
+    }
+
+    /// Posts a signed `issue_comment` delivery; returns the HTTP status.
+    pub async fn post(&self, guid: &str, payload: &[u8]) -> anyhow::Result<(u16, String)> {
+        let response = reqwest::Client::new()
+            .post(self.service.webhook_url())
+            .header("content-type", "application/json")
+            .header("x-github-event", "issue_comment")
+            .header("x-github-delivery", guid)
+            .header("x-hub-signature-256", sign(SECRET, payload))
+            .body(payload.to_vec())
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+
+    /// Waits (at most 60 s) until the job of `guid` is done or failed.
+    pub async fn wait_for(&mut self, guid: &str) -> anyhow::Result<JobEventKind> {
+        let wait = async {
+            loop {
+                match self.events.recv().await {
+                    Ok(e)
+                        if e.delivery_id == guid
+                            && matches!(
+                                e.outcome,
+                                JobEventKind::Done | JobEventKind::Failed(_)
+                            ) =>
+                    {
+                        return Ok(e.outcome);
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        anyhow::bail!("worker pool stopped")
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait).await?
+    }
+
+    /// `text` with the sandbox's root URL (a random port) replaced by a fixed one.
+    pub fn normalize(&self, text: &str) -> String {
+        text.replace(&self.queue.root_url(), "https://tc.example")
+    }
+
+    /// The newest comment by the app on pull request `pr`.
+    pub fn reply_for(&self, pr: u64) -> Option<String> {
+        self.github
+            .comments(&self.repo, PullRequestNumber(pr))
+            .into_iter()
+            .rev()
+            .find(|c| c.author.as_str().ends_with("[bot]"))
+            .map(|c| c.body)
+    }
+
+    /// Every comment by the app on pull request `pr`.
+    pub fn replies(&self, pr: u64) -> Vec<String> {
+        self.github
+            .comments(&self.repo, PullRequestNumber(pr))
+            .into_iter()
+            .filter(|c| c.author.as_str().ends_with("[bot]"))
+            .map(|c| c.body)
+            .collect()
+    }
+
+    pub async fn shutdown(self) {
+        self.service.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+/// A delivery GUID that is the same on every run, so copy ids (derived
+/// from it) and therefore replies are reproducible.
+pub fn guid(n: u64) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// One check run per task of a fixture group, as taskcluster-github makes them.
+fn add_check_runs(github: &SandboxGithub, repo: &RepoName, sha: &str, root: &str, group: &str) {
+    let list = fixtures::parse(group);
+    for entry in list["tasks"].as_array().into_iter().flatten() {
+        let (Some(task_id), Some(name)) = (
+            entry["status"]["taskId"].as_str(),
+            entry["task"]["metadata"]["name"].as_str(),
+        ) else {
+            continue;
+        };
+        let conclusion = match entry["status"]["state"].as_str() {
+            Some("completed") => "success",
+            Some("failed") => "failure",
+            _ => "neutral",
+        };
+        github.add_check_run(
+            repo,
+            &CommitSha::from(sha),
+            SandboxCheckRun::for_task(name, root, task_id, conclusion),
+        );
+    }
+}
+
+/// An `issue_comment` webhook payload as GitHub sends it (the fields we read
+/// and a few more).
+pub fn comment_payload(
+    action: &str,
+    pr: u64,
+    comment_id: u64,
+    login: &str,
+    body: &str,
+    before: Option<&str>,
+) -> Vec<u8> {
+    let kind = if login.ends_with("[bot]") {
+        "Bot"
+    } else {
+        "User"
+    };
+    let mut payload = serde_json::json!({
+        "action": action,
+        "issue": {
+            "number": pr,
+            "title": "Bug 1900000 - Fix the frobnicator",
+            "state": "open",
+            "user": {"login": "alice", "type": "User"},
+            "pull_request": {"url": format!("https://api.github.com/repos/mozilla/gecko-dev/pulls/{pr}")}
+        },
+        "comment": {"id": comment_id, "body": body, "user": {"login": login, "type": kind}, "author_association": "MEMBER"},
+        "repository": {"full_name": "mozilla/gecko-dev", "name": "gecko-dev", "default_branch": "main"},
+        "installation": {"id": INSTALLATION},
+        "sender": {"login": login, "type": kind}
+    });
+    if let Some(before) = before {
+        payload["changes"] = serde_json::json!({"body": {"from": before}});
+    }
+    serde_json::to_vec(&payload).unwrap_or_default()
+}
+
+/// A temporary directory removed on drop (no dependency for one struct).
+mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new() -> std::io::Result<Self> {
+            let path =
+                std::env::temp_dir().join(format!("rerunbot-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&path)?;
+            Ok(Self(path))
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

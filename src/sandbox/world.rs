@@ -264,7 +264,7 @@ impl World {
             .comments(&self.repo, PullRequestNumber(pr))
             .into_iter()
             .rev()
-            .find(|c| c.author.as_str().ends_with("[bot]"))
+            .find(|c| c.author.as_str() == super::github::BOT_LOGIN)
             .map(|c| c.body)
     }
 
@@ -273,7 +273,7 @@ impl World {
         self.github
             .comments(&self.repo, PullRequestNumber(pr))
             .into_iter()
-            .filter(|c| c.author.as_str().ends_with("[bot]"))
+            .filter(|c| c.author.as_str() == super::github::BOT_LOGIN)
             .map(|c| c.body)
             .collect()
     }

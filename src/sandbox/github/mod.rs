@@ -207,14 +207,24 @@ impl SandboxGithub {
         let mut state = self.lock();
         state
             .faults
-            .extend(std::iter::repeat_n(Fault::Status(status), n));
+            .extend(std::iter::repeat_n((None, Fault::Status(status)), n));
+    }
+
+    /// The next `n` requests with `method` (e.g. "POST") are answered with
+    /// `status`; requests with other methods are served meanwhile.
+    pub fn fail_next_matching(&self, method: &str, n: usize, status: u16) {
+        let mut state = self.lock();
+        state.faults.extend(std::iter::repeat_n(
+            (Some(method.to_ascii_uppercase()), Fault::Status(status)),
+            n,
+        ));
     }
 
     /// The next `n` requests get a 403 secondary rate limit with `retry-after`.
     pub fn rate_limit_next(&self, n: usize, retry_after_secs: u64) {
         let mut state = self.lock();
         state.faults.extend(std::iter::repeat_n(
-            Fault::SecondaryRateLimit { retry_after_secs },
+            (None, Fault::SecondaryRateLimit { retry_after_secs }),
             n,
         ));
     }
@@ -224,7 +234,7 @@ impl SandboxGithub {
     pub fn exhaust_rate_limit_next(&self, n: usize, reset_in_secs: u64) {
         let mut state = self.lock();
         state.faults.extend(std::iter::repeat_n(
-            Fault::PrimaryRateLimit { reset_in_secs },
+            (None, Fault::PrimaryRateLimit { reset_in_secs }),
             n,
         ));
     }

@@ -57,7 +57,11 @@ pub(crate) struct Incoming<'a> {
 }
 
 pub(crate) fn answer(state: &mut State, req: &Incoming<'_>) -> Answer {
-    if let Some(fault) = state.faults.pop_front() {
+    let applies = state
+        .faults
+        .front()
+        .is_some_and(|(method, _)| method.as_deref().is_none_or(|m| m == req.method.as_str()));
+    if let Some((_, fault)) = applies.then(|| state.faults.pop_front()).flatten() {
         return match fault {
             Fault::Status(code) => Answer::error(
                 StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -170,7 +170,8 @@ pub(crate) struct State {
     pub statuses: Vec<(String, String, SandboxStatus)>,
     pub next_id: u64,
     pub calls: Vec<RecordedCall>,
-    pub faults: VecDeque<Fault>,
+    /// Queued faults; a fault with a method applies only to that method.
+    pub faults: VecDeque<(Option<String>, Fault)>,
 }
 
 impl State {

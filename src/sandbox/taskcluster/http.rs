@@ -60,7 +60,7 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
         injected: false,
     };
 
-    let reply = if let Some(status) = guard.take_injected_failure() {
+    let reply = if let Some(status) = guard.take_injected_failure(method.as_str()) {
         call.injected = true;
         error_reply(
             status,

@@ -113,12 +113,15 @@ pub(crate) struct Inner {
     calls: Vec<RecordedCall>,
     fail_next: u32,
     fail_status: u16,
+    /// Only requests with this method (e.g. "POST") fail, when set.
+    fail_method: Option<String>,
     latency: Duration,
 }
 
 impl Inner {
-    fn take_injected_failure(&mut self) -> Option<u16> {
-        (self.fail_next > 0).then(|| {
+    fn take_injected_failure(&mut self, method: &str) -> Option<u16> {
+        let applies = self.fail_method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method));
+        (self.fail_next > 0 && applies).then(|| {
             self.fail_next -= 1;
             self.fail_status
         })
@@ -153,6 +156,7 @@ impl SandboxQueue {
             data: QueueData::default(),
             calls: Vec::new(),
             fail_next: 0,
+            fail_method: None,
             fail_status: 500,
             latency: Duration::ZERO,
         })));
@@ -262,6 +266,16 @@ impl SandboxQueue {
         let mut inner = self.shared.lock();
         inner.fail_next = n;
         inner.fail_status = status;
+        inner.fail_method = None;
+    }
+
+    /// The next `n` requests with `method` (e.g. "POST", "PUT") are answered
+    /// `status` without being acted on; other requests are served.
+    pub fn fail_next_matching(&self, method: &str, n: u32, status: u16) {
+        let mut inner = self.shared.lock();
+        inner.fail_next = n;
+        inner.fail_status = status;
+        inner.fail_method = Some(method.to_owned());
     }
 
     /// Delay every answer by `latency` (zero to stop).

@@ -5,7 +5,7 @@
 
 use rerunbot::policy::Role;
 use rerunbot::sandbox::taskcluster::fixtures::{pr, release};
-use rerunbot::sandbox::world::{Answer, PR_CLOSED, PR_MERGED, PR_OPEN, World, WorldOptions};
+use rerunbot::sandbox::world::{Answer, World, WorldOptions, PR_CLOSED, PR_MERGED, PR_OPEN};
 use rerunbot::taskcluster::snapshot::TaskState;
 use rerunbot::types::Login;
 
@@ -45,14 +45,20 @@ fn rerun_path(task: &str) -> String {
 }
 
 fn runs(world: &World, task: &str) -> usize {
-    world.queue.task(task).expect("task")["status"]["runs"].as_array().map_or(0, Vec::len)
+    world.queue.task(task).expect("task")["status"]["runs"]
+        .as_array()
+        .map_or(0, Vec::len)
 }
 
 #[tokio::test]
 async fn s01_intermittent_test_retriggered_five_times() {
     let mut w = world().await;
     let answer = w
-        .comment(PR_OPEN, "bob", "/retrigger 5 test-linux64/opt-mochitest-browser-chrome-1")
+        .comment(
+            PR_OPEN,
+            "bob",
+            "/retrigger 5 test-linux64/opt-mochitest-browser-chrome-1",
+        )
         .await
         .expect("comment");
     let created = calls(&w, "PUT", "");
@@ -64,7 +70,10 @@ async fn s01_intermittent_test_retriggered_five_times() {
     for path in &created {
         let id = path.rsplit('/').next().expect("id");
         assert!(group.iter().any(|t| t == id));
-        assert!(text.contains(&format!("https://tc.example/tasks/{id}")), "{id} linked");
+        assert!(
+            text.contains(&format!("https://tc.example/tasks/{id}")),
+            "{id} linked"
+        );
     }
     insta::assert_snapshot!(text);
     w.shutdown().await;
@@ -87,8 +96,15 @@ async fn s02_broken_pr_build_rerun() {
     .map(|t| rerun_path(t))
     .collect();
     expected.sort();
-    assert_eq!(reruns, expected, "every failed or exception task, nothing else");
-    assert_eq!(runs(&w, pr::BUILD_WIN64_OPT_FAILED), before + 1, "a new run under the same taskId");
+    assert_eq!(
+        reruns, expected,
+        "every failed or exception task, nothing else"
+    );
+    assert_eq!(
+        runs(&w, pr::BUILD_WIN64_OPT_FAILED),
+        before + 1,
+        "a new run under the same taskId"
+    );
     assert!(calls(&w, "PUT", "").is_empty(), "no new task");
     assert_eq!(answer.reactions, vec!["eyes", "rocket"]);
     insta::assert_snapshot!(reply(&w, &answer));
@@ -99,10 +115,22 @@ async fn s02_broken_pr_build_rerun() {
 async fn s03_broken_release_task_on_a_merged_pr() {
     let mut w = world().await;
     let label = "balrog-linux64-shippable/opt";
-    let rerun = w.comment(PR_MERGED, "bob", &format!("/rerun {label}")).await.expect("comment");
-    assert_eq!(calls(&w, "POST", "/rerun"), vec![rerun_path(release::BALROG_LINUX_FAILED)]);
-    let refused = w.comment(PR_MERGED, "bob", &format!("/retrigger {label}")).await.expect("comment");
-    assert!(calls(&w, "PUT", "").is_empty(), "retrigger refused: nothing created");
+    let rerun = w
+        .comment(PR_MERGED, "bob", &format!("/rerun {label}"))
+        .await
+        .expect("comment");
+    assert_eq!(
+        calls(&w, "POST", "/rerun"),
+        vec![rerun_path(release::BALROG_LINUX_FAILED)]
+    );
+    let refused = w
+        .comment(PR_MERGED, "bob", &format!("/retrigger {label}"))
+        .await
+        .expect("comment");
+    assert!(
+        calls(&w, "PUT", "").is_empty(),
+        "retrigger refused: nothing created"
+    );
     let text = reply(&w, &refused);
     assert!(text.contains("/rerun"), "suggests /rerun:\n{text}");
     assert_eq!(refused.reactions, vec!["eyes", "confused"]);
@@ -132,11 +160,19 @@ async fn s04_new_scriptworker_pool_forced_retrigger() {
 async fn s05_notarization_poller_timeout() {
     let mut w = world().await;
     let part1 = w
-        .comment(PR_MERGED, "mia", "/rerun --force notarization-part-1-macosx64-shippable/opt")
+        .comment(
+            PR_MERGED,
+            "mia",
+            "/rerun --force notarization-part-1-macosx64-shippable/opt",
+        )
         .await
         .expect("comment");
     let poller = w
-        .comment(PR_MERGED, "bob", "/rerun notarization-poller-macosx64-shippable/opt")
+        .comment(
+            PR_MERGED,
+            "bob",
+            "/rerun notarization-poller-macosx64-shippable/opt",
+        )
         .await
         .expect("comment");
     assert_eq!(
@@ -156,17 +192,28 @@ async fn s06_release_task_behind_a_failed_dependency() {
     let mut w = world().await;
     // Every other dependency resolved: cancel, then rerun.
     let ok = w
-        .comment(PR_MERGED, "mia", "/rerun --force beetmover-repackage-macosx64-shippable/opt")
+        .comment(
+            PR_MERGED,
+            "mia",
+            "/rerun --force beetmover-repackage-macosx64-shippable/opt",
+        )
         .await
         .expect("comment");
     let id = release::BEETMOVER_MAC_BEHIND_FAILED;
     assert_eq!(
         writes(&w),
-        vec![format!("POST /api/queue/v1/task/{id}/cancel"), format!("POST /api/queue/v1/task/{id}/rerun")]
+        vec![
+            format!("POST /api/queue/v1/task/{id}/cancel"),
+            format!("POST /api/queue/v1/task/{id}/rerun")
+        ]
     );
     // A dependency still running: refused.
     let refused = w
-        .comment(PR_MERGED, "mia", "/rerun --force release-balrog-submit-toplevel-firefox")
+        .comment(
+            PR_MERGED,
+            "mia",
+            "/rerun --force release-balrog-submit-toplevel-firefox",
+        )
         .await
         .expect("comment");
     assert_eq!(writes(&w).len(), 2, "nothing more sent");
@@ -178,12 +225,22 @@ async fn s06_release_task_behind_a_failed_dependency() {
 #[tokio::test]
 async fn s07_deadline_exceeded_leaf_release_task() {
     let mut w = world().await;
-    let refused = w.comment(PR_MERGED, "bob", "/rerun release-bouncer-sub-firefox").await.expect("comment");
+    let refused = w
+        .comment(PR_MERGED, "bob", "/rerun release-bouncer-sub-firefox")
+        .await
+        .expect("comment");
     assert!(writes(&w).is_empty());
     let text = reply(&w, &refused);
-    assert!(text.contains("`/retrigger 1 release-bouncer-sub-firefox --force`"), "hint:\n{text}");
+    assert!(
+        text.contains("`/retrigger 1 release-bouncer-sub-firefox --force`"),
+        "hint:\n{text}"
+    );
     let forced = w
-        .comment(PR_MERGED, "mia", "/retrigger 1 --force release-bouncer-sub-firefox")
+        .comment(
+            PR_MERGED,
+            "mia",
+            "/retrigger 1 --force release-bouncer-sub-firefox",
+        )
         .await
         .expect("comment");
     let created = calls(&w, "PUT", "");
@@ -191,7 +248,10 @@ async fn s07_deadline_exceeded_leaf_release_task() {
     let copy_id = created[0].rsplit('/').next().expect("id");
     let copy = w.queue.task(copy_id).expect("copy");
     let deadline = copy["task"]["deadline"].as_str().expect("deadline");
-    assert!(deadline > chrono::Utc::now().to_rfc3339().as_str(), "the copy's deadline is in the future");
+    assert!(
+        deadline > chrono::Utc::now().to_rfc3339().as_str(),
+        "the copy's deadline is in the future"
+    );
     insta::assert_snapshot!("s07_refused_with_hint", text);
     insta::assert_snapshot!("s07_forced_retrigger", reply(&w, &forced));
     w.shutdown().await;
@@ -211,7 +271,10 @@ async fn s08_mass_failure_guard() {
     // 8 of 12 tasks broken (67%) > 50%.
     let refused = w.comment(PR_OPEN, "bob", "/rerun").await.expect("comment");
     assert!(writes(&w).is_empty(), "guard refused the bulk rerun");
-    let forced = w.comment(PR_OPEN, "mia", "/rerun --force").await.expect("comment");
+    let forced = w
+        .comment(PR_OPEN, "mia", "/rerun --force")
+        .await
+        .expect("comment");
     assert_eq!(calls(&w, "POST", "/rerun").len(), 8);
     insta::assert_snapshot!("s08_refused", reply(&w, &refused));
     insta::assert_snapshot!("s08_forced", reply(&w, &forced));
@@ -226,21 +289,41 @@ async fn s09_permissions_author_closed_and_bots() {
     assert!(writes(&w).is_empty());
     insta::assert_snapshot!("s09_reader_refused", reply(&w, &reader));
     // The pull request's author, with read access only, reruns their own failures.
-    w.github.set_role(&w.repo.clone(), &Login::from("alice"), Role::Read);
-    let author = w.comment(PR_OPEN, "alice", "/rerun source-test-mozlint-eslint").await.expect("comment");
-    assert_eq!(calls(&w, "POST", "/rerun"), vec![rerun_path(pr::LINT_ESLINT_FAILED)]);
+    w.github
+        .set_role(&w.repo.clone(), &Login::from("alice"), Role::Read);
+    let author = w
+        .comment(PR_OPEN, "alice", "/rerun source-test-mozlint-eslint")
+        .await
+        .expect("comment");
+    assert_eq!(
+        calls(&w, "POST", "/rerun"),
+        vec![rerun_path(pr::LINT_ESLINT_FAILED)]
+    );
     insta::assert_snapshot!("s09_author_rerun", reply(&w, &author));
     // ...but may not retrigger.
-    let author_retrigger = w.comment(PR_OPEN, "alice", "/retrigger test-linux64/opt-mochitest-browser-chrome-1").await.expect("comment");
+    let author_retrigger = w
+        .comment(
+            PR_OPEN,
+            "alice",
+            "/retrigger test-linux64/opt-mochitest-browser-chrome-1",
+        )
+        .await
+        .expect("comment");
     assert!(calls(&w, "PUT", "").is_empty());
     insta::assert_snapshot!("s09_author_retrigger_refused", reply(&w, &author_retrigger));
     // A closed pull request: refused.
-    let closed = w.comment(PR_CLOSED, "bob", "/rerun").await.expect("comment");
+    let closed = w
+        .comment(PR_CLOSED, "bob", "/rerun")
+        .await
+        .expect("comment");
     assert_eq!(calls(&w, "POST", "/rerun").len(), 1);
     insta::assert_snapshot!("s09_closed_refused", reply(&w, &closed));
     // A bot's comment: ignored, no job, no reply, no reaction.
     let replies_before = w.replies(PR_OPEN).len();
-    let bot = w.comment(PR_OPEN, "dependabot[bot]", "/rerun").await.expect("comment");
+    let bot = w
+        .comment(PR_OPEN, "dependabot[bot]", "/rerun")
+        .await
+        .expect("comment");
     assert!(bot.job.is_none() && bot.reactions.is_empty());
     assert_eq!(w.replies(PR_OPEN).len(), replies_before);
     w.shutdown().await;
@@ -249,12 +332,36 @@ async fn s09_permissions_author_closed_and_bots() {
 #[tokio::test]
 async fn s10_malformed_commands_and_an_invalid_config() {
     let mut w = world().await;
-    let typo = w.comment(PR_OPEN, "bob", "/retriger 3 test-linux64/opt-mochitest-browser-chrome-1").await.expect("comment");
-    let zero = w.comment(PR_OPEN, "bob", "/retrigger 0 test-linux64/opt-mochitest-browser-chrome-1").await.expect("comment");
-    let nomatch = w.comment(PR_OPEN, "bob", "/retrigger 2 test-linux64/opt-mochitest-browser-chrom-1").await.expect("comment");
+    let typo = w
+        .comment(
+            PR_OPEN,
+            "bob",
+            "/retriger 3 test-linux64/opt-mochitest-browser-chrome-1",
+        )
+        .await
+        .expect("comment");
+    let zero = w
+        .comment(
+            PR_OPEN,
+            "bob",
+            "/retrigger 0 test-linux64/opt-mochitest-browser-chrome-1",
+        )
+        .await
+        .expect("comment");
+    let nomatch = w
+        .comment(
+            PR_OPEN,
+            "bob",
+            "/retrigger 2 test-linux64/opt-mochitest-browser-chrom-1",
+        )
+        .await
+        .expect("comment");
     assert!(writes(&w).is_empty(), "nothing dispatched");
     assert!(reply(&w, &typo).contains("/retrigger"), "did you mean");
-    assert!(reply(&w, &nomatch).contains("test-linux64/opt-mochitest-browser-chrome-1"), "closest name");
+    assert!(
+        reply(&w, &nomatch).contains("test-linux64/opt-mochitest-browser-chrome-1"),
+        "closest name"
+    );
     insta::assert_snapshot!("s10_typo", reply(&w, &typo));
     insta::assert_snapshot!("s10_zero", reply(&w, &zero));
     insta::assert_snapshot!("s10_no_match", reply(&w, &nomatch));
@@ -266,9 +373,15 @@ async fn s10_malformed_commands_and_an_invalid_config() {
     .await
     .expect("world");
     let bad = w.comment(PR_OPEN, "bob", "/rerun").await.expect("comment");
-    assert!(writes(&w).is_empty(), "nothing dispatched with an invalid config");
+    assert!(
+        writes(&w).is_empty(),
+        "nothing dispatched with an invalid config"
+    );
     let text = reply(&w, &bad);
-    assert!(text.contains(".github/rerunbot.yml:3:"), "path and line:\n{text}");
+    assert!(
+        text.contains(".github/rerunbot.yml:3:"),
+        "path and line:\n{text}"
+    );
     assert_eq!(bad.reactions, vec!["eyes", "confused"]);
     insta::assert_snapshot!("s10_invalid_config", text);
     w.shutdown().await;
@@ -279,20 +392,38 @@ async fn s11_taskcluster_errors() {
     let mut w = world().await;
     // Three 500s on the rerun, then success: dispatched exactly once.
     w.queue.fail_next_matching("POST", 3, 500);
-    let answer = w.comment(PR_OPEN, "bob", "/rerun build-win64/opt").await.expect("comment");
-    assert_eq!(calls(&w, "POST", "/rerun"), vec![rerun_path(pr::BUILD_WIN64_OPT_FAILED)]);
-    let attempts = w.queue.calls().into_iter().filter(|c| c.method == "POST").count();
+    let answer = w
+        .comment(PR_OPEN, "bob", "/rerun build-win64/opt")
+        .await
+        .expect("comment");
+    assert_eq!(
+        calls(&w, "POST", "/rerun"),
+        vec![rerun_path(pr::BUILD_WIN64_OPT_FAILED)]
+    );
+    let attempts = w
+        .queue
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST")
+        .count();
     assert_eq!(attempts, 4, "three failures then one success");
     assert_eq!(answer.reactions, vec!["eyes", "rocket"]);
     // Missing scopes: the reply names them.
     assert!(w.queue.set_scopes("rerunbot", &["queue:*"]));
     let scopes = w
-        .comment(PR_OPEN, "bob", "/retrigger 1 test-linux64/opt-mochitest-browser-chrome-1")
+        .comment(
+            PR_OPEN,
+            "bob",
+            "/retrigger 1 test-linux64/opt-mochitest-browser-chrome-1",
+        )
         .await
         .expect("comment");
     assert!(calls(&w, "PUT", "").is_empty());
     let text = reply(&w, &scopes);
-    assert!(text.contains("secrets:get:project/releng/gecko/testing/level-1/*"), "names the scope:\n{text}");
+    assert!(
+        text.contains("secrets:get:project/releng/gecko/testing/level-1/*"),
+        "names the scope:\n{text}"
+    );
     assert_eq!(scopes.reactions, vec!["eyes", "confused"]);
     insta::assert_snapshot!("s11_insufficient_scopes", text);
     w.shutdown().await;

@@ -210,12 +210,13 @@ impl SandboxGithub {
             .extend(std::iter::repeat_n((None, Fault::Status(status)), n));
     }
 
-    /// The next `n` requests with `method` (e.g. "POST") are answered with
-    /// `status`; requests with other methods are served meanwhile.
-    pub fn fail_next_matching(&self, method: &str, n: usize, status: u16) {
+    /// The next `n` requests with `method` (e.g. "POST") whose path contains
+    /// `path_part` are answered with `status`; other requests are served.
+    pub fn fail_next_matching(&self, method: &str, path_part: &str, n: usize, status: u16) {
         let mut state = self.lock();
+        let filter = format!("{} {path_part}", method.to_ascii_uppercase());
         state.faults.extend(std::iter::repeat_n(
-            (Some(method.to_ascii_uppercase()), Fault::Status(status)),
+            (Some(filter), Fault::Status(status)),
             n,
         ));
     }

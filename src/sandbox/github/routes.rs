@@ -57,10 +57,12 @@ pub(crate) struct Incoming<'a> {
 }
 
 pub(crate) fn answer(state: &mut State, req: &Incoming<'_>) -> Answer {
-    let applies = state
-        .faults
-        .front()
-        .is_some_and(|(method, _)| method.as_deref().is_none_or(|m| m == req.method.as_str()));
+    let applies = state.faults.front().is_some_and(|(filter, _)| {
+        filter.as_deref().is_none_or(|f| {
+            let (method, part) = f.split_once(' ').unwrap_or((f, ""));
+            method == req.method.as_str() && req.path.contains(part)
+        })
+    });
     if let Some((_, fault)) = applies.then(|| state.faults.pop_front()).flatten() {
         return match fault {
             Fault::Status(code) => Answer::error(

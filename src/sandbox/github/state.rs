@@ -170,7 +170,8 @@ pub(crate) struct State {
     pub statuses: Vec<(String, String, SandboxStatus)>,
     pub next_id: u64,
     pub calls: Vec<RecordedCall>,
-    /// Queued faults; a fault with a method applies only to that method.
+    /// Queued faults; a fault with a filter (`METHOD path-part`) applies
+    /// only to matching requests.
     pub faults: VecDeque<(Option<String>, Fault)>,
 }
 

@@ -120,7 +120,10 @@ pub(crate) struct Inner {
 
 impl Inner {
     fn take_injected_failure(&mut self, method: &str) -> Option<u16> {
-        let applies = self.fail_method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method));
+        let applies = self
+            .fail_method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method));
         (self.fail_next > 0 && applies).then(|| {
             self.fail_next -= 1;
             self.fail_status

@@ -1,0 +1,155 @@
+//! Idempotency of the whole pipeline (DESIGN.md §10): a job that dies
+//! between dispatch and reply, a redelivered webhook, an edited comment.
+
+use rerunbot::sandbox::taskcluster::fixtures::pr;
+use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OPEN};
+use rerunbot::types::CommentId;
+use rerunbot::worker::JobEventKind;
+
+fn writes(world: &World) -> Vec<String> {
+    let mut writes: Vec<String> = world
+        .queue
+        .calls()
+        .into_iter()
+        .filter(|c| c.method != "GET" && c.status < 300)
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect();
+    writes.sort();
+    writes
+}
+
+const TWO_COMMANDS: &str =
+    "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";
+
+#[tokio::test]
+async fn a_job_that_dies_between_dispatch_and_reply_creates_nothing_twice() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    // Posting the reply fails past the client's retries: the attempt dies
+    // after dispatch, and the worker retries the job.
+    w.github
+        .fail_next_matching("POST", "/issues/7/comments", 4, 502);
+    let answer = w
+        .comment(PR_OPEN, "bob", TWO_COMMANDS)
+        .await
+        .expect("comment");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    let writes = writes(&w);
+    let reruns: Vec<_> = writes.iter().filter(|c| c.ends_with("/rerun")).collect();
+    let mut creates: Vec<_> = writes.iter().filter(|c| c.starts_with("PUT")).collect();
+    assert_eq!(
+        reruns,
+        vec![&format!(
+            "POST /api/queue/v1/task/{}/rerun",
+            pr::LINT_ESLINT_FAILED
+        )],
+        "not rerun twice"
+    );
+    // The retried job re-sends the identical createTask (the queue answers
+    // 200 again), so the same two ids appear and no third task exists.
+    creates.dedup();
+    assert_eq!(creates.len(), 2, "two copy ids: {creates:?}");
+    assert_eq!(w.queue.tasks_in_group(pr::GROUP).len(), 12 + 2);
+    assert_eq!(w.replies(PR_OPEN).len(), 1, "one reply comment");
+    let job = w
+        .service
+        .store
+        .job_by_delivery(&guid(1))
+        .await
+        .expect("read")
+        .expect("job");
+    assert_eq!(job.attempts, 2, "the second attempt finished the job");
+    assert!(job.reply_comment_id.is_some());
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_retried_job_edits_its_reply_instead_of_posting_again() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    // The final reaction fails for good on the first attempt, after the
+    // reply was posted. (The first matching request is the `eyes` reaction:
+    // its queued "fault" is a plain 200 so it passes.)
+    w.github.fail_next_matching("POST", "/reactions", 1, 200);
+    w.github.fail_next_matching("POST", "/reactions", 4, 502);
+    let answer = w
+        .comment(PR_OPEN, "bob", "/rerun source-test-mozlint-eslint")
+        .await
+        .expect("comment");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    assert_eq!(
+        w.replies(PR_OPEN).len(),
+        1,
+        "edited in place, not posted twice"
+    );
+    let edits = w
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "PATCH")
+        .count();
+    assert_eq!(edits, 1);
+    assert_eq!(writes(&w).len(), 1, "one rerun");
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_webhook_does_nothing_new() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    w.comment(PR_OPEN, "bob", TWO_COMMANDS)
+        .await
+        .expect("comment");
+    let before = (writes(&w), w.replies(PR_OPEN), w.github.calls().len());
+    // GitHub redelivers the same delivery (same GUID).
+    let id = w.last_comment_id();
+    let payload = comment_payload("created", PR_OPEN, id, "bob", TWO_COMMANDS, None);
+    let (status, _) = w.post(&guid(1), &payload).await.expect("post");
+    assert_eq!(status, 200);
+    let answer = w
+        .deliver(&guid(1), &payload, CommentId(id), PR_OPEN)
+        .await
+        .expect("deliver");
+    assert!(answer.job.is_none());
+    assert_eq!(
+        (writes(&w), w.replies(PR_OPEN), w.github.calls().len()),
+        before
+    );
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_edited_comment_runs_only_the_added_command() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let first = "/rerun source-test-mozlint-eslint";
+    w.comment(PR_OPEN, "bob", first).await.expect("comment");
+    let id = w.last_comment_id();
+    let answer = w
+        .edit(PR_OPEN, id, "bob", first, TWO_COMMANDS)
+        .await
+        .expect("edit");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    let writes = writes(&w);
+    assert_eq!(
+        writes.iter().filter(|c| c.ends_with("/rerun")).count(),
+        1,
+        "the rerun is not repeated"
+    );
+    assert_eq!(
+        writes.iter().filter(|c| c.starts_with("PUT")).count(),
+        2,
+        "the added retrigger ran"
+    );
+    // An edit that adds nothing runs nothing and says nothing.
+    let replies = w.replies(PR_OPEN).len();
+    let answer = w
+        .edit(
+            PR_OPEN,
+            id,
+            "bob",
+            TWO_COMMANDS,
+            &format!("{TWO_COMMANDS}\n\nthanks!"),
+        )
+        .await
+        .expect("edit");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    assert_eq!(w.replies(PR_OPEN).len(), replies);
+    w.shutdown().await;
+}

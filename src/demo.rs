@@ -1,33 +1,181 @@
-//! `rerunbot demo`: the whole flow against the sandboxes. (Until the
-//! pipeline lands: start and stop the service on a temporary database.)
+//! `rerunbot demo`: the whole product in a few seconds. Starts rerunbot on
+//! an ephemeral loopback port with a temporary SQLite file and both
+//! sandboxes seeded from `fixtures/`, sends signed webhooks for several
+//! scenarios, and prints for each the comment, the stored plan and the reply.
 
-use crate::config::WebhookSecrets;
-use crate::service::Service;
-use crate::store::Store;
-use crate::worker::WorkerConfig;
-use std::sync::Arc;
+use crate::pipeline::prepared::{Prepared, PreparedReply, PreparedSection};
+use crate::sandbox::world::{guid, World, WorldOptions, PR_MERGED, PR_OPEN};
+use crate::taskcluster::RetryPolicy;
+use std::fmt::Write as _;
 use std::time::Duration;
 
+struct Scenario {
+    title: &'static str,
+    pr: u64,
+    login: &'static str,
+    comment: &'static str,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        title: "An intermittent test on a pull request",
+        pr: PR_OPEN,
+        login: "bob",
+        comment: "/retrigger 3 test-linux64/opt-mochitest-browser-chrome-1",
+    },
+    Scenario {
+        title: "A broken pull-request build and lint",
+        pr: PR_OPEN,
+        login: "bob",
+        comment: "/rerun",
+    },
+    Scenario {
+        title: "A typo, answered with the fix",
+        pr: PR_OPEN,
+        login: "bob",
+        comment: "Looks flaky to me.\n\n/retriger 2 test-linux64/opt-mochitest-browser-chrome-1",
+    },
+    Scenario {
+        title: "Retriggering a release task is refused",
+        pr: PR_MERGED,
+        login: "bob",
+        comment: "/retrigger balrog-linux64-shippable/opt",
+    },
+    Scenario {
+        title: "Notarization poller timeout: a maintainer forces part 1, then the poller reruns",
+        pr: PR_MERGED,
+        login: "mia",
+        comment: "/rerun --force notarization-part-1-macosx64-shippable/opt\n/rerun notarization-poller-macosx64-shippable/opt",
+    },
+    Scenario {
+        title: "A release task behind a failed dependency: cancel, then rerun",
+        pr: PR_MERGED,
+        login: "mia",
+        comment: "/rerun --force beetmover-repackage-macosx64-shippable/opt",
+    },
+    Scenario {
+        title: "A deadline-exceeded leaf release task",
+        pr: PR_MERGED,
+        login: "mia",
+        comment: "/rerun release-bouncer-sub-firefox\n/retrigger 1 --force release-bouncer-sub-firefox",
+    },
+    Scenario {
+        title: "Help",
+        pr: PR_OPEN,
+        login: "rita",
+        comment: "/rerunbot help",
+    },
+];
+
 pub async fn run() -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("rerunbot-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let store = Store::connect(&format!("sqlite://{}", dir.join("demo.db").display())).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let secrets = WebhookSecrets::parse("demo-secret").ok_or_else(|| anyhow::anyhow!("secret"))?;
-    let service = Service::start(
-        listener,
-        store,
-        secrets,
-        Arc::new(crate::pipeline::LogOnly),
-        WorkerConfig::default(),
-    )
-    .await?;
+    let options = WorldOptions {
+        queue_retry: RetryPolicy {
+            retries: 3,
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(500),
+        },
+        ..WorldOptions::default()
+    };
+    let mut world = World::start(options).await?;
     println!(
-        "rerunbot demo: service started on {} (sandbox scenarios arrive with the pipeline)",
-        service.addr
+        "rerunbot demo: service on {} (SQLite in a temporary directory), sandbox GitHub at {}, sandbox Taskcluster at {}\n",
+        world.service.addr,
+        world.github.api_url(),
+        world.queue.root_url()
     );
-    service.shutdown(Duration::from_secs(5)).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    println!("rerunbot demo: stopped cleanly");
+    let mut failures = 0;
+    for (n, scenario) in SCENARIOS.iter().enumerate() {
+        let answer = world
+            .comment(scenario.pr, scenario.login, scenario.comment)
+            .await?;
+        let job = world
+            .service
+            .store
+            .job_by_delivery(&guid(n as u64 + 1))
+            .await?;
+        let mut out = format!(
+            "━━━ {}. {}\n\n@{} comments on pull request #{}:\n{}\n",
+            n + 1,
+            scenario.title,
+            scenario.login,
+            scenario.pr,
+            indent(scenario.comment, "    > ")
+        );
+        if let Some(plan) = job.as_ref().and_then(|j| j.plan.as_deref()) {
+            let _ = writeln!(
+                out,
+                "\nplan (stored before dispatch):\n{}",
+                indent(&plan_summary(plan), "    ")
+            );
+        }
+        match &answer.reply {
+            Some(reply) => {
+                let _ = writeln!(
+                    out,
+                    "\nreply on the pull request:\n{}",
+                    indent(&world.normalize(reply), "    │ ")
+                );
+            }
+            None => {
+                failures += 1;
+                out.push_str("\n(no reply)\n");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nreactions on the comment: {}\n",
+            answer.reactions.join(", ")
+        );
+        println!("{out}");
+    }
+    let created = world
+        .queue
+        .calls()
+        .iter()
+        .filter(|c| c.method == "PUT" && c.status < 300)
+        .count();
+    let reruns = world
+        .queue
+        .calls()
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/rerun") && c.status < 300)
+        .count();
+    println!(
+        "Taskcluster saw {created} new tasks and {reruns} reruns; GitHub saw {} calls.",
+        world.github.calls().len()
+    );
+    world.shutdown().await;
+    anyhow::ensure!(failures == 0, "{failures} scenarios got no reply");
+    println!("rerunbot demo: done");
     Ok(())
+}
+
+fn plan_summary(stored: &str) -> String {
+    let Ok(prepared) = serde_json::from_str::<Prepared>(stored) else {
+        return "(unreadable)".to_owned();
+    };
+    match prepared.reply {
+        PreparedReply::Text { .. } => "nothing to run (the reply explains why)".to_owned(),
+        PreparedReply::Sections { sections } => sections
+            .iter()
+            .map(|s| match s {
+                PreparedSection::Planned { command_text, plan } => {
+                    crate::policy::dry_run::plan_text(command_text, plan, prepared.force_role)
+                }
+                PreparedSection::Malformed { command_text, .. } => {
+                    format!("{command_text}\n  malformed: answered with the fix")
+                }
+                PreparedSection::Help => "help".to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|l| format!("{prefix}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

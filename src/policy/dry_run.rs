@@ -177,7 +177,8 @@ fn plan_json(command: &str, p: &Plan, force_role: Role) -> serde_json::Value {
     })
 }
 
-fn plan_text(command: &str, p: &Plan, force_role: Role) -> String {
+/// A plan as a plain-text table (the dry run's output; `demo` prints it too).
+pub fn plan_text(command: &str, p: &Plan, force_role: Role) -> String {
     let mut out = format!("{command}\n");
     if let Some(r) = &p.refusal {
         out.push_str(&format!(

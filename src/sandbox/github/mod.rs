@@ -210,6 +210,11 @@ impl SandboxGithub {
             .extend(std::iter::repeat_n((None, Fault::Status(status)), n));
     }
 
+    /// Delay every answer by `latency` (zero to stop), like a distant GitHub.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
     /// The next `n` requests with `method` (e.g. "POST") whose path contains
     /// `path_part` are answered with `status`; other requests are served.
     pub fn fail_next_matching(&self, method: &str, path_part: &str, n: usize, status: u16) {
@@ -285,30 +290,35 @@ async fn handle(
         Some(rest) if rest.starts_with('/') => (GHES_PREFIX, rest),
         _ => ("", uri.path()),
     };
-    let mut state = lock(&state);
-    let answer = routes::answer(
-        &mut state,
-        &routes::Incoming {
-            method: &method,
-            prefix,
-            path,
-            query,
-            headers: &headers,
-            body: body.as_ref(),
-        },
-    );
-    state.calls.push(RecordedCall {
-        method: method.to_string(),
-        path: uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default(),
-        body,
-        headers: recorded_headers(&headers),
-        status: answer.status.as_u16(),
-        at,
-    });
-    drop(state);
+    let (answer, latency) = {
+        let mut state = lock(&state);
+        let answer = routes::answer(
+            &mut state,
+            &routes::Incoming {
+                method: &method,
+                prefix,
+                path,
+                query,
+                headers: &headers,
+                body: body.as_ref(),
+            },
+        );
+        state.calls.push(RecordedCall {
+            method: method.to_string(),
+            path: uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            body,
+            headers: recorded_headers(&headers),
+            status: answer.status.as_u16(),
+            at,
+        });
+        (answer, state.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     routes::into_response(answer)
 }
 

@@ -173,6 +173,8 @@ pub(crate) struct State {
     /// Queued faults; a fault with a filter (`METHOD path-part`) applies
     /// only to matching requests.
     pub faults: VecDeque<(Option<String>, Fault)>,
+    /// Added to every answer (benchmarks).
+    pub latency: std::time::Duration,
 }
 
 impl State {
@@ -191,6 +193,7 @@ impl State {
             next_id: 1000,
             calls: Vec::new(),
             faults: VecDeque::new(),
+            latency: std::time::Duration::ZERO,
         }
     }
 

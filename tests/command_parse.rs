@@ -43,7 +43,9 @@ fn unknown_flag(flag: &str, suggestion: Option<&str>) -> Res {
 }
 
 /// (name, comment body, expected (line number, result) per command line).
-fn cases() -> Vec<(&'static str, &'static str, Vec<(usize, Res)>)> {
+type Case = (&'static str, &'static str, Vec<(usize, Res)>);
+
+fn cases() -> Vec<Case> {
     vec![
         // Commands and arguments.
         ("rerun bare", "/rerun", vec![(1, rerun(&[], false))]),

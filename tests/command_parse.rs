@@ -250,6 +250,21 @@ fn cases() -> Vec<Case> {
             vec![(2, rerun(&[], false))],
         ),
         (
+            "inside details, own paragraph",
+            "<details>\n\n/rerun\n\n</details>",
+            vec![(3, rerun(&[], false))],
+        ),
+        (
+            "html block without blank line",
+            "<details>\n/rerun\n</details>",
+            vec![],
+        ),
+        (
+            "setext heading text",
+            "/rerun lint\n---",
+            vec![(1, rerun(&["lint"], false))],
+        ),
+        (
             "after heading",
             "# Retry\n/retrigger 2",
             vec![(2, retrigger(2, &[], false))],

@@ -43,7 +43,9 @@ fn unknown_flag(flag: &str, suggestion: Option<&str>) -> Res {
 }
 
 /// (name, comment body, expected (line number, result) per command line).
-fn cases() -> Vec<(&'static str, &'static str, Vec<(usize, Res)>)> {
+type Case = (&'static str, &'static str, Vec<(usize, Res)>);
+
+fn cases() -> Vec<Case> {
     vec![
         // Commands and arguments.
         ("rerun bare", "/rerun", vec![(1, rerun(&[], false))]),
@@ -246,6 +248,21 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<(usize, Res)>)> {
             "list continuation",
             "- first\n  /rerun",
             vec![(2, rerun(&[], false))],
+        ),
+        (
+            "inside details, own paragraph",
+            "<details>\n\n/rerun\n\n</details>",
+            vec![(3, rerun(&[], false))],
+        ),
+        (
+            "html block without blank line",
+            "<details>\n/rerun\n</details>",
+            vec![],
+        ),
+        (
+            "setext heading text",
+            "/rerun lint\n---",
+            vec![(1, rerun(&["lint"], false))],
         ),
         (
             "after heading",

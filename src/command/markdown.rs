@@ -33,16 +33,8 @@ pub(crate) fn plain_text_ranges(body: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     for (event, range) in Parser::new_ext(body, options).into_offset_iter() {
         match event {
-            Event::Start(tag) => {
-                if hides(&TagEnd::from(tag)) {
-                    hidden += 1;
-                }
-            }
-            Event::End(tag) => {
-                if hides(&tag) {
-                    hidden = hidden.saturating_sub(1);
-                }
-            }
+            Event::Start(tag) if hides(&tag.to_end()) => hidden += 1,
+            Event::End(tag) if hides(&tag) => hidden = hidden.saturating_sub(1),
             Event::Text(_) if hidden == 0 => out.push(range),
             _ => {}
         }

@@ -8,7 +8,9 @@
 //! paragraph or heading text, including paragraphs inside list items.
 //! Lines in fenced or indented code, inline code, block quotes, HTML blocks
 //! (`<!-- ... -->`), tables and link texts are never commands; neither is a
-//! `/rerun` in the middle of a sentence. Lines end at `\n`, `\r\n` or `\r`;
+//! `/rerun` in the middle of a sentence, after a list marker (`- /rerun`) or
+//! behind a backslash (`\/rerun`, the way to write one without running
+//! it). Lines end at `\n`, `\r\n` or `\r`;
 //! words are separated by any run of whitespace. Other lines are ignored.
 //!
 //! ```text

@@ -170,7 +170,7 @@ async fn every_status_code_of_the_webhook() {
             Some("issue_comment"),
             Some("d-9"),
             Some(SECRET),
-            b"{\"action\":".to_vec(),
+            b"{\"comment\":{\"body\":\"/rerun\"".to_vec(),
             400,
         ),
         (
@@ -178,7 +178,7 @@ async fn every_status_code_of_the_webhook() {
             Some("issue_comment"),
             Some("d-10"),
             Some(SECRET),
-            b"{\"action\":\"created\"}".to_vec(),
+            b"{\"action\":\"created\",\"comment\":{\"body\":\"/rerun\"}}".to_vec(),
             400,
         ),
     ];

@@ -95,6 +95,13 @@ async fn receive(
         "issue_comment" => {}
         _ => return (Outcome::Ignored("ignored_event"), "event not handled\n"),
     }
+    // Most comments hold no command: answer them without parsing the JSON.
+    if !crate::command::might_contain_command(body) {
+        return (
+            Outcome::Ignored(event::Ignored::NoCommand.as_str()),
+            "ignored\n",
+        );
+    }
     let job = match event::comment_job(body, crate::command::might_contain_command) {
         Err(e) => {
             tracing::info!(error = %e, "rejected payload");

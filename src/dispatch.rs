@@ -15,8 +15,10 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-/// Queue calls in flight at once, per job.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Queue calls in flight at once, per job. `/retrigger 10` over ten tasks
+/// is 100 createTask calls: 50 in flight makes that two round trips, a load
+/// the queue (a horizontally scaled web service) takes in its stride.
+pub const DEFAULT_CONCURRENCY: usize = 50;
 
 /// Outcomes per plan (in `Prepared::plans` order), per row (in row order);
 /// rows without an action are `Pending`.

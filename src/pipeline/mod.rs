@@ -93,27 +93,36 @@ impl Pipeline {
             .as_deref()
             .and_then(|p| serde_json::from_str::<Prepared>(p).ok());
         let resumed = stored.is_some();
-        let prepared = match stored {
-            Some(prepared) => prepared,
+        let (prepared, eyes) = match stored {
+            Some(prepared) => (prepared, None),
             None => {
                 let Some(prepared) = prepare::prepare(self, &gh, &job, &delivery, &store).await?
                 else {
                     tracing::info!("no command for us in this comment");
                     return Ok(());
                 };
-                gh.add_reaction(&job.repo, job.comment_id, Reaction::Eyes)
-                    .await?;
                 store.save_plan(&claim, &to_json(&prepared)).await?;
-                prepared
+                // `eyes` goes out while the actions are dispatched.
+                let eyes = gh.add_reaction(&job.repo, job.comment_id, Reaction::Eyes);
+                (prepared, Some(eyes))
             }
         };
-        let outcomes = dispatch(
+        let dispatched = dispatch(
             &self.inner.queue,
             &prepared,
             resumed,
             self.inner.concurrency,
-        )
-        .await;
+        );
+        let outcomes = match eyes {
+            Some(eyes) => {
+                let (eyes, outcomes) = tokio::join!(eyes, dispatched);
+                if let Err(e) = eyes {
+                    tracing::warn!(error = %e, "could not add the eyes reaction");
+                }
+                outcomes
+            }
+            None => dispatched.await,
+        };
         store.save_outcome(&claim, &to_json(&outcomes)).await?;
         record_ledger(&store, &claim, &prepared, &outcomes).await?;
         let (body, reaction) = self.render(&job, &prepared, &outcomes);
@@ -122,16 +131,24 @@ impl Pipeline {
             .reply_comment_id
             .and_then(|id| u64::try_from(id).ok())
             .map(CommentId);
-        match comment {
-            Some(id) => gh.edit_comment(&job.repo, id, &body).await?,
-            None => {
-                let id = gh.create_comment(&job.repo, job.pr, &body).await?;
-                store
-                    .save_reply_comment(&claim, i64::try_from(id.0).unwrap_or(i64::MAX))
-                    .await?;
+        let reply = async {
+            match comment {
+                Some(id) => gh.edit_comment(&job.repo, id, &body).await,
+                None => {
+                    let id = gh.create_comment(&job.repo, job.pr, &body).await?;
+                    let id = i64::try_from(id.0).unwrap_or(i64::MAX);
+                    if let Err(e) = store.save_reply_comment(&claim, id).await {
+                        tracing::error!(error = %e, "could not remember the reply comment");
+                    }
+                    Ok(())
+                }
             }
-        }
-        gh.add_reaction(&job.repo, job.comment_id, reaction).await?;
+        };
+        // The reply and the final reaction are independent: send both at once.
+        let final_reaction = gh.add_reaction(&job.repo, job.comment_id, reaction);
+        let (replied, reacted) = tokio::join!(reply, final_reaction);
+        replied?;
+        reacted?;
         tracing::info!(reaction = reaction.as_str(), "replied");
         Ok(())
     }

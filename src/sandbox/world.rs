@@ -60,6 +60,9 @@ pub struct WorldOptions {
     pub github: GithubOptions,
     pub workers: WorkerConfig,
     pub repo_config: Option<String>,
+    /// The sandbox queue's listTaskGroup page size (small by default, to
+    /// exercise continuation tokens; the real queue's is up to 1000).
+    pub queue_page_size: usize,
 }
 
 impl Default for WorldOptions {
@@ -82,6 +85,7 @@ impl Default for WorldOptions {
                 ..WorkerConfig::default()
             },
             repo_config: None,
+            queue_page_size: 3,
         }
     }
 }
@@ -98,7 +102,11 @@ pub struct Answer {
 
 impl World {
     pub async fn start(options: WorldOptions) -> anyhow::Result<World> {
-        let queue = SandboxQueue::start(SandboxQueueConfig::default()).await?;
+        let queue = SandboxQueue::start(SandboxQueueConfig {
+            page_size: options.queue_page_size,
+            ..SandboxQueueConfig::default()
+        })
+        .await?;
         queue.seed_fixture(&fixtures::parse(PR_GROUP));
         queue.seed_fixture(&fixtures::parse(RELEASE_GROUP));
         let github = SandboxGithub::start(SandboxGithubConfig::default()).await?;

@@ -14,7 +14,7 @@ openssl genrsa -out "$tmp/key.pem" 2048 2>/dev/null
 port=${PORT:-38111}
 RERUNBOT_LISTEN=127.0.0.1:$port RERUNBOT_DATABASE_URL="sqlite://$tmp/load.db" \
 RERUNBOT_WEBHOOK_SECRET=load-secret RERUNBOT_GITHUB_APP_ID=1 RERUNBOT_GITHUB_PRIVATE_KEY="$tmp/key.pem" \
-TASKCLUSTER_ROOT_URL=http://127.0.0.1:9 RERUNBOT_GITHUB_API_URL=http://127.0.0.1:9 RERUNBOT_WORKERS=1 RUST_LOG=warn \
+TASKCLUSTER_ROOT_URL=http://127.0.0.1:9 RERUNBOT_GITHUB_API_URL=http://127.0.0.1:9 RERUNBOT_WORKERS=1 RUST_LOG=error \
   target/release/rerunbot serve & echo $! > "$tmp/pid"
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port/webhook"

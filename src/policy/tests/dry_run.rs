@@ -168,11 +168,3 @@ fn unmatched_selector_prints_suggestions() {
         "{out}"
     );
 }
-
-#[test]
-#[ignore = "prints the dry run for a human to read"]
-fn show() {
-    let mut a = args("/rerun\n/retrigger 2 test-*\n/rerun signing-apk --force");
-    a.role = Role::Maintain;
-    println!("{}", run(&a, parse).1);
-}

@@ -153,3 +153,57 @@ async fn an_edited_comment_runs_only_the_added_command() {
     assert_eq!(w.replies(PR_OPEN).len(), replies);
     w.shutdown().await;
 }
+
+#[tokio::test]
+async fn rerunbot_stopped_between_dispatch_and_reply_is_resumed_by_the_next_process() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    // The reply is held up by a 30 s secondary rate limit, so the job sits
+    // between dispatch and reply when rerunbot is stopped.
+    w.github
+        .rate_limit_next_matching("POST", "/issues/7/comments", 30);
+    let (guid, _) = w
+        .comment_accepted(PR_OPEN, "bob", TWO_COMMANDS)
+        .await
+        .expect("comment");
+    let held = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            if w.github
+                .calls()
+                .iter()
+                .any(|c| c.method == "POST" && c.path.ends_with("/issues/7/comments"))
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    held.await.expect("the job reached the reply");
+    let dispatched = writes(&w);
+    assert_eq!(
+        dispatched.len(),
+        3,
+        "rerun + 2 copies before the stop: {dispatched:?}"
+    );
+    assert!(w.replies(PR_OPEN).is_empty());
+
+    // Stop (no grace: the lease is released) and start a new process on the same database.
+    w.restart().await.expect("restart");
+    assert_eq!(w.wait_for(&guid).await.expect("job"), JobEventKind::Done);
+
+    let after = writes(&w);
+    assert_eq!(
+        after.iter().filter(|c| c.ends_with("/rerun")).count(),
+        1,
+        "no second rerun: {after:?}"
+    );
+    let mut creates: Vec<_> = after.iter().filter(|c| c.starts_with("PUT")).collect();
+    creates.dedup();
+    assert_eq!(creates.len(), 2, "the same two copies: {after:?}");
+    assert_eq!(
+        w.queue.tasks_in_group(pr::GROUP).len(),
+        12 + 2,
+        "no extra task"
+    );
+    assert_eq!(w.replies(PR_OPEN).len(), 1, "one comment");
+    w.shutdown().await;
+}

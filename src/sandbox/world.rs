@@ -50,6 +50,8 @@ pub struct World {
     events: broadcast::Receiver<JobEvent>,
     next_comment: u64,
     last_comment: u64,
+    options: WorldOptions,
+    db_url: String,
     _dir: tempfile_dir::TempDir,
 }
 
@@ -130,30 +132,8 @@ impl World {
         }
 
         let dir = tempfile_dir::TempDir::new()?;
-        let store = Store::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("rerunbot.db").display()
-        ))
-        .await?;
-        let app = GithubApp::with_options(
-            github.api_url(),
-            4242,
-            &Secret::new(TEST_APP_PRIVATE_KEY),
-            options.github,
-        )?;
-        let client = QueueClient::new(
-            &root,
-            Some(TaskclusterCredentials {
-                client_id: "rerunbot".to_owned(),
-                access_token: Secret::new("sandbox-access-token"),
-                certificate: None,
-            }),
-        )
-        .with_retry(options.queue_retry);
-        let pipeline = std::sync::Arc::new(Pipeline::new(app, client, &root));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let secrets = WebhookSecrets::parse(SECRET).ok_or_else(|| anyhow::anyhow!("secret"))?;
-        let service = Service::start(listener, store, secrets, pipeline, options.workers).await?;
+        let db_url = format!("sqlite://{}", dir.path().join("rerunbot.db").display());
+        let service = start_service(&github, &queue, &db_url, &options).await?;
         let events = service.subscribe();
         Ok(World {
             github,
@@ -163,8 +143,21 @@ impl World {
             events,
             next_comment: 0,
             last_comment: 0,
+            options,
+            db_url,
             _dir: dir,
         })
+    }
+
+    /// Stops rerunbot as SIGTERM does, with no grace for running jobs (their
+    /// leases are released), and starts a new rerunbot on the same database:
+    /// what a deploy or a crash-and-restart looks like to the queue.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let service = start_service(&self.github, &self.queue, &self.db_url, &self.options).await?;
+        let old = std::mem::replace(&mut self.service, service);
+        self.events = self.service.subscribe();
+        old.shutdown(Duration::ZERO).await;
+        Ok(())
     }
 
     /// Posts `body` as a new comment by `login` on pull request `pr` (a
@@ -180,6 +173,31 @@ impl World {
         let payload = comment_payload("created", pr, id, login, body, None);
         self.deliver(&guid(self.next_comment), &payload, CommentId(id), pr)
             .await
+    }
+
+    /// Like [`World::comment`] but returns once the delivery is accepted
+    /// (202), with its GUID and the comment's id, without waiting for the job.
+    pub async fn comment_accepted(
+        &mut self,
+        pr: u64,
+        login: &str,
+        body: &str,
+    ) -> anyhow::Result<(String, CommentId)> {
+        self.next_comment += 1;
+        let author = Login::from(login);
+        let id = self
+            .github
+            .add_user_comment(&self.repo, PullRequestNumber(pr), &author, body);
+        self.last_comment = id.0;
+        let guid = guid(self.next_comment);
+        let (status, text) = self
+            .post(
+                &guid,
+                &comment_payload("created", pr, id.0, login, body, None),
+            )
+            .await?;
+        anyhow::ensure!(status == 202, "delivery answered {status}: {text}");
+        Ok((guid, id))
     }
 
     /// Edits comment `id` from `before` to `after`.
@@ -295,6 +313,36 @@ impl World {
 /// from it) and therefore replies are reproducible.
 pub fn guid(n: u64) -> String {
     format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// A rerunbot wired to the sandboxes, on the database at `db_url`.
+async fn start_service(
+    github: &SandboxGithub,
+    queue: &SandboxQueue,
+    db_url: &str,
+    options: &WorldOptions,
+) -> anyhow::Result<Service> {
+    let root = queue.root_url();
+    let store = Store::connect(db_url).await?;
+    let app = GithubApp::with_options(
+        github.api_url(),
+        4242,
+        &Secret::new(TEST_APP_PRIVATE_KEY),
+        options.github.clone(),
+    )?;
+    let client = QueueClient::new(
+        &root,
+        Some(TaskclusterCredentials {
+            client_id: "rerunbot".to_owned(),
+            access_token: Secret::new("sandbox-access-token"),
+            certificate: None,
+        }),
+    )
+    .with_retry(options.queue_retry);
+    let pipeline = std::sync::Arc::new(Pipeline::new(app, client, &root));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let secrets = WebhookSecrets::parse(SECRET).ok_or_else(|| anyhow::anyhow!("secret"))?;
+    Ok(Service::start(listener, store, secrets, pipeline, options.workers.clone()).await?)
 }
 
 /// One check run per task of a fixture group, as taskcluster-github makes them.

@@ -226,6 +226,15 @@ impl SandboxGithub {
         ));
     }
 
+    /// The next request with `method` whose path contains `path_part` gets
+    /// a 403 secondary rate limit with `retry-after`; others are served.
+    pub fn rate_limit_next_matching(&self, method: &str, path_part: &str, retry_after_secs: u64) {
+        let filter = format!("{} {path_part}", method.to_ascii_uppercase());
+        self.lock()
+            .faults
+            .push_back((Some(filter), Fault::SecondaryRateLimit { retry_after_secs }));
+    }
+
     /// The next `n` requests get a 403 secondary rate limit with `retry-after`.
     pub fn rate_limit_next(&self, n: usize, retry_after_secs: u64) {
         let mut state = self.lock();

@@ -93,8 +93,8 @@ impl Pipeline {
             .as_deref()
             .and_then(|p| serde_json::from_str::<Prepared>(p).ok());
         let resumed = stored.is_some();
-        let (prepared, eyes) = match stored {
-            Some(prepared) => (prepared, None),
+        let prepared = match stored {
+            Some(prepared) => prepared,
             None => {
                 let Some(prepared) = prepare::prepare(self, &gh, &job, &delivery, &store).await?
                 else {
@@ -102,27 +102,16 @@ impl Pipeline {
                     return Ok(());
                 };
                 store.save_plan(&claim, &to_json(&prepared)).await?;
-                // `eyes` goes out while the actions are dispatched.
-                let eyes = gh.add_reaction(&job.repo, job.comment_id, Reaction::Eyes);
-                (prepared, Some(eyes))
+                prepared
             }
         };
-        let dispatched = dispatch(
+        let outcomes = dispatch(
             &self.inner.queue,
             &prepared,
             resumed,
             self.inner.concurrency,
-        );
-        let outcomes = match eyes {
-            Some(eyes) => {
-                let (eyes, outcomes) = tokio::join!(eyes, dispatched);
-                if let Err(e) = eyes {
-                    tracing::warn!(error = %e, "could not add the eyes reaction");
-                }
-                outcomes
-            }
-            None => dispatched.await,
-        };
+        )
+        .await;
         store.save_outcome(&claim, &to_json(&outcomes)).await?;
         record_ledger(&store, &claim, &prepared, &outcomes).await?;
         let (body, reaction) = self.render(&job, &prepared, &outcomes);

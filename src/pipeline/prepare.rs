@@ -5,7 +5,7 @@
 use super::prepared::{Prepared, PreparedReply, PreparedSection};
 use super::{Pipeline, StepError};
 use crate::command::{Command, ParseLimits, ParsedComment};
-use crate::github::{InstallationClient, PullState};
+use crate::github::{InstallationClient, PullState, Reaction};
 use crate::policy::{Actor, Ledger, PlanInput, PrState};
 use crate::repo_config::RepoConfig;
 use crate::taskcluster::discovery::{discover_tasks, CheckRunRef, StatusRef};
@@ -39,6 +39,15 @@ pub(super) async fn prepare(
     if parsed.commands.is_empty() && parsed.error.is_none() {
         return Ok(None);
     }
+    // The comment is for us: say so at once, while the context is gathered.
+    let eyes = async {
+        if let Err(e) = gh
+            .add_reaction(&job.repo, job.comment_id, Reaction::Eyes)
+            .await
+        {
+            tracing::warn!(error = %e, "could not add the eyes reaction");
+        }
+    };
     let text_reply = |body: String, force_role| Prepared {
         repo: repo.clone(),
         sha: String::new(),
@@ -49,14 +58,14 @@ pub(super) async fn prepare(
     let config = match config {
         Ok(config) => config,
         Err(error) => {
+            eyes.await;
             let body = crate::reply::render_config_error(&job.commenter, &error);
-            return Ok(Some(text_reply(
-                body,
-                RepoConfig::default().permissions.force,
-            )));
+            let force_role = RepoConfig::default().permissions.force;
+            return Ok(Some(text_reply(body, force_role)));
         }
     };
     if let Some(error) = &parsed.error {
+        eyes.await;
         let body = crate::reply::render_comment_error(&job.commenter, error);
         return Ok(Some(text_reply(body, config.permissions.force)));
     }
@@ -67,8 +76,10 @@ pub(super) async fn prepare(
         )
     });
     let context = if needs_tasks {
-        Some(gather(pipeline, gh, job, store).await?)
+        let ((), context) = tokio::join!(eyes, gather(pipeline, gh, job, store));
+        Some(context?)
     } else {
+        eyes.await;
         None
     };
 

@@ -71,6 +71,16 @@ pub fn render(input: &ReplyInput) -> String {
     cap(out)
 }
 
+/// An invisible line that ties a reply to the delivery it answers, so a
+/// retried job can find a reply whose creation it could not confirm.
+pub fn delivery_marker(delivery: &str) -> String {
+    let safe: String = delivery
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    format!("<!-- rerunbot delivery={safe} -->")
+}
+
 /// The comment when the comment as a whole is rejected (nothing runs).
 pub fn render_comment_error(author: &Login, error: &CommentError) -> String {
     cap(format!(

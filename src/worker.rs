@@ -148,9 +148,11 @@ impl WorkerPool {
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
         let mut loops = self.loops;
+        // A handle is popped once it has completed, so none is polled twice.
         let wait_all = async {
-            for handle in loops.iter_mut() {
+            while let Some(handle) = loops.last_mut() {
                 let _ = handle.await;
+                loops.pop();
             }
         };
         if tokio::time::timeout(grace, wait_all).await.is_err() {

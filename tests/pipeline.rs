@@ -24,10 +24,10 @@ const TWO_COMMANDS: &str =
 #[tokio::test]
 async fn a_job_that_dies_between_dispatch_and_reply_creates_nothing_twice() {
     let mut w = World::start(WorldOptions::default()).await.expect("world");
-    // Posting the reply fails past the client's retries: the attempt dies
-    // after dispatch, and the worker retries the job.
+    // Posting the reply fails (a comment is never re-posted blindly): the
+    // attempt dies after dispatch, and the worker retries the job.
     w.github
-        .fail_next_matching("POST", "/issues/7/comments", 4, 502);
+        .fail_next_matching("POST", "/issues/7/comments", 1, 502);
     let answer = w
         .comment(PR_OPEN, "bob", TWO_COMMANDS)
         .await
@@ -205,5 +205,41 @@ async fn rerunbot_stopped_between_dispatch_and_reply_is_resumed_by_the_next_proc
         "no extra task"
     );
     assert_eq!(w.replies(PR_OPEN).len(), 1, "one comment");
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reply_posted_without_an_answer_is_found_by_its_marker_not_posted_twice() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    // GitHub creates the reply but answers 502: the comment exists, its id is unknown.
+    w.github
+        .fail_after_effect_next("POST", "/issues/7/comments", 502);
+    let answer = w
+        .comment(PR_OPEN, "bob", "/rerun source-test-mozlint-eslint")
+        .await
+        .expect("comment");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    let replies = w.replies(PR_OPEN);
+    assert_eq!(
+        replies.len(),
+        1,
+        "found and edited, not posted again: {replies:?}"
+    );
+    assert!(replies[0].contains(&format!("delivery={}", guid(1))));
+    let posts = w
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/issues/7/comments"))
+        .count();
+    assert_eq!(posts, 1, "the create was not repeated");
+    let edits = w
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "PATCH")
+        .count();
+    assert_eq!(edits, 1);
+    assert_eq!(writes(&w).len(), 1, "one rerun");
     w.shutdown().await;
 }

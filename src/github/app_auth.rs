@@ -126,6 +126,7 @@ impl AppInner {
             target: &target,
             body: None,
             if_none_match: None,
+            replay_safe: true,
         };
         let response = self
             .transport

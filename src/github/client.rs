@@ -136,16 +136,39 @@ impl InstallationClient {
         body: Option<&serde_json::Value>,
         if_none_match: Option<&str>,
     ) -> Result<Response, GithubError> {
-        let auth = InstallationAuth {
-            app: &self.app,
-            state: &self.state,
-            id: self.id,
-        };
-        let request = Request {
+        self.execute(Request {
             method,
             target,
             body,
             if_none_match,
+            replay_safe: true,
+        })
+        .await
+    }
+
+    /// Sends a request that must not be repeated blindly (see
+    /// `Request::replay_safe`): no retry on a 5xx or a lost answer.
+    pub(crate) async fn send_once(
+        &self,
+        method: Method,
+        target: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, GithubError> {
+        self.execute(Request {
+            method,
+            target,
+            body,
+            if_none_match: None,
+            replay_safe: false,
+        })
+        .await
+    }
+
+    async fn execute(&self, request: Request<'_>) -> Result<Response, GithubError> {
+        let auth = InstallationAuth {
+            app: &self.app,
+            state: &self.state,
+            id: self.id,
         };
         self.app
             .transport

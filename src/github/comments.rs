@@ -3,7 +3,7 @@
 
 use super::client::{decode, InstallationClient};
 use super::error::GithubError;
-use super::model::{RawComment, Reaction};
+use super::model::{IssueComment, RawComment, Reaction};
 use crate::types::{CommentId, PullRequestNumber, RepoName};
 use reqwest::Method;
 use serde_json::json;
@@ -32,9 +32,22 @@ impl InstallationClient {
     ) -> Result<CommentId, GithubError> {
         let path = format!("/repos/{repo}/issues/{number}/comments");
         let payload = json!({ "body": body });
-        let response = self.send(Method::POST, &path, Some(&payload), None).await?;
+        // Not repeated on a 5xx: GitHub may have created it (the pipeline
+        // finds it by its marker when the job is retried).
+        let response = self.send_once(Method::POST, &path, Some(&payload)).await?;
         let raw: RawComment = decode(Method::POST, &path, response).await?;
         Ok(raw.id())
+    }
+
+    /// Every comment of an issue or pull request, oldest first, all pages.
+    pub async fn comments(
+        &self,
+        repo: &RepoName,
+        number: PullRequestNumber,
+    ) -> Result<Vec<IssueComment>, GithubError> {
+        let path = format!("/repos/{repo}/issues/{number}/comments?per_page=100");
+        self.get_all_pages(&path, |page: Vec<IssueComment>| page)
+            .await
     }
 
     /// `PATCH /repos/{o}/{r}/issues/comments/{id}`.

@@ -22,7 +22,9 @@ mod transport;
 pub use app_auth::GithubApp;
 pub use client::{GithubOptions, InstallationClient};
 pub use error::GithubError;
-pub use model::{CheckRun, CommitStatus, PullRequest, PullState, Reaction};
+pub use model::{
+    CheckRun, CommentUser, CommitStatus, IssueComment, PullRequest, PullState, Reaction,
+};
 
 /// The path of the repository configuration on the default branch.
 pub const CONFIG_PATH: &str = ".github/rerunbot.yml";

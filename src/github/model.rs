@@ -153,6 +153,23 @@ pub(crate) struct RawContent {
     pub content: Option<String>,
 }
 
+/// An issue or pull-request comment, as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct IssueComment {
+    pub id: CommentId,
+    #[serde(default)]
+    pub body: String,
+    pub user: CommentUser,
+}
+
+/// The author of a comment.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CommentUser {
+    pub login: Login,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
 #[derive(Deserialize)]
 pub(crate) struct RawComment {
     pub id: u64,

@@ -34,6 +34,11 @@ pub(crate) struct Request<'a> {
     pub target: &'a str,
     pub body: Option<&'a serde_json::Value>,
     pub if_none_match: Option<&'a str>,
+    /// False for a request GitHub may have carried out even though the
+    /// answer was a 5xx or never came (creating a comment): it is not
+    /// repeated here; the caller decides (the pipeline looks for its reply
+    /// before posting again).
+    pub replay_safe: bool,
 }
 
 pub(crate) struct Transport {
@@ -128,7 +133,7 @@ impl Transport {
                     } else {
                         format!("request failed: {}", e.without_url())
                     };
-                    if failures > self.options.max_retries {
+                    if failures > self.options.max_retries || !req.replay_safe {
                         return Err(unavailable(reason));
                     }
                     tracing::warn!(method = %req.method, %path, %reason, "GitHub request failed, retrying");
@@ -159,7 +164,7 @@ impl Transport {
             }
             if status.is_server_error() {
                 failures += 1;
-                if failures > self.options.max_retries {
+                if failures > self.options.max_retries || !req.replay_safe {
                     return Err(unavailable(format!("answered {}", status.as_u16())));
                 }
                 tracing::warn!(method = %req.method, %path, status = status.as_u16(), "GitHub server error, retrying");

@@ -115,11 +115,27 @@ impl Pipeline {
         store.save_outcome(&claim, &to_json(&outcomes)).await?;
         record_ledger(&store, &claim, &prepared, &outcomes).await?;
         let (body, reaction) = self.render(&job, &prepared, &outcomes);
-        let comment = claim
+        let marker = crate::reply::delivery_marker(delivery.as_str());
+        let body = format!("{body}\n\n{marker}");
+        let stored_comment = claim
             .job
             .reply_comment_id
             .and_then(|id| u64::try_from(id).ok())
             .map(CommentId);
+        let comment = match stored_comment {
+            Some(id) => Some(id),
+            // An earlier attempt may have posted the reply without learning its id.
+            None if claim.job.attempts > 1 => {
+                let found = find_reply(&gh, &job, &marker).await?;
+                if let Some(id) = found {
+                    store
+                        .save_reply_comment(&claim, i64::try_from(id.0).unwrap_or(i64::MAX))
+                        .await?;
+                }
+                found
+            }
+            None => None,
+        };
         let reply = async {
             match comment {
                 Some(id) => gh.edit_comment(&job.repo, id, &body).await,
@@ -225,6 +241,20 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
         tracing::error!(error = %e, "cannot serialise job state");
         String::new()
     })
+}
+
+/// The reply an earlier attempt posted for this delivery, by its marker.
+async fn find_reply(
+    gh: &crate::github::InstallationClient,
+    job: &CommentJob,
+    marker: &str,
+) -> Result<Option<CommentId>, StepError> {
+    let comments = gh.comments(&job.repo, job.pr).await?;
+    Ok(comments
+        .into_iter()
+        .rev()
+        .find(|c| c.user.kind == "Bot" && c.body.contains(marker))
+        .map(|c| c.id))
 }
 
 impl JobHandler for Pipeline {

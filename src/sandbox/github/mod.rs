@@ -226,6 +226,16 @@ impl SandboxGithub {
         ));
     }
 
+    /// The next request with `method` whose path contains `path_part` is
+    /// carried out and then answered `status` (GitHub did the work, the
+    /// answer was lost).
+    pub fn fail_after_effect_next(&self, method: &str, path_part: &str, status: u16) {
+        let filter = format!("{} {path_part}", method.to_ascii_uppercase());
+        self.lock()
+            .faults
+            .push_back((Some(filter), Fault::AfterEffect(status)));
+    }
+
     /// The next request with `method` whose path contains `path_part` gets
     /// a 403 secondary rate limit with `retry-after`; others are served.
     pub fn rate_limit_next_matching(&self, method: &str, path_part: &str, retry_after_secs: u64) {

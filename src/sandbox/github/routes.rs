@@ -65,6 +65,13 @@ pub(crate) fn answer(state: &mut State, req: &Incoming<'_>) -> Answer {
     });
     if let Some((_, fault)) = applies.then(|| state.faults.pop_front()).flatten() {
         return match fault {
+            Fault::AfterEffect(code) => {
+                let _done = route(state, req);
+                Answer::error(
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY),
+                    "injected fault after the request was carried out",
+                )
+            }
             Fault::Status(code) => Answer::error(
                 StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 "injected fault",
@@ -83,6 +90,11 @@ pub(crate) fn answer(state: &mut State, req: &Incoming<'_>) -> Answer {
             }
         };
     }
+    route(state, req)
+}
+
+/// Authenticates and answers one request.
+fn route(state: &mut State, req: &Incoming<'_>) -> Answer {
     let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     if segments.first() == Some(&"app") {
         if let Err(message) = verify_jwt(state, req.headers) {
@@ -110,6 +122,7 @@ pub(crate) fn answer(state: &mut State, req: &Incoming<'_>) -> Answer {
             react(state, req, o, r, id)
         }
         ("POST", ["repos", o, r, "issues", n, "comments"]) => create_comment(state, req, o, r, n),
+        ("GET", ["repos", o, r, "issues", n, "comments"]) => list_comments(state, req, o, r, n),
         ("PATCH", ["repos", o, r, "issues", "comments", id]) => edit_comment(state, req, o, r, id),
         _ => Answer::not_found(),
     }
@@ -327,6 +340,31 @@ fn check_runs(state: &State, req: &Incoming<'_>, owner: &str, name: &str, sha: &
         Answer::ok(json!({ "total_count": total, "check_runs": page })),
         link,
     )
+}
+
+fn list_comments(
+    state: &State,
+    req: &Incoming<'_>,
+    owner: &str,
+    name: &str,
+    number: &str,
+) -> Answer {
+    let repo_key = format!("{owner}/{name}").to_ascii_lowercase();
+    let Ok(number) = number.parse::<u64>() else {
+        return Answer::not_found();
+    };
+    let items: Vec<Value> = state
+        .comments
+        .values()
+        .filter(|c| c.repo == repo_key && c.pr == number)
+        .map(|c| {
+            let login = c.comment.author.as_str();
+            let kind = if login.ends_with("[bot]") { "Bot" } else { "User" };
+            json!({ "id": c.comment.id.0, "body": c.comment.body, "user": { "login": login, "type": kind } })
+        })
+        .collect();
+    let (page, link) = paginate(&state.base_url, req, items);
+    with_link(Answer::ok(Value::Array(page)), link)
 }
 
 fn statuses(state: &State, req: &Incoming<'_>, owner: &str, name: &str, sha: &str) -> Answer {

@@ -146,8 +146,15 @@ pub(crate) struct StoredCheckRun {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Fault {
     Status(u16),
-    SecondaryRateLimit { retry_after_secs: u64 },
-    PrimaryRateLimit { reset_in_secs: u64 },
+    SecondaryRateLimit {
+        retry_after_secs: u64,
+    },
+    PrimaryRateLimit {
+        reset_in_secs: u64,
+    },
+    /// The request is carried out, then answered with this status (a 502
+    /// after GitHub did the work).
+    AfterEffect(u16),
 }
 
 pub(crate) struct IssuedToken {

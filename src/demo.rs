@@ -113,7 +113,7 @@ pub async fn run() -> anyhow::Result<()> {
                 let _ = writeln!(
                     out,
                     "\nreply on the pull request:\n{}",
-                    indent(&world.normalize(reply), "    │ ")
+                    indent(&visible(&world.normalize(reply)), "    │ ")
                 );
             }
             None => {
@@ -170,6 +170,15 @@ fn plan_summary(stored: &str) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
     }
+}
+
+/// The reply as GitHub renders it: without the invisible delivery marker.
+fn visible(reply: &str) -> String {
+    reply
+        .lines()
+        .filter(|l| !l.starts_with("<!-- rerunbot"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn indent(text: &str, prefix: &str) -> String {

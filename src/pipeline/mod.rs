@@ -117,41 +117,11 @@ impl Pipeline {
         let (body, reaction) = self.render(&job, &prepared, &outcomes);
         let marker = crate::reply::delivery_marker(delivery.as_str());
         let body = format!("{body}\n\n{marker}");
-        let stored_comment = claim
-            .job
-            .reply_comment_id
-            .and_then(|id| u64::try_from(id).ok())
-            .map(CommentId);
-        let comment = match stored_comment {
-            Some(id) => Some(id),
-            // An earlier attempt may have posted the reply without learning its id.
-            None if claim.job.attempts > 1 => {
-                let found = find_reply(&gh, &job, &marker).await?;
-                if let Some(id) = found {
-                    store
-                        .save_reply_comment(&claim, i64::try_from(id.0).unwrap_or(i64::MAX))
-                        .await?;
-                }
-                found
-            }
-            None => None,
-        };
-        let reply = async {
-            match comment {
-                Some(id) => gh.edit_comment(&job.repo, id, &body).await,
-                None => {
-                    let id = gh.create_comment(&job.repo, job.pr, &body).await?;
-                    let id = i64::try_from(id.0).unwrap_or(i64::MAX);
-                    if let Err(e) = store.save_reply_comment(&claim, id).await {
-                        tracing::error!(error = %e, "could not remember the reply comment");
-                    }
-                    Ok(())
-                }
-            }
-        };
         // The reply and the final reaction are independent: send both at once.
-        let final_reaction = gh.add_reaction(&job.repo, job.comment_id, reaction);
-        let (replied, reacted) = tokio::join!(reply, final_reaction);
+        let (replied, reacted) = tokio::join!(
+            post_reply(&gh, &store, &claim, &job, &body, &marker),
+            gh.add_reaction(&job.repo, job.comment_id, reaction)
+        );
         replied?;
         reacted?;
         tracing::info!(reaction = reaction.as_str(), "replied");
@@ -241,6 +211,42 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
         tracing::error!(error = %e, "cannot serialise job state");
         String::new()
     })
+}
+
+/// Posts the reply once, then edits it: the comment id is stored with the
+/// job, and a retried job that does not know it looks for its marker first.
+async fn post_reply(
+    gh: &crate::github::InstallationClient,
+    store: &Store,
+    claim: &Claim,
+    job: &CommentJob,
+    body: &str,
+    marker: &str,
+) -> Result<(), StepError> {
+    let known = claim
+        .job
+        .reply_comment_id
+        .and_then(|id| u64::try_from(id).ok())
+        .map(CommentId);
+    let existing = match known {
+        Some(id) => Some(id),
+        // An earlier attempt may have posted the reply without learning its id.
+        None if claim.job.attempts > 1 => find_reply(gh, job, marker).await?,
+        None => None,
+    };
+    let id = match existing {
+        Some(id) => {
+            gh.edit_comment(&job.repo, id, body).await?;
+            id
+        }
+        None => gh.create_comment(&job.repo, job.pr, body).await?,
+    };
+    if known != Some(id) {
+        store
+            .save_reply_comment(claim, i64::try_from(id.0).unwrap_or(i64::MAX))
+            .await?;
+    }
+    Ok(())
 }
 
 /// The reply an earlier attempt posted for this delivery, by its marker.

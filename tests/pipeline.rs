@@ -65,11 +65,9 @@ async fn a_job_that_dies_between_dispatch_and_reply_creates_nothing_twice() {
 #[tokio::test]
 async fn a_retried_job_edits_its_reply_instead_of_posting_again() {
     let mut w = World::start(WorldOptions::default()).await.expect("world");
-    // The final reaction fails for good on the first attempt, after the
-    // reply was posted. (The first matching request is the `eyes` reaction:
-    // its queued "fault" is a plain 200 so it passes.)
-    w.github.fail_next_matching("POST", "/reactions", 1, 200);
-    w.github.fail_next_matching("POST", "/reactions", 4, 502);
+    // Reactions fail: `eyes` (4 tries, then only a warning) and the final
+    // reaction (4 tries: the first attempt fails after the reply was posted).
+    w.github.fail_next_matching("POST", "/reactions", 8, 502);
     let answer = w
         .comment(PR_OPEN, "bob", "/rerun source-test-mozlint-eslint")
         .await
@@ -88,6 +86,19 @@ async fn a_retried_job_edits_its_reply_instead_of_posting_again() {
         .count();
     assert_eq!(edits, 1);
     assert_eq!(writes(&w).len(), 1, "one rerun");
+    assert_eq!(
+        answer.reactions,
+        vec!["rocket"],
+        "eyes was lost, rocket arrived"
+    );
+    let job = w
+        .service
+        .store
+        .job_by_delivery(&guid(1))
+        .await
+        .expect("read")
+        .expect("job");
+    assert_eq!(job.attempts, 2);
     w.shutdown().await;
 }
 

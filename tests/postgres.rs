@@ -149,3 +149,41 @@ async fn postgres_queue_semantics_match_sqlite() {
     assert_eq!(stored.plan.as_deref(), Some("{\"rows\":[]}"));
     assert_eq!(stored.reply_comment_id, Some(99));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_pipeline_runs_on_postgres() {
+    use rerunbot::sandbox::taskcluster::fixtures::pr;
+    use rerunbot::sandbox::world::{World, WorldOptions, PR_OPEN};
+    let Some(url) = postgres_url().await else {
+        return;
+    };
+    let mut w = World::start(WorldOptions {
+        database_url: Some(url),
+        repo_config: Some("limits:\n  max_reruns_per_task: 1\n".to_owned()),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    let first = w.comment(PR_OPEN, "bob", "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1").await.expect("comment");
+    assert_eq!(first.reactions, vec!["eyes", "rocket"]);
+    assert_eq!(w.queue.tasks_in_group(pr::GROUP).len(), 12 + 2);
+    // The ledger (on Postgres) remembers the rerun: the per-task limit of 1 refuses a second.
+    assert!(w.queue.set_state(
+        pr::LINT_ESLINT_FAILED,
+        rerunbot::taskcluster::snapshot::TaskState::Failed,
+        Some("failed")
+    ));
+    let second = w
+        .comment(PR_OPEN, "bob", "/rerun source-test-mozlint-eslint")
+        .await
+        .expect("comment");
+    assert_eq!(second.reactions, vec!["eyes", "confused"]);
+    let reruns = w
+        .queue
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/rerun") && c.status < 300)
+        .count();
+    assert_eq!(reruns, 1);
+    w.shutdown().await;
+}

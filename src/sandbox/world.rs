@@ -65,6 +65,8 @@ pub struct WorldOptions {
     /// The sandbox queue's listTaskGroup page size (small by default, to
     /// exercise continuation tokens; the real queue's is up to 1000).
     pub queue_page_size: usize,
+    /// The database (default: a temporary SQLite file).
+    pub database_url: Option<String>,
 }
 
 impl Default for WorldOptions {
@@ -88,6 +90,7 @@ impl Default for WorldOptions {
             },
             repo_config: None,
             queue_page_size: 3,
+            database_url: None,
         }
     }
 }
@@ -132,7 +135,10 @@ impl World {
         }
 
         let dir = tempfile_dir::TempDir::new()?;
-        let db_url = format!("sqlite://{}", dir.path().join("rerunbot.db").display());
+        let db_url = options
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("rerunbot.db").display()));
         let service = start_service(&github, &queue, &db_url, &options).await?;
         let events = service.subscribe();
         Ok(World {

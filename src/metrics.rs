@@ -33,6 +33,7 @@ pub struct Metrics {
     deliveries: Family<DeliveryLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     job_duration: Histogram,
+    webhook_duration: Histogram,
     jobs_by_state: Family<StateLabels, Gauge>,
 }
 
@@ -53,6 +54,12 @@ impl Metrics {
             "Time from claim to finish of a job",
             job_duration.clone(),
         );
+        let webhook_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "webhook_duration_seconds",
+            "Time to answer a webhook delivery",
+            webhook_duration.clone(),
+        );
         let jobs_by_state = Family::<StateLabels, Gauge>::default();
         registry.register(
             "queue_jobs",
@@ -64,12 +71,15 @@ impl Metrics {
             deliveries,
             jobs,
             job_duration,
+            webhook_duration,
             jobs_by_state,
         })
     }
 
-    /// Counts one delivery. `outcome` is a fixed word (accepted, duplicate, …).
-    pub fn delivery(&self, event: &str, outcome: &'static str) {
+    /// Counts one delivery and the time taken to answer it. `outcome` is a
+    /// fixed word (accepted, duplicate, …).
+    pub fn delivery(&self, event: &str, outcome: &'static str, seconds: f64) {
+        self.webhook_duration.observe(seconds);
         // Bound the label's cardinality: unknown events share one label.
         let event = match event {
             "issue_comment" | "ping" | "pull_request" | "check_run" | "installation" => event,

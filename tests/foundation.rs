@@ -219,6 +219,7 @@ async fn every_status_code_of_the_webhook() {
         "outcome=\"ignored_no_command\"",
         "rerunbot_queue_jobs",
         "rerunbot_job_duration_seconds",
+        "rerunbot_webhook_duration_seconds_count 13",
     ] {
         assert!(
             metrics.contains(needle),

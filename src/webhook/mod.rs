@@ -61,6 +61,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = std::time::Instant::now();
     let event = header(&headers, "x-github-event").unwrap_or("");
     let delivery = header(&headers, "x-github-delivery").unwrap_or("");
     let span = tracing::info_span!("delivery", guid = %delivery, event = %event);
@@ -68,7 +69,9 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
         .instrument(span.clone())
         .await;
     span.in_scope(|| tracing::debug!(outcome = outcome.label(), "answered"));
-    state.metrics.delivery(event, outcome.label());
+    state
+        .metrics
+        .delivery(event, outcome.label(), started.elapsed().as_secs_f64());
     (outcome.status(), message).into_response()
 }
 

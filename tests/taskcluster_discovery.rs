@@ -64,7 +64,31 @@ async fn check_runs_lead_to_every_task_of_their_group_with_one_status_call() {
     let calls = queue.calls();
     let status_calls = calls.iter().filter(|c| c.path.ends_with("/status")).count();
     assert_eq!(status_calls, 1, "one status call per group");
-    assert_eq!(calls.len(), 1 + 4, "status + four pages");
+    assert_eq!(
+        calls.len(),
+        1 + 1 + 4,
+        "a wrong group guess (the first id is not the decision task), status, four pages"
+    );
+}
+
+#[tokio::test]
+async fn the_decision_task_first_is_listed_as_its_group_without_a_status_call() {
+    let (queue, client) = sandbox().await;
+    let root = queue.root_url();
+    let checks: Vec<CheckRunRef> = [pr::DECISION, pr::TEST_BC1_FAILED, pr::LINT_ESLINT_FAILED]
+        .iter()
+        .map(|id| check(&root, id))
+        .collect();
+    let tasks = discover_tasks(&client, &root, &checks, &[])
+        .await
+        .expect("discovers");
+    assert_eq!(tasks.len(), 12);
+    let calls = queue.calls();
+    assert!(
+        calls.iter().all(|c| c.path.contains("/task-group/")),
+        "no status call"
+    );
+    assert_eq!(calls.len(), 4, "four pages of the group");
 }
 
 #[tokio::test]

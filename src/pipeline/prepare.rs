@@ -192,9 +192,10 @@ async fn find_tasks(
     sha: &CommitSha,
 ) -> Result<Vec<TaskSnapshot>, StepError> {
     let root = pipeline.root_url();
-    let checks: Vec<CheckRunRef> = gh
-        .check_runs(&job.repo, sha)
-        .await?
+    let mut runs = gh.check_runs(&job.repo, sha).await?;
+    // The decision task's id is its group's id: discovery tries it first.
+    runs.sort_by_key(|c| !c.name.to_ascii_lowercase().contains("decision"));
+    let checks: Vec<CheckRunRef> = runs
         .into_iter()
         .filter(|c| &c.head_sha == sha)
         .map(|c| CheckRunRef {

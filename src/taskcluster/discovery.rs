@@ -116,9 +116,11 @@ pub fn task_groups_from_checks(
 /// not yet seen in a listed group, one `status` call learns its group, which
 /// is listed whole; every other task of that group is then known, so a
 /// group costs one `status` call however many check runs it has.
-/// (taskcluster-github's decision task id is usually the group id, but a
-/// `status` call is as cheap as a failed `listTaskGroup` guess and is never
-/// wrong, so we do not guess.)
+/// One guess saves a round trip in the common case: taskcluster-github's
+/// decision task id is its group's id, and the caller puts the decision
+/// task's check run first, so the first check-run task id is tried as a
+/// group before any `status` call. A wrong guess (404, or a list without
+/// that task) costs one call and falls back to `status`.
 ///
 /// A task id whose status is 404 (expired, or another deployment's) is
 /// skipped; every other error is returned.
@@ -149,6 +151,19 @@ pub async fn discover_tasks(
     }
     let mut pending = task_ids_from_checks(root_url, checks);
     pending.retain(|id| !known.contains(id));
+    if let Some(first) = pending.first() {
+        let guess = TaskGroupId::new(first.as_str());
+        if !groups_done.contains(&guess) {
+            match queue.list_task_group(&guess).await {
+                Ok(page) if page.iter().any(|t| &t.task_id == first) => {
+                    groups_done.insert(guess);
+                    add(&mut known, page);
+                }
+                Ok(_) | Err(QueueError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
     for task_id in pending {
         if known.contains(&task_id) {
             continue;

@@ -254,3 +254,35 @@ async fn a_reply_posted_without_an_answer_is_found_by_its_marker_not_posted_twic
     assert_eq!(writes(&w).len(), 1, "one rerun");
     w.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_edit_by_someone_else_does_not_run_with_the_authors_role() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    w.comment(PR_OPEN, "mia", "Looking into it.")
+        .await
+        .expect("comment");
+    let id = w.last_comment_id();
+    // bob (write) edits mia's (maintain) comment to add a forced retrigger.
+    let mut payload: serde_json::Value = serde_json::from_slice(&comment_payload(
+        "edited",
+        PR_OPEN,
+        id,
+        "mia",
+        "Looking into it.\n/retrigger 1 --force source-test-mozlint-eslint",
+        Some("Looking into it."),
+    ))
+    .expect("json");
+    payload["sender"]["login"] = "bob".into();
+    let body = serde_json::to_vec(&payload).expect("json");
+    let (status, _) = w.post(&guid(900), &body).await.expect("post");
+    assert_eq!(status, 200, "ignored");
+    assert!(w
+        .service
+        .store
+        .job_by_delivery(&guid(900))
+        .await
+        .expect("read")
+        .is_none());
+    assert!(writes(&w).is_empty());
+    w.shutdown().await;
+}

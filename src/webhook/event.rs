@@ -31,6 +31,10 @@ pub enum Ignored {
     Bot,
     /// No line of the comment can be a command.
     NoCommand,
+    /// An edit by someone other than the comment's author (who would
+    /// otherwise act with the author's role), or an edit without the body
+    /// it replaced (we could not tell which commands it added).
+    Edit,
 }
 
 impl Ignored {
@@ -40,6 +44,7 @@ impl Ignored {
             Ignored::NotPullRequest => "ignored_not_pr",
             Ignored::Bot => "ignored_bot",
             Ignored::NoCommand => "ignored_no_command",
+            Ignored::Edit => "ignored_edit",
         }
     }
 }
@@ -137,6 +142,12 @@ pub fn comment_job(
     {
         return Ok(Err(Ignored::Bot));
     }
+    let previous_body = payload.changes.and_then(|c| c.body).and_then(|b| b.from);
+    // GitHub lets people with write access edit others' comments: an edit
+    // must not run with the comment author's role.
+    if edited && (payload.sender.login != payload.comment.user.login || previous_body.is_none()) {
+        return Ok(Err(Ignored::Edit));
+    }
     let text = payload.comment.body.unwrap_or_default();
     if !might_contain_command(text.as_bytes()) {
         return Ok(Err(Ignored::NoCommand));
@@ -150,7 +161,7 @@ pub fn comment_job(
         pr: PullRequestNumber(payload.issue.number),
         comment_id: CommentId(payload.comment.id),
         body: text,
-        previous_body: payload.changes.and_then(|c| c.body).and_then(|b| b.from),
+        previous_body,
         commenter: Login(payload.comment.user.login),
         pr_author: Login(payload.issue.user.login),
     }))

@@ -48,6 +48,8 @@ pub enum JobEventKind {
     Retrying(String),
     Failed(String),
     Released,
+    /// The lease was lost (another worker took the job): this attempt stopped.
+    Abandoned,
 }
 
 /// Tuning of the pool.
@@ -215,8 +217,16 @@ async fn run_claim(shared: &Shared, claim: Claim, mut hard_stop: watch::Receiver
             tokio::select! {
                 joined = &mut job => break joined,
                 _ = heartbeat.tick() => {
-                    if !matches!(shared.store.extend_lease(&claim, shared.config.lease).await, Ok(true)) {
-                        tracing::warn!("lease lost; another worker may take this job");
+                    match shared.store.extend_lease(&claim, shared.config.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // Another worker owns the job now: stop, and leave it to them.
+                            job.abort();
+                            tracing::warn!("lease lost; the job was taken over, stopping this attempt");
+                            send(shared, &claim, JobEventKind::Abandoned);
+                            return;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not extend the lease"),
                     }
                 }
                 _ = hard_stop.changed() => {

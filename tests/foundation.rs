@@ -386,6 +386,13 @@ async fn a_crashed_workers_job_is_taken_again_after_its_lease() {
     assert_eq!(done[0].delivery_id, "orphan");
     // The dead worker's late completion is refused: its lease is gone.
     assert!(!db.store.complete(&dead).await.expect("complete"));
+    assert!(
+        matches!(
+            db.store.save_plan(&dead, "{}").await,
+            Err(rerunbot::store::StoreError::LeaseLost)
+        ),
+        "a lease-guarded write by the dead worker fails"
+    );
     let job = db.store.job(dead.job.id).await.expect("read").expect("job");
     assert_eq!((job.state, job.attempts), (JobState::Done, 2));
     service.shutdown(Duration::from_secs(5)).await;
@@ -496,4 +503,50 @@ async fn logs_never_contain_the_webhook_secret() {
     );
     assert!(!logs.contains(SECRET), "secret leaked into logs");
     assert!(!logs.contains(&rerunbot::webhook::signature::sign(SECRET, &body)[7..]));
+}
+
+#[tokio::test]
+async fn a_worker_that_loses_its_lease_stops_and_cannot_write() {
+    let db = sqlite().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let recorder = Arc::new(Recorder {
+        block: Some(gate.clone()),
+        ..Recorder::default()
+    });
+    let mut workers = fast_workers(1);
+    workers.lease = Duration::from_millis(300);
+    let service = start(db.store.clone(), recorder.clone(), workers).await;
+    let mut events = service.subscribe();
+    let body = comment_payload("created", "/rerun", "bob");
+    post(
+        &service.webhook_url(),
+        Some("issue_comment"),
+        Some("stolen"),
+        Some(SECRET),
+        &body,
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while recorder.runs().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("job started");
+    // Another worker takes the job over (as after a stall past the lease).
+    let other = sqlx::AnyPool::connect(&db.url).await.expect("connect");
+    sqlx::query("UPDATE jobs SET lease_owner = 'another-worker' WHERE delivery_id = 'stolen'")
+        .execute(&other)
+        .await
+        .expect("steal");
+    let abandoned = wait_for(&mut events, 1, |k| matches!(k, JobEventKind::Abandoned)).await;
+    assert_eq!(abandoned[0].delivery_id, "stolen");
+    let job = db
+        .store
+        .job_by_delivery("stolen")
+        .await
+        .expect("read")
+        .expect("job");
+    assert_eq!(job.state, JobState::Running, "left to its new owner");
+    service.shutdown(Duration::from_secs(5)).await;
 }

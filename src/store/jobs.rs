@@ -261,9 +261,10 @@ impl Store {
         value: &str,
     ) -> Result<(), StoreError> {
         let sql = format!(
-            "UPDATE jobs SET {column} = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4"
+            "UPDATE jobs SET {column} = $1, updated_at = $2 \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'running'"
         );
-        sqlx::query(&sql)
+        let result = sqlx::query(&sql)
             .bind(value)
             .bind(now_ms())
             .bind(claim.job.id)
@@ -271,7 +272,7 @@ impl Store {
             .execute(self.pool())
             .await
             .context("save job state")?;
-        Ok(())
+        held(result.rows_affected())
     }
 
     /// Remembers the reply comment, so a retried job edits it.
@@ -280,15 +281,18 @@ impl Store {
         claim: &Claim,
         comment_id: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET reply_comment_id = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4")
-            .bind(comment_id)
-            .bind(now_ms())
-            .bind(claim.job.id)
-            .bind(&claim.lease)
-            .execute(self.pool())
-            .await
-            .context("save reply comment")?;
-        Ok(())
+        let result = sqlx::query(
+            "UPDATE jobs SET reply_comment_id = $1, updated_at = $2 \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+        )
+        .bind(comment_id)
+        .bind(now_ms())
+        .bind(claim.job.id)
+        .bind(&claim.lease)
+        .execute(self.pool())
+        .await
+        .context("save reply comment")?;
+        held(result.rows_affected())
     }
 
     /// Reads one job.
@@ -332,6 +336,15 @@ impl Store {
             counts[slot] = n;
         }
         Ok(counts)
+    }
+}
+
+/// A lease-guarded write changed its row, or the lease is gone.
+fn held(rows: u64) -> Result<(), StoreError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost)
     }
 }
 

@@ -30,11 +30,17 @@ pub struct Store {
 
 /// A database error, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
-#[error("database: {context}: {source}")]
-pub struct StoreError {
-    context: &'static str,
-    #[source]
-    source: sqlx::Error,
+pub enum StoreError {
+    #[error("database: {context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A write guarded by the job's lease found the lease gone: another
+    /// worker owns the job now, and this one must stop.
+    #[error("the job's lease was taken over by another worker")]
+    LeaseLost,
 }
 
 pub(crate) trait Context<T> {
@@ -43,7 +49,7 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for Result<T, sqlx::Error> {
     fn context(self, context: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError { context, source })
+        self.map_err(|source| StoreError::Database { context, source })
     }
 }
 

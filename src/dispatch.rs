@@ -210,8 +210,9 @@ async fn rerun(
     })
 }
 
-/// Cancel (the task waits on a broken dependency), then rerun. On a resumed
-/// job, a task already pending or running with a new run was done before.
+/// Cancel (the task waits on a broken dependency), then rerun. Cancelling
+/// an unscheduled task adds a run resolved `exception/canceled`, and the
+/// rerun adds another; a resumed job reads which of the two happened.
 async fn cancel_rerun(
     queue: &QueueClient,
     task: &TaskId,
@@ -220,15 +221,30 @@ async fn cancel_rerun(
 ) -> Result<Done, QueueError> {
     if resumed {
         let status = queue.status(task).await?;
-        let state = status
-            .get("state")
+        let runs = run_count(&status);
+        let last_canceled = status
+            .get("runs")
+            .and_then(Value::as_array)
+            .and_then(|r| r.last())
+            .and_then(|r| r.get("reasonResolved"))
             .and_then(Value::as_str)
-            .unwrap_or_default();
-        if matches!(state, "pending" | "running") && run_count(&status) > runs_seen {
-            return Ok(Done::Run {
-                run_id: last_run_id(&status),
-                canceled: true,
-            });
+            == Some("canceled");
+        let done = Done::Run {
+            run_id: last_run_id(&status),
+            canceled: true,
+        };
+        match runs.saturating_sub(runs_seen) {
+            0 => {}
+            // Cancelled, not rerun yet.
+            1 if last_canceled => {
+                let status = queue.rerun_task(task).await?;
+                return Ok(Done::Run {
+                    run_id: last_run_id(&status),
+                    canceled: true,
+                });
+            }
+            // Scheduled meanwhile (its dependencies resolved), or ours done.
+            _ => return Ok(done),
         }
     }
     queue.cancel_task(task).await?;

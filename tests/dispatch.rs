@@ -1,0 +1,125 @@
+//! Dispatch against the sandbox queue: each action once, and a resumed job
+//! (an earlier attempt may have sent some actions) adds nothing.
+
+use rerunbot::config::{Secret, TaskclusterCredentials};
+use rerunbot::dispatch::dispatch;
+use rerunbot::outcome::ActionOutcome;
+use rerunbot::pipeline::prepared::{Prepared, PreparedReply, PreparedSection};
+use rerunbot::policy::{Action, Decision, Plan, PlanRow, Role, TaskClass};
+use rerunbot::sandbox::taskcluster::fixtures::{self, release};
+use rerunbot::sandbox::taskcluster::{SandboxQueue, SandboxQueueConfig};
+use rerunbot::taskcluster::snapshot::TaskState;
+use rerunbot::taskcluster::QueueClient;
+use rerunbot::types::TaskId;
+use std::collections::BTreeMap;
+
+async fn queue() -> (SandboxQueue, QueueClient) {
+    let sandbox = SandboxQueue::start(SandboxQueueConfig::default())
+        .await
+        .expect("sandbox");
+    sandbox.seed_fixture(&fixtures::parse(fixtures::RELEASE_GROUP));
+    let client = QueueClient::new(
+        &sandbox.root_url(),
+        Some(TaskclusterCredentials {
+            client_id: "rerunbot".to_owned(),
+            access_token: Secret::new("sandbox-access-token"),
+            certificate: None,
+        }),
+    );
+    (sandbox, client)
+}
+
+fn one_action(task: &str, action: Action) -> Prepared {
+    let row = PlanRow {
+        task_id: TaskId::from(task),
+        label: "beetmover-repackage-macosx64-shippable/opt".to_owned(),
+        name: "beetmover-repackage-macosx64-shippable/opt".to_owned(),
+        class: TaskClass::Release,
+        state: TaskState::Unscheduled,
+        decision: Decision::Act(action),
+        warnings: Vec::new(),
+    };
+    Prepared {
+        repo: "mozilla/gecko-dev".to_owned(),
+        sha: "abc".to_owned(),
+        force_role: Role::Maintain,
+        reply: PreparedReply::Sections {
+            sections: vec![PreparedSection::Planned {
+                command_text: "/rerun --force".to_owned(),
+                plan: Plan {
+                    rows: vec![row],
+                    ..Plan::default()
+                },
+            }],
+        },
+        definitions: BTreeMap::new(),
+    }
+}
+
+fn runs(sandbox: &SandboxQueue, task: &str) -> usize {
+    sandbox.task(task).expect("task")["status"]["runs"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn a_resumed_cancel_then_rerun_whose_run_already_resolved_adds_no_run() {
+    let (sandbox, client) = queue().await;
+    let task = release::BEETMOVER_MAC_BEHIND_FAILED;
+    let prepared = one_action(task, Action::CancelRerun { runs_seen: 0 });
+    let first = dispatch(&client, &prepared, false, 8).await;
+    assert!(
+        matches!(first[0][0], ActionOutcome::CancelRerun { .. }),
+        "{first:?}"
+    );
+    assert_eq!(runs(&sandbox, task), 2, "the cancelled run and the new one");
+    // The new run finishes before the job is retried.
+    assert!(sandbox.set_state(task, TaskState::Completed, Some("completed")));
+    let again = dispatch(&client, &prepared, true, 8).await;
+    assert!(
+        matches!(again[0][0], ActionOutcome::CancelRerun { .. }),
+        "{again:?}"
+    );
+    assert_eq!(runs(&sandbox, task), 2, "no second rerun");
+}
+
+#[tokio::test]
+async fn a_resumed_cancel_then_rerun_that_only_cancelled_reruns_once() {
+    let (sandbox, client) = queue().await;
+    let task = release::BEETMOVER_MAC_BEHIND_FAILED;
+    // The earlier attempt cancelled and died before the rerun.
+    client
+        .cancel_task(&TaskId::from(task))
+        .await
+        .expect("cancel");
+    assert_eq!(runs(&sandbox, task), 1);
+    let prepared = one_action(task, Action::CancelRerun { runs_seen: 0 });
+    let outcome = dispatch(&client, &prepared, true, 8).await;
+    assert!(
+        matches!(
+            outcome[0][0],
+            ActionOutcome::CancelRerun { run_id: Some(1) }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(runs(&sandbox, task), 2);
+    let cancels = sandbox
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/cancel"))
+        .count();
+    assert_eq!(cancels, 1, "not cancelled again");
+}
+
+#[tokio::test]
+async fn a_resumed_rerun_is_not_repeated_once_a_new_run_exists() {
+    let (sandbox, client) = queue().await;
+    let task = release::BALROG_LINUX_FAILED;
+    let seen = runs(&sandbox, task) as u32;
+    let prepared = one_action(task, Action::Rerun { runs_seen: seen });
+    dispatch(&client, &prepared, false, 8).await;
+    assert!(sandbox.set_state(task, TaskState::Failed, Some("failed")));
+    let again = dispatch(&client, &prepared, true, 8).await;
+    assert!(matches!(again[0][0], ActionOutcome::Rerun { .. }));
+    assert_eq!(runs(&sandbox, task), seen as usize + 1);
+}

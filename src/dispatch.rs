@@ -60,6 +60,7 @@ pub async fn dispatch(
         .collect();
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut running = JoinSet::new();
+    let mut units_by_task = std::collections::HashMap::new();
     for (p, plan) in prepared.plans().enumerate() {
         for (r, row) in plan.rows.iter().enumerate() {
             let Decision::Act(action) = &row.decision else {
@@ -97,10 +98,11 @@ pub async fn dispatch(
             };
             for (c, unit) in units {
                 let (queue, permits) = (queue.clone(), permits.clone());
-                running.spawn(async move {
+                let handle = running.spawn(async move {
                     let _permit = permits.acquire_owned().await;
                     (p, r, c, run_unit(&queue, unit, resumed).await)
                 });
+                units_by_task.insert(handle.id(), (p, r, c));
             }
         }
     }
@@ -108,7 +110,17 @@ pub async fn dispatch(
     while let Some(joined) = running.join_next().await {
         match joined {
             Ok(result) => results.push(result),
-            Err(e) => tracing::error!(error = %e, "dispatch task failed"),
+            Err(e) => {
+                // A unit that panicked still gets an outcome: the reply must
+                // not show it as pending, nor the reaction as success.
+                tracing::error!(error = %e, "dispatch task failed");
+                if let Some(&(p, r, c)) = units_by_task.get(&e.id()) {
+                    let error = DispatchError::Unavailable {
+                        message: "internal error while sending it".to_owned(),
+                    };
+                    results.push((p, r, c, Err(error)));
+                }
+            }
         }
     }
     results.sort_by_key(|(p, r, c, _)| (*p, *r, *c));

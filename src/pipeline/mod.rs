@@ -40,6 +40,9 @@ pub(crate) enum StepError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The job's stored state cannot be used; retrying will not help.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 impl From<StepError> for JobError {
@@ -48,6 +51,7 @@ impl From<StepError> for JobError {
             StepError::Github(e) => e.is_retryable(),
             StepError::Queue(e) => matches!(e, QueueError::Unavailable { .. }),
             StepError::Store(_) => true,
+            StepError::Corrupt(_) => false,
         };
         if retry {
             JobError::Retry(error.to_string())
@@ -87,11 +91,15 @@ impl Pipeline {
         };
         let gh = self.inner.github.installation(job.installation);
         let delivery = DeliveryId::new(claim.job.delivery_id.clone());
-        let stored = claim
-            .job
-            .plan
-            .as_deref()
-            .and_then(|p| serde_json::from_str::<Prepared>(p).ok());
+        // A stored plan that cannot be read is never replaced by a new one:
+        // that could create tasks the first plan did not name.
+        let stored = match claim.job.plan.as_deref() {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<Prepared>(text)
+                    .map_err(|e| StepError::Corrupt(format!("stored plan unreadable: {e}")))?,
+            ),
+        };
         let resumed = stored.is_some();
         let prepared = match stored {
             Some(prepared) => prepared,
@@ -101,7 +109,7 @@ impl Pipeline {
                     tracing::info!("no command for us in this comment");
                     return Ok(());
                 };
-                store.save_plan(&claim, &to_json(&prepared)).await?;
+                store.save_plan(&claim, &to_json(&prepared)?).await?;
                 prepared
             }
         };
@@ -112,14 +120,14 @@ impl Pipeline {
             self.inner.concurrency,
         )
         .await;
-        store.save_outcome(&claim, &to_json(&outcomes)).await?;
+        store.save_outcome(&claim, &to_json(&outcomes)?).await?;
         record_ledger(&store, &claim, &prepared, &outcomes).await?;
         let (body, reaction) = self.render(&job, &prepared, &outcomes);
         let marker = crate::reply::delivery_marker(delivery.as_str());
         let body = format!("{body}\n\n{marker}");
         // The reply and the final reaction are independent: send both at once.
         let (replied, reacted) = tokio::join!(
-            post_reply(&gh, &store, &claim, &job, &body, &marker),
+            post_reply(&gh, &store, &claim, &job, &body, &marker, resumed),
             gh.add_reaction(&job.repo, job.comment_id, reaction)
         );
         replied?;
@@ -165,8 +173,9 @@ impl Pipeline {
             })
             .collect();
         let reaction = match crate::reply::reaction_for(&sections) {
-            Some(crate::reply::Reaction::Rocket) | None => Reaction::Rocket,
-            Some(_) => Reaction::Confused,
+            Some(crate::reply::Reaction::Rocket) => Reaction::Rocket,
+            // Confused, or an action left without an outcome.
+            Some(_) | None => Reaction::Confused,
         };
         let body = crate::reply::render(&ReplyInput {
             author: &job.commenter,
@@ -206,11 +215,9 @@ async fn record_ledger(
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot serialise job state");
-        String::new()
-    })
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StepError> {
+    serde_json::to_string(value)
+        .map_err(|e| StepError::Corrupt(format!("cannot store job state: {e}")))
 }
 
 /// Posts the reply once, then edits it: the comment id is stored with the
@@ -222,6 +229,7 @@ async fn post_reply(
     job: &CommentJob,
     body: &str,
     marker: &str,
+    resumed: bool,
 ) -> Result<(), StepError> {
     let known = claim
         .job
@@ -231,7 +239,7 @@ async fn post_reply(
     let existing = match known {
         Some(id) => Some(id),
         // An earlier attempt may have posted the reply without learning its id.
-        None if claim.job.attempts > 1 => find_reply(gh, job, marker).await?,
+        None if resumed || claim.job.attempts > 1 => find_reply(gh, job, marker).await?,
         None => None,
     };
     let id = match existing {

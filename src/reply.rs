@@ -90,6 +90,18 @@ pub fn render_comment_error(author: &Login, error: &CommentError) -> String {
     ))
 }
 
+/// The comment when a job gave up after its retries (GitHub or Taskcluster
+/// kept failing before the actions could be sent or reported).
+pub fn render_gave_up(author: &Login, error: &str) -> String {
+    let mut error = error.replace("```", "'''");
+    truncate_bytes(&mut error, 500);
+    cap(format!(
+        "@{} — rerunbot could not finish this command after several attempts.\n\n```text\n{}\n```\n\nActions already sent to Taskcluster stay sent. Comment again to retry the rest.",
+        author.as_str(),
+        error
+    ))
+}
+
 /// The comment when `.github/rerunbot.yml` is invalid (nothing runs).
 pub fn render_config_error(author: &Login, error: &ConfigError) -> String {
     let position = match (error.line, error.column) {

@@ -14,12 +14,21 @@ use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+/// How long a handler may take to report a job it gives up on.
+const GIVE_UP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A boxed future returned by a [`JobHandler`].
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 
 /// Runs one job. Must be idempotent: a job may run again after a crash.
 pub trait JobHandler: Send + Sync + 'static {
     fn handle(&self, store: Store, claim: Claim) -> JobFuture;
+
+    /// Called once, still holding the lease, before a job is marked failed
+    /// for good (to tell its requester). Failures here are only logged.
+    fn give_up(&self, _store: Store, _claim: Claim, _error: String) -> JobFuture {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Why a job attempt did not succeed.
@@ -264,6 +273,14 @@ async fn finish(shared: &Shared, claim: &Claim, result: Result<(), JobError>, st
         }
         Err(JobError::Retry(error) | JobError::Permanent(error)) => {
             tracing::error!(%error, "job failed");
+            let told = shared
+                .handler
+                .give_up(store.clone(), claim.clone(), error.clone());
+            match tokio::time::timeout(GIVE_UP_TIMEOUT, told).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not report the failure"),
+                Err(_) => tracing::warn!("reporting the failure timed out"),
+            }
             let stored = store.fail(claim, &error).await;
             ("failed", JobEventKind::Failed(error), stored)
         }

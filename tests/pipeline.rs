@@ -286,3 +286,24 @@ async fn an_edit_by_someone_else_does_not_run_with_the_authors_role() {
     assert!(writes(&w).is_empty());
     w.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_job_that_gives_up_says_so_on_the_pull_request() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    // Taskcluster keeps failing every read: discovery cannot finish.
+    w.queue.fail_next_matching("GET", 1000, 503);
+    let answer = w.comment(PR_OPEN, "bob", "/rerun").await.expect("comment");
+    assert!(
+        matches!(answer.job, Some(JobEventKind::Failed(_))),
+        "{answer:?}"
+    );
+    let reply = w.normalize(answer.reply.as_deref().expect("a reply"));
+    assert!(reply.contains("could not finish this command"), "{reply}");
+    assert!(reply.contains("503"), "says what failed:\n{reply}");
+    assert_eq!(
+        answer.reactions.last().map(String::as_str),
+        Some("confused")
+    );
+    assert!(writes(&w).is_empty());
+    w.shutdown().await;
+}

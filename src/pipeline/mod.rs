@@ -276,6 +276,28 @@ impl JobHandler for Pipeline {
         let pipeline = self.clone();
         Box::pin(async move { pipeline.run(store, claim).await.map_err(JobError::from) })
     }
+
+    /// Tells the commenter the job failed for good, instead of leaving 👀.
+    fn give_up(&self, store: Store, claim: Claim, error: String) -> JobFuture {
+        let pipeline = self.clone();
+        Box::pin(async move {
+            let Ok(job) = serde_json::from_str::<CommentJob>(&claim.job.payload) else {
+                return Ok(());
+            };
+            let gh = pipeline.inner.github.installation(job.installation);
+            let marker = crate::reply::delivery_marker(&claim.job.delivery_id);
+            let body = format!(
+                "{}\n\n{marker}",
+                crate::reply::render_gave_up(&job.commenter, &error)
+            );
+            let (replied, reacted) = tokio::join!(
+                post_reply(&gh, &store, &claim, &job, &body, &marker, true),
+                gh.add_reaction(&job.repo, job.comment_id, Reaction::Confused)
+            );
+            replied.map_err(JobError::from)?;
+            reacted.map_err(|e| JobError::from(StepError::from(e)))
+        })
+    }
 }
 
 /// Logs each job and completes it (for load tests of the ingress alone).

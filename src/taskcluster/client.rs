@@ -4,7 +4,7 @@
 
 use super::error::QueueError;
 use super::hawk::{self, RequestParts};
-use super::snapshot::{snapshots_from_entries, TaskSnapshot};
+use super::snapshot::{readable_snapshots, TaskSnapshot};
 use crate::config::{Secret, TaskclusterCredentials};
 use crate::types::{TaskGroupId, TaskId};
 use reqwest::{Method, Url};
@@ -173,7 +173,11 @@ impl QueueClient {
                 break;
             }
         }
-        snapshots_from_entries(&entries).map_err(|e| bad_response(&e.to_string()))
+        let (tasks, unreadable) = readable_snapshots(&entries);
+        for error in unreadable {
+            tracing::warn!(group = %group_id, %error, "skipping a task the queue listed but we cannot read");
+        }
+        Ok(tasks)
     }
 
     /// `POST /task/<id>/rerun`: the task's new `status`. A no-op on a pending

@@ -181,15 +181,33 @@ impl TaskSnapshot {
 }
 
 /// Reads every entry of one or more `listTaskGroup` pages and fills in each
-/// task's dependents (within the tasks given).
+/// task's dependents (within the tasks given). The first unreadable entry is
+/// an error (for files a maintainer hands to `rerunbot plan`).
 pub fn snapshots_from_entries<'a>(
     entries: impl IntoIterator<Item = &'a serde_json::Value>,
 ) -> Result<Vec<TaskSnapshot>, SnapshotError> {
+    let (tasks, mut errors) = readable_snapshots(entries);
+    match errors.is_empty() {
+        true => Ok(tasks),
+        false => Err(errors.swap_remove(0)),
+    }
+}
+
+/// Like [`snapshots_from_entries`], but keeps every readable task and
+/// returns the unreadable ones apart: one odd task in a live group of
+/// thousands must not stop a command about the others.
+pub fn readable_snapshots<'a>(
+    entries: impl IntoIterator<Item = &'a serde_json::Value>,
+) -> (Vec<TaskSnapshot>, Vec<SnapshotError>) {
     let mut tasks = Vec::new();
+    let mut errors = Vec::new();
     for entry in entries {
         let status = entry.get("status").cloned().unwrap_or_default();
         let task = entry.get("task").cloned().unwrap_or_default();
-        tasks.push(TaskSnapshot::from_entry(&status, &task)?);
+        match TaskSnapshot::from_entry(&status, &task) {
+            Ok(snapshot) => tasks.push(snapshot),
+            Err(e) => errors.push(e),
+        }
     }
     let mut dependents: BTreeMap<TaskId, Vec<TaskId>> = BTreeMap::new();
     for task in &tasks {
@@ -205,7 +223,7 @@ pub fn snapshots_from_entries<'a>(
             task.dependents = list;
         }
     }
-    Ok(tasks)
+    (tasks, errors)
 }
 
 /// Reads a whole `listTaskGroup` response body (`{"tasks": [...]}`).
@@ -218,4 +236,50 @@ pub fn snapshots_from_list(body: &serde_json::Value) -> Result<Vec<TaskSnapshot>
             reason: "not a listTaskGroup response: no \"tasks\" array".to_owned(),
         })?;
     snapshots_from_entries(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(id: &str, deps: &[&str], deadline: Option<&str>) -> serde_json::Value {
+        let mut task = json!({
+            "taskGroupId": "G", "created": "2026-11-22T10:00:00.000Z",
+            "expires": "2027-11-22T10:00:00.000Z", "dependencies": deps,
+            "metadata": {"name": id}, "tags": {"label": format!("label-{id}")},
+            "taskQueueId": "proj/worker"
+        });
+        if let Some(deadline) = deadline {
+            task["deadline"] = deadline.into();
+        }
+        json!({"status": {"taskId": id, "taskGroupId": "G", "state": "failed",
+                          "runs": [{"runId": 0, "reasonResolved": "failed"}]}, "task": task})
+    }
+
+    #[test]
+    fn an_unreadable_task_is_set_apart_and_the_rest_kept() {
+        let deadline = Some("2026-11-23T10:00:00.000Z");
+        let entries = [
+            entry("A", &[], deadline),
+            entry("B", &["A"], None),
+            entry("C", &["A"], deadline),
+        ];
+        let (tasks, errors) = readable_snapshots(&entries);
+        assert_eq!(
+            tasks.iter().map(|t| t.task_id.as_str()).collect::<Vec<_>>(),
+            ["A", "C"]
+        );
+        assert_eq!(tasks[0].dependents, vec![TaskId::from("C")]);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0]
+            .to_string()
+            .contains("task B: missing or invalid deadline"));
+        assert!(
+            snapshots_from_entries(&entries).is_err(),
+            "strict reading refuses"
+        );
+        assert_eq!(tasks[0].label, "label-A");
+        assert_eq!(tasks[0].last_reason_resolved.as_deref(), Some("failed"));
+    }
 }

@@ -6,6 +6,9 @@
 use super::plan::*;
 use super::select::{by_selectors, default_selection};
 use super::suggest::closest;
+
+/// Unmatched selectors that get "did you mean" suggestions.
+const MAX_SUGGESTED_SELECTORS: usize = 10;
 use super::{copy_ids, PlanInput, PrState};
 use crate::command::Command;
 use crate::repo_config::Classifier;
@@ -106,8 +109,14 @@ pub fn plan(input: &PlanInput) -> Plan {
         unmatched = selection
             .unmatched
             .into_iter()
-            .map(|selector| UnmatchedSelector {
-                suggestions: closest(&selector, tasks),
+            .enumerate()
+            .map(|(n, selector)| UnmatchedSelector {
+                // Suggestions cost a scan of every task: a few selectors get them.
+                suggestions: if n < MAX_SUGGESTED_SELECTORS {
+                    closest(&selector, tasks)
+                } else {
+                    Vec::new()
+                },
                 selector,
             })
             .collect();

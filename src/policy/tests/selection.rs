@@ -149,6 +149,24 @@ fn nothing_matching_is_refused_with_suggestions() {
 }
 
 #[test]
+fn suggestions_are_bounded_for_huge_or_many_selectors() {
+    // A pasted blob is not a typo: no suggestions (and no quadratic scan).
+    let blob = "x".repeat(60_000);
+    let p = Ctx::default().plan(&rerun(&[blob.as_str()], false), &group());
+    assert_eq!(p.refusal, Some(CommandRefusal::NoMatch));
+    assert!(p.unmatched[0].suggestions.is_empty());
+    // Many typos: each is reported, the first ten with suggestions.
+    let typos: Vec<String> = (0..15).map(|n| format!("source-test-lni{n}")).collect();
+    let typos: Vec<&str> = typos.iter().map(String::as_str).collect();
+    let p = Ctx::default().plan(&rerun(&typos, false), &group());
+    assert_eq!(p.unmatched.len(), 15);
+    assert!(p.unmatched[..10]
+        .iter()
+        .all(|u| u.suggestions == ["source-test-lint"]));
+    assert!(p.unmatched[10..].iter().all(|u| u.suggestions.is_empty()));
+}
+
+#[test]
 fn classification_table() {
     use crate::taskcluster::snapshot::TaskSnapshot as T;
     let thk = |kind: &str| {

@@ -109,7 +109,10 @@ impl Pipeline {
                     tracing::info!("no command for us in this comment");
                     return Ok(());
                 };
-                store.save_plan(&claim, &to_json(&prepared)?).await?;
+                let actions = planned_actions(&claim, &prepared);
+                store
+                    .save_plan_with_actions(&claim, &to_json(&prepared)?, &actions)
+                    .await?;
                 prepared
             }
         };
@@ -121,7 +124,6 @@ impl Pipeline {
         )
         .await;
         store.save_outcome(&claim, &to_json(&outcomes)?).await?;
-        record_ledger(&store, &claim, &prepared, &outcomes).await?;
         let (body, reaction) = self.render(&job, &prepared, &outcomes);
         let marker = crate::reply::delivery_marker(delivery.as_str());
         let body = format!("{body}\n\n{marker}");
@@ -186,33 +188,24 @@ impl Pipeline {
     }
 }
 
-async fn record_ledger(
-    store: &Store,
-    claim: &Claim,
-    prepared: &Prepared,
-    outcomes: &Outcomes,
-) -> Result<(), StoreError> {
-    for (plan, outcomes) in prepared.plans().zip(outcomes) {
-        for (row, outcome) in plan.rows.iter().zip(outcomes) {
-            let kind = match outcome {
-                ActionOutcome::Rerun { .. } => "rerun",
-                ActionOutcome::CancelRerun { .. } => "cancel-rerun",
-                ActionOutcome::Retriggered { .. } => "retrigger",
-                _ => continue,
-            };
-            store
-                .record_action(&LedgerEntry {
-                    job_id: claim.job.id,
-                    repo: &prepared.repo,
-                    head_sha: &prepared.sha,
-                    label: &row.label,
-                    task_id: row.task_id.as_str(),
-                    kind,
-                })
-                .await?;
-        }
-    }
-    Ok(())
+/// The ledger entries of a plan's actions (recorded with the plan).
+fn planned_actions<'a>(claim: &Claim, prepared: &'a Prepared) -> Vec<LedgerEntry<'a>> {
+    prepared
+        .plans()
+        .flat_map(|plan| plan.actions())
+        .map(|(row, action)| LedgerEntry {
+            job_id: claim.job.id,
+            repo: &prepared.repo,
+            head_sha: &prepared.sha,
+            label: &row.label,
+            task_id: row.task_id.as_str(),
+            kind: match action {
+                crate::policy::Action::Rerun { .. } => "rerun",
+                crate::policy::Action::CancelRerun { .. } => "cancel-rerun",
+                crate::policy::Action::Retrigger { .. } => "retrigger",
+            },
+        })
+        .collect()
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StepError> {

@@ -307,3 +307,55 @@ async fn a_job_that_gives_up_says_so_on_the_pull_request() {
     assert!(writes(&w).is_empty());
     w.shutdown().await;
 }
+
+#[tokio::test]
+async fn no_secret_or_token_reaches_the_logs() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    // A failure path too: errors are where secrets tend to leak.
+    w.queue.fail_next_matching("PUT", 1, 500);
+    w.comment(PR_OPEN, "bob", TWO_COMMANDS)
+        .await
+        .expect("comment");
+    w.github.expire_tokens();
+    w.comment(PR_OPEN, "bob", "/rerun build-win64/opt")
+        .await
+        .expect("comment");
+    w.shutdown().await;
+
+    let logs = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf8");
+    assert!(logs.contains("queued"), "logs were captured:\n{logs}");
+    assert!(logs.contains("replied"), "the pipeline logs too:\n{logs}");
+    for secret in [
+        rerunbot::sandbox::world::SECRET,
+        "sandbox-access-token",
+        "ghs_sandbox",
+        "PRIVATE KEY",
+        "Bearer ",
+        "Hawk id=",
+        "eyJ0eXAi",
+        "eyJhbGci",
+    ] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs");
+    }
+}

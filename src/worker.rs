@@ -37,6 +37,9 @@ pub enum JobError {
     /// Worth another attempt later (a service was down, a timeout).
     #[error("{0}")]
     Retry(String),
+    /// Worth another attempt, but not before this long (a rate limit's reset).
+    #[error("{0}")]
+    RetryAfter(String, Duration),
     /// Will never succeed; the job is marked failed at once.
     #[error("{0}")]
     Permanent(String),
@@ -263,15 +266,23 @@ async fn run_claim(shared: &Shared, claim: Claim, mut hard_stop: watch::Receiver
 async fn finish(shared: &Shared, claim: &Claim, result: Result<(), JobError>, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
     let store = &shared.store;
+    let not_before = match &result {
+        Err(JobError::RetryAfter(_, wait)) => *wait,
+        _ => Duration::ZERO,
+    };
     let (label, event, stored) = match result {
         Ok(()) => ("done", JobEventKind::Done, store.complete(claim).await),
-        Err(JobError::Retry(error)) if claim.job.attempts < shared.config.max_attempts => {
-            let delay = shared.config.backoff(claim.job.attempts);
+        Err(JobError::Retry(error) | JobError::RetryAfter(error, _))
+            if claim.job.attempts < shared.config.max_attempts =>
+        {
+            let delay = shared.config.backoff(claim.job.attempts).max(not_before);
             tracing::warn!(%error, ?delay, "attempt failed; will retry");
             let stored = store.retry_later(claim, &error, delay).await;
             ("retry", JobEventKind::Retrying(error), stored)
         }
-        Err(JobError::Retry(error) | JobError::Permanent(error)) => {
+        Err(
+            JobError::Retry(error) | JobError::RetryAfter(error, _) | JobError::Permanent(error),
+        ) => {
             tracing::error!(%error, "job failed");
             let told = shared
                 .handler

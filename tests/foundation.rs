@@ -16,6 +16,9 @@ struct Recorder {
     runs: Mutex<HashMap<i64, u32>>,
     fail_first: u32,
     block: Option<Arc<tokio::sync::Notify>>,
+    /// Failures ask to be retried no earlier than this.
+    retry_after: Option<Duration>,
+    started: Mutex<Vec<std::time::Instant>>,
 }
 
 impl Recorder {
@@ -34,14 +37,21 @@ impl JobHandler for Recorder {
         };
         let fail = n <= self.fail_first;
         let block = self.block.clone();
+        let retry_after = self.retry_after;
+        self.started
+            .lock()
+            .expect("lock")
+            .push(std::time::Instant::now());
         Box::pin(async move {
             if let Some(block) = block {
                 block.notified().await;
             }
             if fail {
-                Err(rerunbot::worker::JobError::Retry(format!(
-                    "attempt {n} failed"
-                )))
+                let error = format!("attempt {n} failed");
+                Err(match retry_after {
+                    Some(wait) => rerunbot::worker::JobError::RetryAfter(error, wait),
+                    None => rerunbot::worker::JobError::Retry(error),
+                })
             } else {
                 Ok(())
             }
@@ -548,5 +558,35 @@ async fn a_worker_that_loses_its_lease_stops_and_cannot_write() {
         .expect("read")
         .expect("job");
     assert_eq!(job.state, JobState::Running, "left to its new owner");
+    service.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_retry_after_a_rate_limit_waits_for_it_not_for_the_backoff() {
+    let db = sqlite().await;
+    let recorder = Arc::new(Recorder {
+        fail_first: 1,
+        retry_after: Some(Duration::from_millis(400)),
+        ..Recorder::default()
+    });
+    let service = start(db.store.clone(), recorder.clone(), fast_workers(1)).await;
+    let mut events = service.subscribe();
+    let body = comment_payload("created", "/rerun", "bob");
+    post(
+        &service.webhook_url(),
+        Some("issue_comment"),
+        Some("limited"),
+        Some(SECRET),
+        &body,
+    )
+    .await;
+    wait_for(&mut events, 1, is_done).await;
+    let started = recorder.started.lock().expect("lock").clone();
+    assert_eq!(started.len(), 2);
+    let gap = started[1] - started[0];
+    assert!(
+        gap >= Duration::from_millis(400),
+        "retried after {gap:?}, before the limit reset (backoff is 10 ms)"
+    );
     service.shutdown(Duration::from_secs(5)).await;
 }

@@ -47,6 +47,10 @@ pub(crate) enum StepError {
 
 impl From<StepError> for JobError {
     fn from(error: StepError) -> Self {
+        if let StepError::Github(GithubError::RateLimited { wait, .. }) = &error {
+            // Come back after the limit resets, not at the next backoff step.
+            return JobError::RetryAfter(error.to_string(), *wait);
+        }
         let retry = match &error {
             StepError::Github(e) => e.is_retryable(),
             StepError::Queue(e) => matches!(e, QueueError::Unavailable { .. }),

@@ -28,6 +28,14 @@ pub fn plan(input: &PlanInput) -> Plan {
         } => (CommandKind::Retrigger, selectors, *force, *times),
         Command::Help => return Plan::default(),
     };
+    // `*` (or `**`) names every task: it is the bulk command, with the bulk
+    // command's default selection and failure guard.
+    let selectors: Vec<String> = selectors
+        .iter()
+        .filter(|s| !s.chars().all(|c| c == '*'))
+        .cloned()
+        .collect();
+    let selectors = &selectors;
     let config = input.config;
     let perms = &config.permissions;
     let limits = &config.limits;
@@ -195,6 +203,15 @@ impl Judge<'_> {
     fn rerun(&self, task: &TaskSnapshot, class: TaskClass, done: u32) -> (Decision, Vec<Warning>) {
         let force_role = self.input.config.permissions.force;
         let mut warnings = Vec::new();
+        if matches!(task.state, TaskState::Pending | TaskState::Running) {
+            return (Decision::Skip(SkipReason::InProgress), warnings);
+        }
+        // Past its deadline the queue refuses any rerun, forced or not: say
+        // that first, whatever the state (a retrigger is what works).
+        if self.input.now > task.deadline {
+            let hint = hint_for(task, class);
+            return (Decision::Refuse(Refusal::PastDeadline { hint }), Vec::new());
+        }
         let action = match task.state {
             TaskState::Pending | TaskState::Running => {
                 return (Decision::Skip(SkipReason::InProgress), warnings)
@@ -245,9 +262,6 @@ impl Judge<'_> {
             },
         };
         let hint = hint_for(task, class);
-        if self.input.now > task.deadline {
-            return (Decision::Refuse(Refusal::PastDeadline { hint }), Vec::new());
-        }
         if task.runs >= QUEUE_MAX_RUNS {
             return (
                 Decision::Refuse(Refusal::RunLimit {

@@ -95,6 +95,8 @@ fn rules() -> Vec<Rule> {
             expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::RetriggerForce })) },
         Rule { name: "rerun past deadline, release task with dependents: new push", tasks: vec![task("T1", "a").release().past_deadline().dependents(&["X"])], ctx: ctx(), command: rerun(&["a"], false),
             expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::NewPush })) },
+        Rule { name: "rerun --force of a completed task past deadline: the deadline, not 'green already'", tasks: vec![task("T1", "a").test().state(Completed).past_deadline()], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::Retrigger })) },
         // ---- 50 runs
         Rule { name: "rerun with 50 runs already is refused: run limit", tasks: vec![task("T1", "a").test().runs(50)], ctx: ctx(), command: rerun(&["a"], false),
             expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::RunLimit { runs: 50, hint: Hint::Retrigger })) },
@@ -147,6 +149,8 @@ fn rules() -> Vec<Rule> {
         Rule { name: "max_failure_percent: --force overrides the guard, with a warning", tasks: vec![task("T1", "a"), task("T2", "b"), task("T3", "c").state(Completed)], ctx: maintainer(), command: rerun(&[], true),
             expect: |p| p.rows.len() == 2 && p.warnings.contains(&Warning::FailureGuardOverridden { failed: 2, total: 3, max_percent: 50 }) },
         Rule { name: "max_failure_percent: a command with selectors is not guarded", tasks: vec![task("T1", "a"), task("T2", "b")], ctx: ctx(), command: rerun(&["a"], false), expect: is_rerun },
+        Rule { name: "max_failure_percent: `*` is the bulk command and guarded like it", tasks: vec![task("T1", "a"), task("T2", "b"), task("T3", "c").state(Completed)], ctx: ctx(), command: rerun(&["*"], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::FailureGuard { failed: 2, total: 3, max_percent: 50 }) },
         Rule { name: "max_failure_percent: retrigger without selector is guarded too", tasks: vec![task("T1", "a").test(), task("T2", "b").test()], ctx: ctx(), command: retrigger(1, &[], false),
             expect: |p| matches!(refusal(p), Some(CommandRefusal::FailureGuard { .. })) },
         // ---- bullet: merged and closed pull requests

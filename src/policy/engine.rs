@@ -54,8 +54,13 @@ pub fn plan(input: &PlanInput) -> Plan {
         CommandKind::Rerun => perms.rerun,
         CommandKind::Retrigger => perms.retrigger,
     };
-    let author_may_rerun =
-        kind == CommandKind::Rerun && !force && perms.pr_author_rerun && actor.is_pr_author;
+    // Authorship covers the pull request's own CI, not the release graph of a
+    // merged one.
+    let author_may_rerun = kind == CommandKind::Rerun
+        && !force
+        && perms.pr_author_rerun
+        && actor.is_pr_author
+        && input.pr == PrState::Open;
     if actor.role < required && !author_may_rerun {
         return Plan::refused(CommandRefusal::RoleTooLow {
             command: kind,

@@ -125,6 +125,8 @@ fn rules() -> Vec<Rule> {
         Rule { name: "roles are configurable (rerun: triage)", tasks: failed(id), ctx: with(|c| { c.role = Role::Triage; c.config.permissions.rerun = Role::Triage }), command: rerun(&[], false), expect: is_rerun },
         // ---- bullet: pr_author_rerun
         Rule { name: "pr author may rerun failed tasks of their pull request", tasks: failed(id), ctx: with(|c| { c.role = Role::Read; c.author = true }), command: rerun(&[], false), expect: is_rerun },
+        Rule { name: "pr author may not rerun the merge commit's (release) tasks of a merged pull request", tasks: failed(id), ctx: with(|c| { c.role = Role::Read; c.author = true; c.pr = PrState::Merged }), command: rerun(&[], false),
+            expect: |p| matches!(refusal(p), Some(CommandRefusal::RoleTooLow { .. })) },
         Rule { name: "pr author may not rerun when pr_author_rerun is off", tasks: failed(id), ctx: with(|c| { c.role = Role::Read; c.author = true; c.config.permissions.pr_author_rerun = false }), command: rerun(&[], false),
             expect: |p| matches!(refusal(p), Some(CommandRefusal::RoleTooLow { .. })) },
         Rule { name: "pr author may not retrigger on authorship alone", tasks: failed(test), ctx: with(|c| { c.role = Role::Read; c.author = true }), command: retrigger(1, &[], false),

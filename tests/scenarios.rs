@@ -428,3 +428,60 @@ async fn s11_taskcluster_errors() {
     insta::assert_snapshot!("s11_insufficient_scopes", text);
     w.shutdown().await;
 }
+
+#[tokio::test]
+async fn s06b_a_dependency_outside_the_groups_is_looked_up() {
+    use rerunbot::taskcluster::copy_task_id;
+    use rerunbot::types::{DeliveryId, TaskId};
+    let mut w = world().await;
+    // A cached docker-image task of an older group, completed long ago...
+    let seed = DeliveryId::from("external-seed");
+    let external = copy_task_id(&seed, &TaskId::from("docker"), 0);
+    let old_group = copy_task_id(&seed, &TaskId::from("group"), 0);
+    let source = w
+        .queue
+        .task(release::BEETMOVER_MAC_BEHIND_FAILED)
+        .expect("fixture");
+    let mut task = source["task"].clone();
+    task["taskGroupId"] = old_group.to_string().into();
+    task["dependencies"] = serde_json::json!([]);
+    task["tags"]["label"] = "docker-image-debian12".into();
+    let mut status = source["status"].clone();
+    status["taskId"] = external.to_string().into();
+    status["taskGroupId"] = old_group.to_string().into();
+    status["state"] = "completed".into();
+    status["runs"] = serde_json::json!([{"runId": 0, "state": "completed", "reasonCreated": "scheduled", "reasonResolved": "completed"}]);
+    w.queue.add_task(external.as_str(), task, status);
+    // ...and a release task of this group, unscheduled behind it only.
+    let waiting = copy_task_id(&seed, &TaskId::from("waiting"), 0);
+    let mut task = source["task"].clone();
+    task["dependencies"] = serde_json::json!([external.as_str()]);
+    task["tags"]["label"] = "beetmover-repackage-win64-shippable/opt".into();
+    task["metadata"]["name"] = "beetmover-repackage-win64-shippable/opt".into();
+    let mut status = source["status"].clone();
+    status["taskId"] = waiting.to_string().into();
+    w.queue.add_task(waiting.as_str(), task, status);
+
+    let answer = w
+        .comment(
+            PR_MERGED,
+            "mia",
+            "/rerun --force beetmover-repackage-win64-shippable/opt",
+        )
+        .await
+        .expect("comment");
+    assert_eq!(
+        writes(&w),
+        vec![
+            format!("POST /api/queue/v1/task/{waiting}/cancel"),
+            format!("POST /api/queue/v1/task/{waiting}/rerun")
+        ],
+        "{}",
+        reply(&w, &answer)
+    );
+    assert!(
+        calls(&w, "GET", &format!("/task/{external}/status")).len() == 1,
+        "looked up once"
+    );
+    w.shutdown().await;
+}

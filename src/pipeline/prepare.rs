@@ -9,8 +9,8 @@ use crate::github::{InstallationClient, PullState, Reaction};
 use crate::policy::{Actor, Ledger, PlanInput, PrState};
 use crate::repo_config::RepoConfig;
 use crate::taskcluster::discovery::{discover_tasks, CheckRunRef, StatusRef};
-use crate::taskcluster::snapshot::TaskSnapshot;
-use crate::types::{CommitSha, DeliveryId};
+use crate::taskcluster::snapshot::{TaskSnapshot, TaskState};
+use crate::types::{CommitSha, DeliveryId, TaskId};
 use crate::webhook::event::CommentJob;
 use std::collections::BTreeMap;
 
@@ -76,7 +76,13 @@ pub(super) async fn prepare(
         )
     });
     let context = if needs_tasks {
-        let ((), context) = tokio::join!(eyes, gather(pipeline, gh, job, store));
+        // Only `--force` can cancel-then-rerun, the one rule that needs the
+        // states of dependencies outside the pull request's groups.
+        let forced_rerun = parsed
+            .commands
+            .iter()
+            .any(|c| matches!(c.result, Ok(Command::Rerun { force: true, .. })));
+        let ((), context) = tokio::join!(eyes, gather(pipeline, gh, job, store, forced_rerun));
         Some(context?)
     } else {
         eyes.await;
@@ -106,6 +112,7 @@ pub(super) async fn prepare(
                     actor: &context.actor,
                     config: &config,
                     ledger: &ledger,
+                    external: &context.external,
                     pr: context.pr,
                     delivery,
                     command_index: index,
@@ -142,6 +149,8 @@ struct Context {
     actor: Actor,
     tasks: Vec<TaskSnapshot>,
     ledger: Ledger,
+    /// States of dependencies outside the pull request's groups.
+    external: BTreeMap<TaskId, TaskState>,
 }
 
 async fn gather(
@@ -149,6 +158,7 @@ async fn gather(
     gh: &InstallationClient,
     job: &CommentJob,
     store: &crate::store::Store,
+    forced_rerun: bool,
 ) -> Result<Context, StepError> {
     let (pull, role) = tokio::try_join!(
         gh.pull_request(&job.repo, job.pr),
@@ -174,13 +184,59 @@ async fn gather(
             .reruns_by_label(&job.repo.to_string(), sha.as_str())
             .await?,
     };
+    let external = if forced_rerun {
+        external_dependency_states(pipeline, &tasks).await
+    } else {
+        BTreeMap::new()
+    };
     Ok(Context {
         pr,
         sha,
         actor,
         tasks,
         ledger,
+        external,
     })
+}
+
+/// At most this many outside dependencies are looked up per command.
+const MAX_EXTERNAL_LOOKUPS: usize = 50;
+
+/// The states of the dependencies of unscheduled tasks that are not among
+/// `tasks` (Firefox CI tasks often depend on cached docker-image and
+/// toolchain tasks of older groups). One `status` call each, concurrently;
+/// one that fails is left out (and so counts as unresolved).
+async fn external_dependency_states(
+    pipeline: &Pipeline,
+    tasks: &[TaskSnapshot],
+) -> BTreeMap<TaskId, TaskState> {
+    let known: std::collections::BTreeSet<&TaskId> = tasks.iter().map(|t| &t.task_id).collect();
+    let outside: std::collections::BTreeSet<TaskId> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Unscheduled)
+        .flat_map(|t| t.dependencies.iter())
+        .filter(|d| !known.contains(d))
+        .take(MAX_EXTERNAL_LOOKUPS)
+        .cloned()
+        .collect();
+    let mut lookups = tokio::task::JoinSet::new();
+    for id in outside {
+        let queue = pipeline.queue().clone();
+        lookups.spawn(async move {
+            let state =
+                queue.status(&id).await.ok().and_then(|s| {
+                    serde_json::from_value::<TaskState>(s.get("state")?.clone()).ok()
+                });
+            (id, state)
+        });
+    }
+    let mut states = BTreeMap::new();
+    while let Some(joined) = lookups.join_next().await {
+        if let Ok((id, Some(state))) = joined {
+            states.insert(id, state);
+        }
+    }
+    states
 }
 
 /// Check runs first (taskcluster-github's current reporting); commit

@@ -337,7 +337,10 @@ impl Judge<'_> {
             .filter_map(|dep| match self.by_id.get(dep.as_str()) {
                 Some(t) if t.state.is_resolved() => None,
                 Some(t) => Some(t.label.clone()),
-                None => Some(dep.to_string()),
+                None => match self.input.external.get(dep) {
+                    Some(state) if state.is_resolved() => None,
+                    _ => Some(dep.to_string()),
+                },
             })
             .collect()
     }

@@ -74,6 +74,10 @@ pub struct PlanInput<'a> {
     pub ledger: &'a Ledger,
     pub pr: PrState,
     pub delivery: &'a DeliveryId,
+    /// States of dependencies that live outside `tasks` (e.g. cached
+    /// docker-image or toolchain tasks of older groups), as the pipeline
+    /// looked them up; a dependency in neither counts as unresolved.
+    pub external: &'a BTreeMap<crate::types::TaskId, crate::taskcluster::snapshot::TaskState>,
     /// 0-based position of this command among the comment's commands; it
     /// keeps copy ids of two commands of one comment (same delivery) apart.
     pub command_index: usize,

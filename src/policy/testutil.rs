@@ -110,6 +110,7 @@ pub(crate) struct Ctx {
     pub ledger: Ledger,
     pub pr: PrState,
     pub command_index: usize,
+    pub external: std::collections::BTreeMap<crate::types::TaskId, TaskState>,
 }
 
 impl Default for Ctx {
@@ -121,6 +122,7 @@ impl Default for Ctx {
             ledger: Ledger::default(),
             pr: PrState::Open,
             command_index: 0,
+            external: Default::default(),
         }
     }
 }
@@ -142,6 +144,7 @@ impl Ctx {
             ledger: &self.ledger,
             pr: self.pr,
             delivery: &delivery,
+            external: &self.external,
             command_index: self.command_index,
             now: now(),
         })

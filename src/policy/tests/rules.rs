@@ -88,6 +88,12 @@ fn rules() -> Vec<Rule> {
             expect: |p| row_decision(p) == Some(&Decision::Act(Action::CancelRerun { runs_seen: 0 })) && has_warning(p, Warning::Forced { what: ForcedAction::CancelRerun }) },
         Rule { name: "rerun --force unscheduled with an unresolved dependency is refused", tasks: vec![task("D1", "dep1").state(Completed), task("D2", "dep2").state(Pending), task("T1", "a").state(Unscheduled).runs(0).deps(&["D1", "D2", "GONE"])], ctx: maintainer(), command: rerun(&["a"], true),
             expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::DependenciesUnresolved { unresolved })) if unresolved == &["dep2".to_owned(), "GONE".to_owned()]) },
+        Rule { name: "rerun --force unscheduled: dependencies outside the groups count by their looked-up state", tasks: vec![task("T1", "a").state(Unscheduled).runs(0).deps(&["DOCKER", "TOOLCHAIN"])],
+            ctx: with(|c| { c.role = Role::Maintain; c.external.insert("DOCKER".into(), Completed); c.external.insert("TOOLCHAIN".into(), Failed); }), command: rerun(&["a"], true),
+            expect: |p| row_decision(p) == Some(&Decision::Act(Action::CancelRerun { runs_seen: 0 })) },
+        Rule { name: "rerun --force unscheduled: an outside dependency still running is unresolved", tasks: vec![task("T1", "a").state(Unscheduled).runs(0).deps(&["DOCKER"])],
+            ctx: with(|c| { c.role = Role::Maintain; c.external.insert("DOCKER".into(), Running); }), command: rerun(&["a"], true),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::DependenciesUnresolved { unresolved })) if unresolved == &["DOCKER".to_owned()]) },
         // ---- past deadline
         Rule { name: "rerun past deadline, test task: suggest /retrigger", tasks: vec![task("T1", "a").test().past_deadline()], ctx: ctx(), command: rerun(&["a"], false),
             expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::Retrigger })) },

@@ -42,16 +42,16 @@ const SCENARIOS: &[Scenario] = &[
         comment: "/retrigger balrog-linux64-shippable/opt",
     },
     Scenario {
-        title: "Notarization poller timeout: a maintainer forces part 1, then the poller reruns",
-        pr: PR_MERGED,
-        login: "mia",
-        comment: "/rerun --force notarization-part-1-macosx64-shippable/opt\n/rerun notarization-poller-macosx64-shippable/opt",
-    },
-    Scenario {
         title: "A release task behind a failed dependency: cancel, then rerun",
         pr: PR_MERGED,
         login: "mia",
         comment: "/rerun --force beetmover-repackage-macosx64-shippable/opt",
+    },
+    Scenario {
+        title: "Notarization poller timeout: a maintainer forces part 1, then the poller reruns",
+        pr: PR_MERGED,
+        login: "mia",
+        comment: "/rerun --force notarization-part-1-macosx64-shippable/opt\n/rerun notarization-poller-macosx64-shippable/opt",
     },
     Scenario {
         title: "A deadline-exceeded leaf release task",

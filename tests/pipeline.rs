@@ -359,3 +359,39 @@ async fn no_secret_or_token_reaches_the_logs() {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_comments_at_once_cannot_both_pass_the_per_task_rerun_limit() {
+    let mut w = World::start(WorldOptions {
+        repo_config: Some("limits:\n  max_reruns_per_task: 1\n".to_owned()),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    let command = "/rerun source-test-mozlint-eslint";
+    let (first, _) = w
+        .comment_accepted(PR_OPEN, "bob", command)
+        .await
+        .expect("comment");
+    let (second, _) = w
+        .comment_accepted(PR_OPEN, "mia", command)
+        .await
+        .expect("comment");
+    w.wait_for_all(&[&first, &second]).await.expect("both jobs");
+    let reruns = writes(&w).iter().filter(|c| c.ends_with("/rerun")).count();
+    assert_eq!(
+        reruns, 1,
+        "the ledger admits one rerun of the label per commit"
+    );
+    let replies = w.replies(PR_OPEN);
+    assert_eq!(replies.len(), 2);
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|r| r.contains("rerun started"))
+            .count(),
+        1,
+        "{replies:#?}"
+    );
+    w.shutdown().await;
+}

@@ -10,7 +10,7 @@ use crate::dispatch::{dispatch, Outcomes, DEFAULT_CONCURRENCY};
 use crate::github::{GithubApp, GithubError, Reaction};
 use crate::outcome::ActionOutcome;
 use crate::reply::{ReplyInput, ReplySection};
-use crate::store::{Claim, LedgerEntry, Store, StoreError};
+use crate::store::{Claim, PlannedAction, PlannedJob, Store, StoreError};
 use crate::taskcluster::{QueueClient, QueueError};
 use crate::types::{CommentId, DeliveryId};
 use crate::webhook::event::CommentJob;
@@ -108,16 +108,29 @@ impl Pipeline {
         let prepared = match stored {
             Some(prepared) => prepared,
             None => {
-                let Some(prepared) = prepare::prepare(self, &gh, &job, &delivery, &store).await?
-                else {
+                let Some(draft) = prepare::prepare(self, &gh, &job, &delivery).await? else {
                     tracing::info!("no command for us in this comment");
                     return Ok(());
                 };
-                let actions = planned_actions(&claim, &prepared);
-                store
-                    .save_plan_with_actions(&claim, &to_json(&prepared)?, &actions)
-                    .await?;
-                prepared
+                match draft {
+                    prepare::Draft::Done(prepared) => {
+                        store.save_plan(&claim, &to_json(&prepared)?).await?;
+                        prepared
+                    }
+                    prepare::Draft::ToPlan(planner) => {
+                        let (repo, sha) = (planner.repo().to_owned(), planner.sha().to_owned());
+                        store
+                            .plan_exclusively(&claim, &repo, &sha, |reruns| {
+                                let prepared = planner.finish(reruns);
+                                Ok::<_, StepError>(PlannedJob {
+                                    plan_json: to_json(&prepared)?,
+                                    actions: planned_actions(&prepared),
+                                    value: prepared,
+                                })
+                            })
+                            .await??
+                    }
+                }
             }
         };
         let outcomes = dispatch(
@@ -192,17 +205,14 @@ impl Pipeline {
     }
 }
 
-/// The ledger entries of a plan's actions (recorded with the plan).
-fn planned_actions<'a>(claim: &Claim, prepared: &'a Prepared) -> Vec<LedgerEntry<'a>> {
+/// The actions a plan will dispatch, for the ledger.
+fn planned_actions(prepared: &Prepared) -> Vec<PlannedAction> {
     prepared
         .plans()
         .flat_map(|plan| plan.actions())
-        .map(|(row, action)| LedgerEntry {
-            job_id: claim.job.id,
-            repo: &prepared.repo,
-            head_sha: &prepared.sha,
-            label: &row.label,
-            task_id: row.task_id.as_str(),
+        .map(|(row, action)| PlannedAction {
+            label: row.label.clone(),
+            task_id: row.task_id.to_string(),
             kind: match action {
                 crate::policy::Action::Rerun { .. } => "rerun",
                 crate::policy::Action::CancelRerun { .. } => "cancel-rerun",

@@ -14,6 +14,24 @@ use crate::types::{CommitSha, DeliveryId, TaskId};
 use crate::webhook::event::CommentJob;
 use std::collections::BTreeMap;
 
+/// What a job has decided before planning.
+pub(super) enum Draft {
+    /// Nothing to plan (a config or comment error, help, malformed commands).
+    Done(Prepared),
+    /// Commands to judge against the gathered context; the plan is made
+    /// under the commit's planning lock (it reads the ledger).
+    ToPlan(Planner),
+}
+
+/// The gathered context of a comment's commands, ready to be planned.
+pub(super) struct Planner {
+    repo: String,
+    config: RepoConfig,
+    parsed: ParsedComment,
+    context: Context,
+    delivery: DeliveryId,
+}
+
 /// Everything a job needs to decide, or `None` when the comment holds no
 /// command for us (an edit that added none).
 pub(super) async fn prepare(
@@ -21,8 +39,7 @@ pub(super) async fn prepare(
     gh: &InstallationClient,
     job: &CommentJob,
     delivery: &DeliveryId,
-    store: &crate::store::Store,
-) -> Result<Option<Prepared>, StepError> {
+) -> Result<Option<Draft>, StepError> {
     let repo = job.repo.to_string();
     let config = match gh.repo_config_text(&job.repo).await? {
         None => Ok(RepoConfig::default()),
@@ -61,13 +78,16 @@ pub(super) async fn prepare(
             eyes.await;
             let body = crate::reply::render_config_error(&job.commenter, &error);
             let force_role = RepoConfig::default().permissions.force;
-            return Ok(Some(text_reply(body, force_role)));
+            return Ok(Some(Draft::Done(text_reply(body, force_role))));
         }
     };
     if let Some(error) = &parsed.error {
         eyes.await;
         let body = crate::reply::render_comment_error(&job.commenter, error);
-        return Ok(Some(text_reply(body, config.permissions.force)));
+        return Ok(Some(Draft::Done(text_reply(
+            body,
+            config.permissions.force,
+        ))));
     }
     let needs_tasks = parsed.commands.iter().any(|c| {
         matches!(
@@ -82,57 +102,103 @@ pub(super) async fn prepare(
             .commands
             .iter()
             .any(|c| matches!(c.result, Ok(Command::Rerun { force: true, .. })));
-        let ((), context) = tokio::join!(eyes, gather(pipeline, gh, job, store, forced_rerun));
+        let ((), context) = tokio::join!(eyes, gather(pipeline, gh, job, forced_rerun));
         Some(context?)
     } else {
         eyes.await;
         None
     };
-
-    let now = chrono::Utc::now();
-    let mut ledger = context
-        .as_ref()
-        .map(|c| c.ledger.clone())
-        .unwrap_or_default();
-    let mut sections = Vec::new();
-    let mut definitions = BTreeMap::new();
-    for (index, line) in parsed.commands.iter().enumerate() {
-        let command_text = line.text.clone();
-        let section = match (&line.result, &context) {
-            (Err(error), _) => PreparedSection::Malformed {
-                command_text,
-                error: error.clone(),
-            },
-            (Ok(Command::Help), _) => PreparedSection::Help,
-            (Ok(command), Some(context)) => {
-                let plan = crate::policy::plan(&PlanInput {
-                    command,
-                    command_text: &command_text,
-                    tasks: &context.tasks,
-                    actor: &context.actor,
-                    config: &config,
-                    ledger: &ledger,
-                    external: &context.external,
-                    pr: context.pr,
-                    delivery,
-                    command_index: index,
-                    now,
-                });
-                ledger.record(&plan);
-                copy_definitions(&plan, &context.tasks, now, &mut definitions);
-                PreparedSection::Planned { command_text, plan }
-            }
-            (Ok(_), None) => continue,
-        };
-        sections.push(section);
-    }
-    Ok(Some(Prepared {
-        repo,
-        sha: context.map(|c| c.sha.to_string()).unwrap_or_default(),
-        force_role: config.permissions.force,
-        reply: PreparedReply::Sections { sections },
-        definitions,
+    Ok(Some(match context {
+        Some(context) => Draft::ToPlan(Planner {
+            repo,
+            config,
+            parsed,
+            context,
+            delivery: delivery.clone(),
+        }),
+        None => Draft::Done(Planner::sections(
+            &repo,
+            &config,
+            &parsed,
+            None,
+            delivery,
+            Ledger::default(),
+        )),
     }))
+}
+
+impl Planner {
+    /// The commit whose tasks are judged.
+    pub(super) fn sha(&self) -> &str {
+        self.context.sha.as_str()
+    }
+
+    pub(super) fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    /// Plans every command, given the reruns already recorded for the
+    /// commit. Pure: called under the planning lock.
+    pub(super) fn finish(&self, reruns_by_label: BTreeMap<String, u32>) -> Prepared {
+        Self::sections(
+            &self.repo,
+            &self.config,
+            &self.parsed,
+            Some(&self.context),
+            &self.delivery,
+            Ledger { reruns_by_label },
+        )
+    }
+
+    fn sections(
+        repo: &str,
+        config: &RepoConfig,
+        parsed: &ParsedComment,
+        context: Option<&Context>,
+        delivery: &DeliveryId,
+        mut ledger: Ledger,
+    ) -> Prepared {
+        let now = chrono::Utc::now();
+        let mut sections = Vec::new();
+        let mut definitions = BTreeMap::new();
+        for (index, line) in parsed.commands.iter().enumerate() {
+            let command_text = line.text.clone();
+            let section = match (&line.result, context) {
+                (Err(error), _) => PreparedSection::Malformed {
+                    command_text,
+                    error: error.clone(),
+                },
+                (Ok(Command::Help), _) => PreparedSection::Help,
+                (Ok(command), Some(context)) => {
+                    let plan = crate::policy::plan(&PlanInput {
+                        command,
+                        command_text: &command_text,
+                        tasks: &context.tasks,
+                        actor: &context.actor,
+                        config,
+                        ledger: &ledger,
+                        external: &context.external,
+                        pr: context.pr,
+                        delivery,
+                        command_index: index,
+                        now,
+                    });
+                    ledger.record(&plan);
+                    copy_definitions(&plan, &context.tasks, now, &mut definitions);
+                    PreparedSection::Planned { command_text, plan }
+                }
+                (Ok(_), None) => continue,
+            };
+            sections.push(section);
+        }
+        Prepared {
+            repo: repo.to_owned(),
+            sha: context.map(|c| c.sha.to_string()).unwrap_or_default(),
+            force_role: config.permissions.force,
+            reply: PreparedReply::Sections { sections },
+            definitions,
+        }
+    }
 }
 
 fn parse(job: &CommentJob, limits: &ParseLimits) -> ParsedComment {
@@ -148,7 +214,6 @@ struct Context {
     sha: CommitSha,
     actor: Actor,
     tasks: Vec<TaskSnapshot>,
-    ledger: Ledger,
     /// States of dependencies outside the pull request's groups.
     external: BTreeMap<TaskId, TaskState>,
 }
@@ -157,7 +222,6 @@ async fn gather(
     pipeline: &Pipeline,
     gh: &InstallationClient,
     job: &CommentJob,
-    store: &crate::store::Store,
     forced_rerun: bool,
 ) -> Result<Context, StepError> {
     let (pull, role) = tokio::try_join!(
@@ -179,11 +243,6 @@ async fn gather(
     } else {
         find_tasks(pipeline, gh, job, &sha).await?
     };
-    let ledger = Ledger {
-        reruns_by_label: store
-            .reruns_by_label(&job.repo.to_string(), sha.as_str())
-            .await?,
-    };
     let external = if forced_rerun {
         external_dependency_states(pipeline, &tasks).await
     } else {
@@ -194,7 +253,6 @@ async fn gather(
         sha,
         actor,
         tasks,
-        ledger,
         external,
     })
 }

@@ -261,6 +261,26 @@ impl World {
         Ok((response.status().as_u16(), response.text().await?))
     }
 
+    /// Waits (at most 60 s) until the jobs of every `guid` are done or failed.
+    pub async fn wait_for_all(&mut self, guids: &[&str]) -> anyhow::Result<()> {
+        let mut left: Vec<&str> = guids.to_vec();
+        let wait = async {
+            while !left.is_empty() {
+                match self.events.recv().await {
+                    Ok(e) if matches!(e.outcome, JobEventKind::Done | JobEventKind::Failed(_)) => {
+                        left.retain(|g| *g != e.delivery_id);
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        anyhow::bail!("worker pool stopped")
+                    }
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait).await?
+    }
+
     /// Waits (at most 60 s) until the job of `guid` is done or failed.
     pub async fn wait_for(&mut self, guid: &str) -> anyhow::Result<JobEventKind> {
         let wait = async {

@@ -1,43 +1,77 @@
-//! The audit ledger: every action the app dispatched, by repository and
-//! commit, so limits such as `max_reruns_per_task` count across comments.
-//! Actions are recorded with the plan, before dispatch, idempotently per
-//! (job, task, kind): a retried job records once.
+//! The audit ledger: every action the app planned, by repository and commit,
+//! so limits such as `max_reruns_per_task` count across comments. Actions
+//! are recorded with the plan, before dispatch, idempotently per (job, task,
+//! kind): a retried job records once. Plans for one commit are made one at a
+//! time (see [`Store::plan_exclusively`]), so two comments arriving together
+//! cannot both pass a limit.
 
-use super::{now_ms, Context, Store, StoreError};
+use super::{now_ms, Claim, Context, Store, StoreError};
 use std::collections::BTreeMap;
 
-/// One dispatched action.
+/// One action a plan will dispatch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LedgerEntry<'a> {
-    pub job_id: i64,
-    pub repo: &'a str,
-    pub head_sha: &'a str,
-    pub label: &'a str,
-    pub task_id: &'a str,
+pub struct PlannedAction {
+    pub label: String,
+    pub task_id: String,
     /// `rerun`, `cancel-rerun` or `retrigger`.
-    pub kind: &'a str,
+    pub kind: &'static str,
 }
 
-const INSERT_ACTION: &str =
-    "INSERT INTO actions (job_id, repo, head_sha, label, task_id, kind, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id, task_id, kind) DO NOTHING";
+/// What a planning function hands back to be stored.
+#[derive(Debug)]
+pub struct PlannedJob<T> {
+    pub value: T,
+    /// The plan as stored with the job.
+    pub plan_json: String,
+    pub actions: Vec<PlannedAction>,
+}
 
 impl Store {
-    /// Stores a job's plan and the actions it will dispatch, in one
-    /// transaction, before anything is sent: the next command on the same
-    /// commit counts these actions even while they are being dispatched.
-    pub async fn save_plan_with_actions(
+    /// Makes and stores a job's plan while no other job plans for the same
+    /// commit: in one transaction, takes the commit's planning lock (a row
+    /// of `plan_locks`: a row lock on Postgres, the write lock on SQLite),
+    /// reads the reruns already recorded for the commit, runs `plan` on them
+    /// (pure and quick: all I/O happened before), then stores the plan
+    /// (guarded by the job's lease) and its actions.
+    pub async fn plan_exclusively<T, E>(
         &self,
-        claim: &crate::store::Claim,
-        plan: &str,
-        actions: &[LedgerEntry<'_>],
-    ) -> Result<(), StoreError> {
+        claim: &Claim,
+        repo: &str,
+        head_sha: &str,
+        plan: impl FnOnce(BTreeMap<String, u32>) -> Result<PlannedJob<T>, E>,
+    ) -> Result<Result<T, E>, StoreError> {
         let mut tx = self.pool().begin().await.context("begin")?;
+        sqlx::query(
+            "INSERT INTO plan_locks (repo, head_sha, plans) VALUES ($1, $2, 1) \
+             ON CONFLICT (repo, head_sha) DO UPDATE SET plans = plan_locks.plans + 1",
+        )
+        .bind(repo)
+        .bind(head_sha)
+        .execute(&mut *tx)
+        .await
+        .context("take the planning lock")?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT label, COUNT(*) FROM actions WHERE repo = $1 AND head_sha = $2 \
+             AND kind IN ('rerun', 'cancel-rerun') GROUP BY label",
+        )
+        .bind(repo)
+        .bind(head_sha)
+        .fetch_all(&mut *tx)
+        .await
+        .context("read ledger")?;
+        let reruns = rows
+            .into_iter()
+            .map(|(label, n)| (label, u32::try_from(n).unwrap_or(u32::MAX)))
+            .collect();
+        let planned = match plan(reruns) {
+            Ok(planned) => planned,
+            Err(e) => return Ok(Err(e)),
+        };
         let saved = sqlx::query(
             "UPDATE jobs SET plan = $1, updated_at = $2 \
              WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
         )
-        .bind(plan)
+        .bind(&planned.plan_json)
         .bind(now_ms())
         .bind(claim.job.id)
         .bind(&claim.lease)
@@ -47,48 +81,23 @@ impl Store {
         if saved.rows_affected() != 1 {
             return Err(StoreError::LeaseLost);
         }
-        for entry in actions {
-            bind_action(sqlx::query(INSERT_ACTION), entry)
-                .execute(&mut *tx)
-                .await
-                .context("record action")?;
+        for action in &planned.actions {
+            sqlx::query(
+                "INSERT INTO actions (job_id, repo, head_sha, label, task_id, kind, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id, task_id, kind) DO NOTHING",
+            )
+            .bind(claim.job.id)
+            .bind(repo)
+            .bind(head_sha)
+            .bind(&action.label)
+            .bind(&action.task_id)
+            .bind(action.kind)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .context("record action")?;
         }
-        tx.commit().await.context("commit plan")
+        tx.commit().await.context("commit plan")?;
+        Ok(Ok(planned.value))
     }
-
-    /// Reruns (including cancel-then-rerun) by label for one commit.
-    /// Counts planned ones too: they are recorded with the plan.
-    pub async fn reruns_by_label(
-        &self,
-        repo: &str,
-        head_sha: &str,
-    ) -> Result<BTreeMap<String, u32>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT label, COUNT(*) FROM actions WHERE repo = $1 AND head_sha = $2 \
-             AND kind IN ('rerun', 'cancel-rerun') GROUP BY label",
-        )
-        .bind(repo)
-        .bind(head_sha)
-        .fetch_all(self.pool())
-        .await
-        .context("read ledger")?;
-        Ok(rows
-            .into_iter()
-            .map(|(label, n)| (label, u32::try_from(n).unwrap_or(u32::MAX)))
-            .collect())
-    }
-}
-
-fn bind_action<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    entry: &LedgerEntry<'q>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    query
-        .bind(entry.job_id)
-        .bind(entry.repo)
-        .bind(entry.head_sha)
-        .bind(entry.label)
-        .bind(entry.task_id)
-        .bind(entry.kind)
-        .bind(now_ms())
 }

@@ -5,7 +5,8 @@
 use super::{Backend, Context, Store, StoreError};
 use sqlx::Executor;
 
-const SQLITE: &[&str] = &[r#"
+const SQLITE: &[&str] = &[
+    r#"
 CREATE TABLE IF NOT EXISTS jobs (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_id      TEXT    NOT NULL UNIQUE,
@@ -36,9 +37,19 @@ CREATE TABLE IF NOT EXISTS actions (
     UNIQUE (job_id, task_id, kind)
 );
 CREATE INDEX IF NOT EXISTS actions_by_head ON actions (repo, head_sha);
-"#];
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS plan_locks (
+    repo     TEXT    NOT NULL,
+    head_sha TEXT    NOT NULL,
+    plans    INTEGER NOT NULL,
+    PRIMARY KEY (repo, head_sha)
+);
+"#,
+];
 
-const POSTGRES: &[&str] = &[r#"
+const POSTGRES: &[&str] = &[
+    r#"
 CREATE TABLE IF NOT EXISTS jobs (
     id               BIGSERIAL PRIMARY KEY,
     delivery_id      TEXT    NOT NULL UNIQUE,
@@ -69,7 +80,16 @@ CREATE TABLE IF NOT EXISTS actions (
     UNIQUE (job_id, task_id, kind)
 );
 CREATE INDEX IF NOT EXISTS actions_by_head ON actions (repo, head_sha);
-"#];
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS plan_locks (
+    repo     TEXT   NOT NULL,
+    head_sha TEXT   NOT NULL,
+    plans    BIGINT NOT NULL,
+    PRIMARY KEY (repo, head_sha)
+);
+"#,
+];
 
 pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
     let (steps, lock) = match store.backend {

@@ -8,7 +8,7 @@ mod ledger;
 mod migrate;
 
 pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};
-pub use ledger::LedgerEntry;
+pub use ledger::{PlannedAction, PlannedJob};
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

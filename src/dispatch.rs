@@ -190,7 +190,27 @@ async fn run_unit(queue: &QueueClient, unit: Unit, resumed: bool) -> Result<Done
             // A resumed job may have created the copy already; the queue
             // would refuse a re-send whose `created` is over 15 minutes old.
             let sent = if resumed {
-                queue.ensure_task_created(&copy, &definition).await
+                match queue.ensure_task_created(&copy, &definition).await {
+                    // The copy was never created and its stored definition
+                    // is too old for the queue: shift it to now (same id,
+                    // so still at most one copy).
+                    Err(QueueError::Rejected {
+                        status: 400,
+                        message,
+                    }) if message.contains("`created`") => {
+                        match crate::taskcluster::retrigger_definition(
+                            &definition,
+                            chrono::Utc::now(),
+                        ) {
+                            Ok(fresh) => queue.create_task(&copy, &fresh).await,
+                            Err(e) => Err(QueueError::Rejected {
+                                status: 400,
+                                message: e.to_string(),
+                            }),
+                        }
+                    }
+                    other => other,
+                }
             } else {
                 queue.create_task(&copy, &definition).await
             };

@@ -123,3 +123,49 @@ async fn a_resumed_rerun_is_not_repeated_once_a_new_run_exists() {
     assert!(matches!(again[0][0], ActionOutcome::Rerun { .. }));
     assert_eq!(runs(&sandbox, task), seen as usize + 1);
 }
+
+#[tokio::test]
+async fn a_resumed_copy_whose_stored_definition_is_too_old_is_created_with_fresh_times() {
+    let (sandbox, client) = queue().await;
+    let source = sandbox.task(release::BALROG_LINUX_FAILED).expect("task")["task"].clone();
+    // Planned (and stored) 20 minutes ago, never sent: the queue refuses its `created`.
+    let planned_at = chrono::Utc::now() - chrono::Duration::minutes(20);
+    let stale = rerunbot::taskcluster::retrigger_definition(&source, planned_at).expect("copy");
+    let copy = rerunbot::taskcluster::copy_task_id(
+        &"guid".into(),
+        &TaskId::from(release::BALROG_LINUX_FAILED),
+        0,
+    );
+    let mut prepared = one_action(
+        release::BALROG_LINUX_FAILED,
+        Action::Retrigger {
+            copies: vec![copy.clone()],
+        },
+    );
+    prepared.definitions.insert(copy.to_string(), stale);
+
+    let first_try = dispatch(&client, &prepared, false, 8).await;
+    assert!(
+        matches!(first_try[0][0], ActionOutcome::Failed { .. }),
+        "a fresh job sends the stored bytes: {first_try:?}"
+    );
+    let resumed = dispatch(&client, &prepared, true, 8).await;
+    assert_eq!(
+        resumed[0][0],
+        ActionOutcome::Retriggered {
+            task_ids: vec![copy.clone()]
+        }
+    );
+    assert!(
+        sandbox.task(copy.as_str()).is_some(),
+        "created under the planned id"
+    );
+    // Once it exists, a further retry confirms it and creates nothing new.
+    let again = dispatch(&client, &prepared, true, 8).await;
+    assert_eq!(
+        again[0][0],
+        ActionOutcome::Retriggered {
+            task_ids: vec![copy.clone()]
+        }
+    );
+}

@@ -457,26 +457,7 @@ async fn shutdown_releases_jobs_still_running_after_the_grace_period() {
 
 #[tokio::test]
 async fn logs_never_contain_the_webhook_secret() {
-    use std::io::Write;
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buffer {
-        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(data);
-            Ok(data.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = CapturedLogs::start(true);
 
     let db = sqlite().await;
     let service = start(
@@ -506,7 +487,7 @@ async fn logs_never_contain_the_webhook_secret() {
     wait_for(&mut events, 1, is_done).await;
     service.shutdown(Duration::from_secs(5)).await;
 
-    let logs = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf8");
+    let logs = logs.text();
     assert!(
         logs.contains("guid-abc"),
         "the delivery span carries the GUID:\n{logs}"

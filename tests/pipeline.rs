@@ -1,6 +1,8 @@
 //! Idempotency of the whole pipeline (DESIGN.md §10): a job that dies
 //! between dispatch and reply, a redelivered webhook, an edited comment.
 
+mod common;
+
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OPEN};
 use rerunbot::types::CommentId;
@@ -310,26 +312,7 @@ async fn a_job_that_gives_up_says_so_on_the_pull_request() {
 
 #[tokio::test]
 async fn no_secret_or_token_reaches_the_logs() {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buffer {
-        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(data);
-            Ok(data.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = common::CapturedLogs::start(false);
 
     let mut w = World::start(WorldOptions::default()).await.expect("world");
     // A failure path too: errors are where secrets tend to leak.
@@ -343,7 +326,7 @@ async fn no_secret_or_token_reaches_the_logs() {
         .expect("comment");
     w.shutdown().await;
 
-    let logs = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf8");
+    let logs = logs.text();
     assert!(logs.contains("queued"), "logs were captured:\n{logs}");
     assert!(logs.contains("replied"), "the pipeline logs too:\n{logs}");
     for secret in [

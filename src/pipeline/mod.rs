@@ -107,31 +107,13 @@ impl Pipeline {
         let resumed = stored.is_some();
         let prepared = match stored {
             Some(prepared) => prepared,
-            None => {
-                let Some(draft) = prepare::prepare(self, &gh, &job, &delivery).await? else {
+            None => match self.decide(&store, &claim, &gh, &job, &delivery).await? {
+                Some(prepared) => prepared,
+                None => {
                     tracing::info!("no command for us in this comment");
                     return Ok(());
-                };
-                match draft {
-                    prepare::Draft::Done(prepared) => {
-                        store.save_plan(&claim, &to_json(&prepared)?).await?;
-                        prepared
-                    }
-                    prepare::Draft::ToPlan(planner) => {
-                        let (repo, sha) = (planner.repo().to_owned(), planner.sha().to_owned());
-                        store
-                            .plan_exclusively(&claim, &repo, &sha, |reruns| {
-                                let prepared = planner.finish(reruns);
-                                Ok::<_, StepError>(PlannedJob {
-                                    plan_json: to_json(&prepared)?,
-                                    actions: planned_actions(&prepared),
-                                    value: prepared,
-                                })
-                            })
-                            .await??
-                    }
                 }
-            }
+            },
         };
         let outcomes = dispatch(
             &self.inner.queue,
@@ -153,6 +135,41 @@ impl Pipeline {
         reacted?;
         tracing::info!(reaction = reaction.as_str(), "replied");
         Ok(())
+    }
+
+    /// Prepares the job and stores its plan (under the commit's planning
+    /// lock when it has commands to judge). `None`: nothing for us.
+    async fn decide(
+        &self,
+        store: &Store,
+        claim: &Claim,
+        gh: &crate::github::InstallationClient,
+        job: &CommentJob,
+        delivery: &DeliveryId,
+    ) -> Result<Option<Prepared>, StepError> {
+        let Some(draft) = prepare::prepare(self, gh, job, delivery).await? else {
+            return Ok(None);
+        };
+        let prepared = match draft {
+            prepare::Draft::Done(prepared) => {
+                store.save_plan(claim, &to_json(&prepared)?).await?;
+                prepared
+            }
+            prepare::Draft::ToPlan(planner) => {
+                let (repo, sha) = (planner.repo().to_owned(), planner.sha().to_owned());
+                store
+                    .plan_exclusively(claim, &repo, &sha, |reruns| {
+                        let prepared = planner.finish(reruns);
+                        Ok::<_, StepError>(PlannedJob {
+                            plan_json: to_json(&prepared)?,
+                            actions: planned_actions(&prepared),
+                            value: prepared,
+                        })
+                    })
+                    .await??
+            }
+        };
+        Ok(Some(prepared))
     }
 
     /// The reply body and the reaction that sums it up.

@@ -323,15 +323,3 @@ impl JobHandler for Pipeline {
         })
     }
 }
-
-/// Logs each job and completes it (for load tests of the ingress alone).
-pub struct LogOnly;
-
-impl JobHandler for LogOnly {
-    fn handle(&self, _store: Store, claim: Claim) -> JobFuture {
-        Box::pin(async move {
-            tracing::info!(event = %claim.job.event, "job received");
-            Ok(())
-        })
-    }
-}

@@ -113,42 +113,41 @@ impl Store {
     /// Inserts a job for a delivery, once per delivery GUID. Committed when
     /// this returns, so the caller may acknowledge the delivery.
     pub async fn enqueue(&self, job: NewJob<'_>) -> Result<EnqueueResult, StoreError> {
-        let now = now_ms();
-        let id: Option<i64> = sqlx::query_scalar(
+        let now = self.db_now();
+        let sql = format!(
             "INSERT INTO jobs (delivery_id, event, payload, state, attempts, run_after, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'queued', 0, $4, $4, $4) \
-             ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
-        )
-        .bind(job.delivery_id)
-        .bind(job.event)
-        .bind(job.payload)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await
-        .context("enqueue")?;
+             VALUES ($1, $2, $3, 'queued', 0, {now}, {now}, {now}) \
+             ON CONFLICT (delivery_id) DO NOTHING RETURNING id"
+        );
+        let id: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(job.delivery_id)
+            .bind(job.event)
+            .bind(job.payload)
+            .fetch_optional(self.pool())
+            .await
+            .context("enqueue")?;
         Ok(id.map_or(EnqueueResult::Duplicate, EnqueueResult::Inserted))
     }
 
     /// Claims the oldest ready job: queued and due, or running with an
     /// expired lease (its worker died). Increments `attempts`.
     pub async fn claim(&self, lease_for: Duration) -> Result<Option<Claim>, StoreError> {
-        let now = now_ms();
+        let now = self.db_now();
         let lease = uuid::Uuid::new_v4().simple().to_string();
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
-             attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= $3) \
-                 OR (state = 'running' AND lease_until < $3) ORDER BY run_after, id LIMIT 1{lock}) \
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = {now} + $2, \
+             attempts = attempts + 1, updated_at = {now} \
+             WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= {now}) \
+                 OR (state = 'running' AND lease_until < {now}) ORDER BY run_after, id LIMIT 1{lock}) \
              RETURNING {JOB_COLUMNS}"
         );
         let row: Option<JobRow> = sqlx::query_as(&sql)
             .bind(&lease)
-            .bind(now + duration_ms(lease_for))
-            .bind(now)
+            .bind(duration_ms(lease_for))
             .fetch_optional(self.pool())
             .await
             .context("claim")?;
@@ -165,18 +164,18 @@ impl Store {
         claim: &Claim,
         lease_for: Duration,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let result = sqlx::query(
-            "UPDATE jobs SET lease_until = $1, updated_at = $2 \
-             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
-        )
-        .bind(now + duration_ms(lease_for))
-        .bind(now)
-        .bind(claim.job.id)
-        .bind(&claim.lease)
-        .execute(self.pool())
-        .await
-        .context("extend lease")?;
+        let now = self.db_now();
+        let sql = format!(
+            "UPDATE jobs SET lease_until = {now} + $1, updated_at = {now} \
+             WHERE id = $2 AND lease_owner = $3 AND state = 'running'"
+        );
+        let result = sqlx::query(&sql)
+            .bind(duration_ms(lease_for))
+            .bind(claim.job.id)
+            .bind(&claim.lease)
+            .execute(self.pool())
+            .await
+            .context("extend lease")?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -226,21 +225,21 @@ impl Store {
         error: Option<&str>,
         delay: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let result = sqlx::query(
-            "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), run_after = $3, \
-             lease_owner = NULL, lease_until = NULL, updated_at = $4 \
-             WHERE id = $5 AND lease_owner = $6 AND state = 'running'",
-        )
-        .bind(state.as_str())
-        .bind(error)
-        .bind(now + delay.map_or(0, duration_ms))
-        .bind(now)
-        .bind(claim.job.id)
-        .bind(&claim.lease)
-        .execute(self.pool())
-        .await
-        .context("finish job")?;
+        let now = self.db_now();
+        let sql = format!(
+            "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error), run_after = {now} + $3, \
+             lease_owner = NULL, lease_until = NULL, updated_at = {now} \
+             WHERE id = $4 AND lease_owner = $5 AND state = 'running'"
+        );
+        let result = sqlx::query(&sql)
+            .bind(state.as_str())
+            .bind(error)
+            .bind(delay.map_or(0, duration_ms))
+            .bind(claim.job.id)
+            .bind(&claim.lease)
+            .execute(self.pool())
+            .await
+            .context("finish job")?;
         Ok(result.rows_affected() == 1)
     }
 

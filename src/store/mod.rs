@@ -106,6 +106,16 @@ impl Store {
         &self.pool
     }
 
+    /// The database's clock in Unix milliseconds, as SQL. Leases and retry
+    /// times are read and written on this one clock, so replicas whose own
+    /// clocks disagree still agree on when a lease expires.
+    pub(crate) fn db_now(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

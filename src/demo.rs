@@ -128,18 +128,8 @@ pub async fn run() -> anyhow::Result<()> {
         );
         println!("{out}");
     }
-    let created = world
-        .queue
-        .calls()
-        .iter()
-        .filter(|c| c.method == "PUT" && c.status < 300)
-        .count();
-    let reruns = world
-        .queue
-        .calls()
-        .iter()
-        .filter(|c| c.method == "POST" && c.path.ends_with("/rerun") && c.status < 300)
-        .count();
+    let created = world.queue.accepted("PUT", "").len();
+    let reruns = world.queue.accepted("POST", "/rerun").len();
     println!(
         "Taskcluster saw {created} new tasks and {reruns} reruns; GitHub saw {} calls.",
         world.github.calls().len()

@@ -25,6 +25,17 @@ impl Recorder {
     fn runs(&self) -> HashMap<i64, u32> {
         self.runs.lock().expect("lock").clone()
     }
+
+    /// Returns once some job has started (bounded).
+    async fn wait_until_running(&self) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while self.runs.lock().expect("lock").is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("job started");
+    }
 }
 
 impl JobHandler for Recorder {
@@ -57,6 +68,19 @@ impl JobHandler for Recorder {
             }
         })
     }
+}
+
+/// Posts a signed `issue_comment` delivery with GUID `guid`.
+async fn post_comment(service: &rerunbot::service::Service, guid: &str, body: &[u8]) -> u16 {
+    post(
+        &service.webhook_url(),
+        Some("issue_comment"),
+        Some(guid),
+        Some(SECRET),
+        body,
+    )
+    .await
+    .0
 }
 
 fn is_done(k: &JobEventKind) -> bool {
@@ -342,14 +366,7 @@ async fn attempts_are_bounded_then_the_job_fails_with_its_error() {
     let service = start(db.store.clone(), recorder.clone(), fast_workers(1)).await;
     let mut events = service.subscribe();
     let body = comment_payload("created", "/rerun", "bob");
-    post(
-        &service.webhook_url(),
-        Some("issue_comment"),
-        Some("doomed"),
-        Some(SECRET),
-        &body,
-    )
-    .await;
+    post_comment(&service, "doomed", &body).await;
     wait_for(&mut events, 1, |k| matches!(k, JobEventKind::Failed(_))).await;
     let job = db
         .store
@@ -418,22 +435,8 @@ async fn shutdown_releases_jobs_still_running_after_the_grace_period() {
     });
     let service = start(db.store.clone(), recorder.clone(), fast_workers(1)).await;
     let body = comment_payload("created", "/rerun", "bob");
-    post(
-        &service.webhook_url(),
-        Some("issue_comment"),
-        Some("slow"),
-        Some(SECRET),
-        &body,
-    )
-    .await;
-    // Wait until the job is running.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while recorder.runs().is_empty() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("job started");
+    post_comment(&service, "slow", &body).await;
+    recorder.wait_until_running().await;
     service.shutdown(Duration::from_millis(100)).await;
     let job = db
         .store
@@ -468,14 +471,7 @@ async fn logs_never_contain_the_webhook_secret() {
     .await;
     let mut events = service.subscribe();
     let body = comment_payload("created", "/rerun", "bob");
-    post(
-        &service.webhook_url(),
-        Some("issue_comment"),
-        Some("guid-abc"),
-        Some(SECRET),
-        &body,
-    )
-    .await;
+    post_comment(&service, "guid-abc", &body).await;
     post(
         &service.webhook_url(),
         Some("issue_comment"),
@@ -509,21 +505,8 @@ async fn a_worker_that_loses_its_lease_stops_and_cannot_write() {
     let service = start(db.store.clone(), recorder.clone(), workers).await;
     let mut events = service.subscribe();
     let body = comment_payload("created", "/rerun", "bob");
-    post(
-        &service.webhook_url(),
-        Some("issue_comment"),
-        Some("stolen"),
-        Some(SECRET),
-        &body,
-    )
-    .await;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while recorder.runs().is_empty() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("job started");
+    post_comment(&service, "stolen", &body).await;
+    recorder.wait_until_running().await;
     // Another worker takes the job over (as after a stall past the lease).
     let other = sqlx::AnyPool::connect(&db.url).await.expect("connect");
     sqlx::query("UPDATE jobs SET lease_owner = 'another-worker' WHERE delivery_id = 'stolen'")
@@ -553,14 +536,7 @@ async fn a_retry_after_a_rate_limit_waits_for_it_not_for_the_backoff() {
     let service = start(db.store.clone(), recorder.clone(), fast_workers(1)).await;
     let mut events = service.subscribe();
     let body = comment_payload("created", "/rerun", "bob");
-    post(
-        &service.webhook_url(),
-        Some("issue_comment"),
-        Some("limited"),
-        Some(SECRET),
-        &body,
-    )
-    .await;
+    post_comment(&service, "limited", &body).await;
     wait_for(&mut events, 1, is_done).await;
     let started = recorder.started.lock().expect("lock").clone();
     assert_eq!(started.len(), 2);

@@ -8,14 +8,9 @@ use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OP
 use rerunbot::types::CommentId;
 use rerunbot::worker::JobEventKind;
 
+/// Every write the queue carried out, sorted.
 fn writes(world: &World) -> Vec<String> {
-    let mut writes: Vec<String> = world
-        .queue
-        .calls()
-        .into_iter()
-        .filter(|c| c.method != "GET" && c.status < 300)
-        .map(|c| format!("{} {}", c.method, c.path))
-        .collect();
+    let mut writes = world.queue.accepted_writes();
     writes.sort();
     writes
 }

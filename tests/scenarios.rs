@@ -18,26 +18,14 @@ fn reply(world: &World, answer: &Answer) -> String {
     world.normalize(answer.reply.as_deref().expect("a reply"))
 }
 
-/// Successful queue calls with `method` whose path ends with `suffix`.
+/// Queue calls with `method` ending in `suffix` that the queue carried out.
 fn calls(world: &World, method: &str, suffix: &str) -> Vec<String> {
-    world
-        .queue
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == method && c.path.ends_with(suffix) && c.status < 300)
-        .map(|c| c.path)
-        .collect()
+    world.queue.accepted(method, suffix)
 }
 
-/// Every write (create, rerun, cancel) the queue accepted.
+/// Every write (create, rerun, cancel) the queue carried out.
 fn writes(world: &World) -> Vec<String> {
-    world
-        .queue
-        .calls()
-        .into_iter()
-        .filter(|c| c.method != "GET" && c.status < 300)
-        .map(|c| format!("{} {}", c.method, c.path))
-        .collect()
+    world.queue.accepted_writes()
 }
 
 fn rerun_path(task: &str) -> String {

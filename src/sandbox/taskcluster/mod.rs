@@ -233,6 +233,30 @@ impl SandboxQueue {
         self.shared.lock().calls.clone()
     }
 
+    /// Paths of the requests with `method` whose path ends with `suffix`
+    /// that the queue carried out (answered 2xx), in order.
+    pub fn accepted(&self, method: &str, suffix: &str) -> Vec<String> {
+        self.shared
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method && c.path.ends_with(suffix) && c.status < 300)
+            .map(|c| c.path.clone())
+            .collect()
+    }
+
+    /// Every write (create, rerun, cancel) the queue carried out, as
+    /// `METHOD path`, in order.
+    pub fn accepted_writes(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| c.method != "GET" && c.status < 300)
+            .map(|c| format!("{} {}", c.method, c.path))
+            .collect()
+    }
+
     /// The task's `{"status": ..., "task": ...}`, as listTaskGroup shows it.
     pub fn task(&self, task_id: &str) -> Option<Value> {
         let inner = self.shared.lock();

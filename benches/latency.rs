@@ -6,10 +6,10 @@
 //!
 //! `cargo bench --bench latency`
 
+use rerunbot::policy::copy_ids::copy_task_id;
 use rerunbot::sandbox::github::SandboxCheckRun;
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{World, WorldOptions, HEAD_SHA, PR_OPEN};
-use rerunbot::taskcluster::copy_task_id;
 use rerunbot::types::{CommitSha, DeliveryId, TaskId};
 use std::time::{Duration, Instant};
 

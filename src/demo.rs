@@ -150,7 +150,7 @@ fn plan_summary(stored: &str) -> String {
             .iter()
             .map(|s| match s {
                 PreparedSection::Planned { command_text, plan } => {
-                    crate::policy::dry_run::plan_text(command_text, plan, prepared.force_role)
+                    crate::dry_run::plan_text(command_text, plan, prepared.force_role)
                 }
                 PreparedSection::Malformed { command_text, .. } => {
                     format!("{command_text}\n  malformed: answered with the fix")

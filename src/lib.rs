@@ -6,6 +6,7 @@ pub mod command;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
+pub mod dry_run;
 pub mod github;
 pub mod metrics;
 pub mod outcome;

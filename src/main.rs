@@ -123,7 +123,7 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Cmd::CheckConfig { path } => return answer(rerunbot::repo_config::check_config_cli(&path)),
         Cmd::Plan(args) => {
-            let args = rerunbot::policy::dry_run::DryRunArgs {
+            let args = rerunbot::dry_run::DryRunArgs {
                 tasks: args.tasks,
                 comment: args.comment,
                 role: args.role,
@@ -132,7 +132,7 @@ fn main() -> ExitCode {
                 json: args.json,
                 now: chrono::Utc::now(),
             };
-            return answer(rerunbot::policy::dry_run::run(
+            return answer(rerunbot::dry_run::run(
                 &args,
                 rerunbot::command::parse_comment,
             ));

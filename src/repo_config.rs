@@ -172,7 +172,7 @@ impl RepoConfig {
     /// every call: build a [`Classifier`] once for many tasks.
     pub fn classify(
         &self,
-        task: &crate::taskcluster::snapshot::TaskSnapshot,
+        task: &crate::policy::task::TaskSnapshot,
     ) -> crate::policy::plan::TaskClass {
         Classifier::new(self).classify(task)
     }

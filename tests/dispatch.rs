@@ -5,10 +5,10 @@ use rerunbot::config::{Secret, TaskclusterCredentials};
 use rerunbot::dispatch::dispatch;
 use rerunbot::outcome::ActionOutcome;
 use rerunbot::pipeline::prepared::{Prepared, PreparedReply, PreparedSection};
+use rerunbot::policy::task::TaskState;
 use rerunbot::policy::{Action, Decision, Plan, PlanRow, Role, TaskClass};
 use rerunbot::sandbox::taskcluster::fixtures::{self, release};
 use rerunbot::sandbox::taskcluster::{SandboxQueue, SandboxQueueConfig};
-use rerunbot::taskcluster::snapshot::TaskState;
 use rerunbot::taskcluster::QueueClient;
 use rerunbot::types::TaskId;
 use std::collections::BTreeMap;
@@ -131,7 +131,7 @@ async fn a_resumed_copy_whose_stored_definition_is_too_old_is_created_with_fresh
     // Planned (and stored) 20 minutes ago, never sent: the queue refuses its `created`.
     let planned_at = chrono::Utc::now() - chrono::Duration::minutes(20);
     let stale = rerunbot::taskcluster::retrigger_definition(&source, planned_at).expect("copy");
-    let copy = rerunbot::taskcluster::copy_task_id(
+    let copy = rerunbot::policy::copy_ids::copy_task_id(
         &"guid".into(),
         &TaskId::from(release::BALROG_LINUX_FAILED),
         0,

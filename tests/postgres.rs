@@ -170,7 +170,7 @@ async fn the_whole_pipeline_runs_on_postgres() {
     // The ledger (on Postgres) remembers the rerun: the per-task limit of 1 refuses a second.
     assert!(w.queue.set_state(
         pr::LINT_ESLINT_FAILED,
-        rerunbot::taskcluster::snapshot::TaskState::Failed,
+        rerunbot::policy::task::TaskState::Failed,
         Some("failed")
     ));
     let second = w

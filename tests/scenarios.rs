@@ -3,10 +3,10 @@
 //! per scenario of the rules (issue 7, §2); every reply is snapshotted, and
 //! what reached the queue is checked call by call.
 
+use rerunbot::policy::task::TaskState;
 use rerunbot::policy::Role;
 use rerunbot::sandbox::taskcluster::fixtures::{pr, release};
 use rerunbot::sandbox::world::{Answer, World, WorldOptions, PR_CLOSED, PR_MERGED, PR_OPEN};
-use rerunbot::taskcluster::snapshot::TaskState;
 use rerunbot::types::Login;
 
 async fn world() -> World {
@@ -419,7 +419,7 @@ async fn s11_taskcluster_errors() {
 
 #[tokio::test]
 async fn s06b_a_dependency_outside_the_groups_is_looked_up() {
-    use rerunbot::taskcluster::copy_task_id;
+    use rerunbot::policy::copy_ids::copy_task_id;
     use rerunbot::types::{DeliveryId, TaskId};
     let mut w = world().await;
     // A cached docker-image task of an older group, completed long ago...

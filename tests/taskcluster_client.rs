@@ -3,13 +3,12 @@
 
 use chrono::Utc;
 use rerunbot::config::{Secret, TaskclusterCredentials};
+use rerunbot::policy::copy_ids::copy_task_id;
+use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::fixtures::{self, pr, release};
 use rerunbot::sandbox::taskcluster::{certificate, SandboxQueue, SandboxQueueConfig};
 use rerunbot::taskcluster::hawk::{self, RequestParts};
-use rerunbot::taskcluster::snapshot::TaskState;
-use rerunbot::taskcluster::{
-    copy_task_id, retrigger_definition, QueueClient, QueueError, RetryPolicy,
-};
+use rerunbot::taskcluster::{retrigger_definition, QueueClient, QueueError, RetryPolicy};
 use rerunbot::types::{DeliveryId, TaskGroupId, TaskId};
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -2,9 +2,10 @@
 
 use chrono::Utc;
 use rerunbot::config::{Secret, TaskclusterCredentials};
+use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::fixtures::{self, pr, release};
 use rerunbot::sandbox::taskcluster::{SandboxQueue, SandboxQueueConfig};
-use rerunbot::taskcluster::snapshot::{snapshots_from_list, TaskState};
+use rerunbot::taskcluster::snapshot::snapshots_from_list;
 use rerunbot::taskcluster::{
     discover_tasks, rebase_times, CheckRunRef, QueueClient, QueueError, RetryPolicy, StatusRef,
 };

@@ -11,8 +11,8 @@ use super::suggest::closest;
 const MAX_SUGGESTED_SELECTORS: usize = 10;
 use super::{copy_ids, PlanInput, PrState};
 use crate::command::Command;
+use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::repo_config::Classifier;
-use crate::taskcluster::snapshot::{TaskSnapshot, TaskState};
 use std::collections::BTreeMap;
 
 /// The queue refuses a rerun once a task has this many runs.

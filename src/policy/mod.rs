@@ -1,12 +1,12 @@
 //! The rules matrix (DESIGN.md §6), pure: who asked, which tasks, which
 //! configuration → one decision per selected task. Wording lives in `reply`.
 
-mod copy_ids;
-pub mod dry_run;
+pub mod copy_ids;
 mod engine;
 pub mod plan;
 mod select;
 mod suggest;
+pub mod task;
 
 #[cfg(test)]
 mod tests;
@@ -19,11 +19,11 @@ pub use plan::*;
 
 use crate::command::Command;
 use crate::repo_config::RepoConfig;
-use crate::taskcluster::snapshot::TaskSnapshot;
 use crate::types::{DeliveryId, Login};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use task::TaskSnapshot;
 
 /// Who wrote the command.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ pub struct PlanInput<'a> {
     /// States of dependencies that live outside `tasks` (e.g. cached
     /// docker-image or toolchain tasks of older groups), as the pipeline
     /// looked them up; a dependency in neither counts as unresolved.
-    pub external: &'a BTreeMap<crate::types::TaskId, crate::taskcluster::snapshot::TaskState>,
+    pub external: &'a BTreeMap<crate::types::TaskId, task::TaskState>,
     /// 0-based position of this command among the comment's commands; it
     /// keeps copy ids of two commands of one comment (same delivery) apart.
     pub command_index: usize,

@@ -161,7 +161,7 @@ pub struct PlanRow {
     pub label: String,
     pub name: String,
     pub class: TaskClass,
-    pub state: crate::taskcluster::snapshot::TaskState,
+    pub state: crate::policy::task::TaskState,
     pub decision: Decision,
     pub warnings: Vec<Warning>,
 }

@@ -3,7 +3,7 @@
 //! earlier retrigger copies.
 
 use super::plan::{CommandKind, TaskClass};
-use crate::taskcluster::snapshot::TaskSnapshot;
+use crate::policy::task::TaskSnapshot;
 use std::collections::BTreeSet;
 
 pub(crate) struct Selection {

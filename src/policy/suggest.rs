@@ -1,7 +1,7 @@
 //! "Did you mean": the closest task labels and names to a selector that
 //! matched nothing.
 
-use crate::taskcluster::snapshot::TaskSnapshot;
+use crate::policy::task::TaskSnapshot;
 use std::collections::BTreeSet;
 
 /// At most this many suggestions per selector.

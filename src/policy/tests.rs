@@ -1,7 +1,6 @@
 //! Tests of the rules: one named row per rule of DESIGN.md §6 (the table and
 //! every bullet under it), selection, classification, roles, properties.
 
-mod dry_run;
 mod props;
 mod rules;
 mod selection;

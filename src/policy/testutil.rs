@@ -1,7 +1,7 @@
 //! Test helpers: a small builder for task snapshots and for plan inputs.
 
 use super::*;
-use crate::taskcluster::snapshot::{TaskSnapshot, TaskState};
+use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{Duration, TimeZone};
 

@@ -6,7 +6,7 @@ use super::*;
 use crate::command::{CommandError, CommentError};
 use crate::outcome::DispatchError;
 use crate::policy::plan::*;
-use crate::taskcluster::snapshot::TaskState;
+use crate::policy::task::TaskState;
 use crate::types::TaskId;
 
 mod limits;

@@ -6,7 +6,7 @@ use super::markdown::{code, plural, shorten};
 use crate::command::{CommandError, CommentError};
 use crate::outcome::DispatchError;
 use crate::policy::plan::*;
-use crate::taskcluster::snapshot::TaskState;
+use crate::policy::task::TaskState;
 
 /// A reason, and the command that would work instead (with the role it
 /// needs, when that is more than the command's own role).

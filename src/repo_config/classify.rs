@@ -4,7 +4,7 @@
 
 use super::RepoConfig;
 use crate::policy::plan::TaskClass;
-use crate::taskcluster::snapshot::TaskSnapshot;
+use crate::policy::task::TaskSnapshot;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::BTreeMap;
 

@@ -4,8 +4,9 @@
 
 use super::error::QueueError;
 use super::hawk::{self, RequestParts};
-use super::snapshot::{readable_snapshots, TaskSnapshot};
+use super::snapshot::readable_snapshots;
 use crate::config::{Secret, TaskclusterCredentials};
+use crate::policy::task::TaskSnapshot;
 use crate::types::{TaskGroupId, TaskId};
 use reqwest::{Method, Url};
 use serde_json::Value;

@@ -8,7 +8,7 @@
 
 use super::client::QueueClient;
 use super::error::QueueError;
-use super::snapshot::TaskSnapshot;
+use crate::policy::task::TaskSnapshot;
 use crate::types::{TaskGroupId, TaskId};
 use std::collections::BTreeSet;
 

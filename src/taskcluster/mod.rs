@@ -1,4 +1,5 @@
-//! Taskcluster: queue client, discovery, retrigger copies.
+//! Taskcluster: queue client, discovery, reading the queue's answers into
+//! the task model (`policy::task`), retrigger copy definitions.
 
 pub mod client;
 pub mod copy;
@@ -9,7 +10,7 @@ pub mod snapshot;
 pub mod timestamps;
 
 pub use client::{last_run_id, run_count, QueueClient, RetryPolicy};
-pub use copy::{copy_task_id, retrigger_definition, CopyError};
+pub use copy::{retrigger_definition, CopyError};
 pub use discovery::{
     discover_tasks, task_groups_from_checks, task_ids_from_checks, CheckRunRef, StatusRef,
 };

@@ -1,78 +1,10 @@
-//! The policy's view of one task: what it is, where it stands, and the exact
-//! definition (kept so a retrigger copy can be made from it).
+//! Reading the queue's answers (`listTaskGroup` entries) into the task model
+//! the rules judge ([`TaskSnapshot`], owned by `policy::task`).
 
+use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// A task's state as the queue reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskState {
-    Unscheduled,
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Exception,
-}
-
-impl TaskState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Unscheduled => "unscheduled",
-            TaskState::Pending => "pending",
-            TaskState::Running => "running",
-            TaskState::Completed => "completed",
-            TaskState::Failed => "failed",
-            TaskState::Exception => "exception",
-        }
-    }
-
-    /// Failed or exception: the states a bare `/rerun` takes.
-    pub fn is_broken(self) -> bool {
-        matches!(self, TaskState::Failed | TaskState::Exception)
-    }
-
-    /// Completed, failed or exception.
-    pub fn is_resolved(self) -> bool {
-        matches!(
-            self,
-            TaskState::Completed | TaskState::Failed | TaskState::Exception
-        )
-    }
-}
-
-/// One task of a pull request's task groups.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TaskSnapshot {
-    pub task_id: TaskId,
-    /// `tags.label`, else `metadata.name`.
-    pub label: String,
-    /// `metadata.name`.
-    pub name: String,
-    pub task_group_id: TaskGroupId,
-    pub state: TaskState,
-    /// Number of runs so far (0 for an unscheduled task).
-    pub runs: u32,
-    /// `reasonResolved` of the last run, if it resolved.
-    pub last_reason_resolved: Option<String>,
-    pub created: DateTime<Utc>,
-    pub deadline: DateTime<Utc>,
-    pub expires: DateTime<Utc>,
-    pub dependencies: Vec<TaskId>,
-    /// Tasks of the same group that depend on this one.
-    pub dependents: Vec<TaskId>,
-    /// `taskQueueId`, or `provisionerId/workerType` for older definitions.
-    pub task_queue_id: String,
-    pub tags: BTreeMap<String, String>,
-    /// `extra.treeherder`, when present.
-    pub treeherder: Option<serde_json::Value>,
-    pub routes: Vec<String>,
-    /// The task definition exactly as the queue returned it.
-    pub definition: serde_json::Value,
-}
 
 /// Why a `listTaskGroup` entry cannot be read as a task.
 #[derive(Debug, thiserror::Error)]
@@ -82,102 +14,98 @@ pub struct SnapshotError {
     pub reason: String,
 }
 
-impl TaskSnapshot {
-    /// Reads one `{status, task}` entry of a `listTaskGroup` response.
-    /// `dependents` is left empty; [`snapshots_from_entries`] fills it.
-    pub fn from_entry(
-        status: &serde_json::Value,
-        task: &serde_json::Value,
-    ) -> Result<Self, SnapshotError> {
-        let task_id = status
-            .get("taskId")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let fail = |reason: &str| SnapshotError {
-            task_id: task_id.clone(),
-            reason: reason.to_owned(),
-        };
-        if task_id.is_empty() {
-            return Err(fail("status has no taskId"));
-        }
-        let state: TaskState =
-            serde_json::from_value(status.get("state").cloned().unwrap_or_default())
-                .map_err(|_| fail("unknown state"))?;
-        let runs = status
-            .get("runs")
-            .and_then(|r| r.as_array())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let last_reason_resolved = runs
-            .last()
-            .and_then(|r| r.get("reasonResolved"))
-            .and_then(|r| r.as_str())
-            .map(str::to_owned);
-        let text = |v: &serde_json::Value, key: &str| {
-            v.get(key).and_then(|x| x.as_str()).map(str::to_owned)
-        };
-        let time = |key: &str| -> Result<DateTime<Utc>, SnapshotError> {
-            text(task, key)
-                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| fail(&format!("missing or invalid {key}")))
-        };
-        let metadata = task.get("metadata").cloned().unwrap_or_default();
-        let name = text(&metadata, "name").unwrap_or_else(|| task_id.clone());
-        let tags: BTreeMap<String, String> = task
-            .get("tags")
-            .and_then(|t| t.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+/// Reads one `{status, task}` entry of a `listTaskGroup` response.
+/// `dependents` is left empty; [`snapshots_from_entries`] fills it.
+pub fn snapshot_from_entry(
+    status: &serde_json::Value,
+    task: &serde_json::Value,
+) -> Result<TaskSnapshot, SnapshotError> {
+    let task_id = status
+        .get("taskId")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let fail = |reason: &str| SnapshotError {
+        task_id: task_id.clone(),
+        reason: reason.to_owned(),
+    };
+    if task_id.is_empty() {
+        return Err(fail("status has no taskId"));
+    }
+    let state: TaskState = serde_json::from_value(status.get("state").cloned().unwrap_or_default())
+        .map_err(|_| fail("unknown state"))?;
+    let runs = status
+        .get("runs")
+        .and_then(|r| r.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let last_reason_resolved = runs
+        .last()
+        .and_then(|r| r.get("reasonResolved"))
+        .and_then(|r| r.as_str())
+        .map(str::to_owned);
+    let text =
+        |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).map(str::to_owned);
+    let time = |key: &str| -> Result<DateTime<Utc>, SnapshotError> {
+        text(task, key)
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| fail(&format!("missing or invalid {key}")))
+    };
+    let metadata = task.get("metadata").cloned().unwrap_or_default();
+    let name = text(&metadata, "name").unwrap_or_else(|| task_id.clone());
+    let tags: BTreeMap<String, String> = task
+        .get("tags")
+        .and_then(|t| t.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let label = tags.get("label").cloned().unwrap_or_else(|| name.clone());
+    let task_queue_id = text(task, "taskQueueId")
+        .or_else(|| {
+            Some(format!(
+                "{}/{}",
+                text(task, "provisionerId")?,
+                text(task, "workerType")?
+            ))
+        })
+        .unwrap_or_default();
+    let strings = |key: &str| -> Vec<String> {
+        task.get(key)
+            .and_then(|d| d.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
                     .collect()
             })
-            .unwrap_or_default();
-        let label = tags.get("label").cloned().unwrap_or_else(|| name.clone());
-        let task_queue_id = text(task, "taskQueueId")
-            .or_else(|| {
-                Some(format!(
-                    "{}/{}",
-                    text(task, "provisionerId")?,
-                    text(task, "workerType")?
-                ))
-            })
-            .unwrap_or_default();
-        let strings = |key: &str| -> Vec<String> {
-            task.get(key)
-                .and_then(|d| d.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        Ok(TaskSnapshot {
-            task_id: TaskId(task_id.clone()),
-            label,
-            name,
-            task_group_id: TaskGroupId(
-                text(status, "taskGroupId")
-                    .or_else(|| text(task, "taskGroupId"))
-                    .unwrap_or_default(),
-            ),
-            state,
-            runs: u32::try_from(runs.len()).unwrap_or(u32::MAX),
-            last_reason_resolved,
-            created: time("created")?,
-            deadline: time("deadline")?,
-            expires: time("expires")?,
-            dependencies: strings("dependencies").into_iter().map(TaskId).collect(),
-            dependents: Vec::new(),
-            task_queue_id,
-            tags,
-            treeherder: task.get("extra").and_then(|e| e.get("treeherder")).cloned(),
-            routes: strings("routes"),
-            definition: task.clone(),
-        })
-    }
+            .unwrap_or_default()
+    };
+    Ok(TaskSnapshot {
+        task_id: TaskId(task_id.clone()),
+        label,
+        name,
+        task_group_id: TaskGroupId(
+            text(status, "taskGroupId")
+                .or_else(|| text(task, "taskGroupId"))
+                .unwrap_or_default(),
+        ),
+        state,
+        runs: u32::try_from(runs.len()).unwrap_or(u32::MAX),
+        last_reason_resolved,
+        created: time("created")?,
+        deadline: time("deadline")?,
+        expires: time("expires")?,
+        dependencies: strings("dependencies").into_iter().map(TaskId).collect(),
+        dependents: Vec::new(),
+        task_queue_id,
+        tags,
+        treeherder: task.get("extra").and_then(|e| e.get("treeherder")).cloned(),
+        routes: strings("routes"),
+        definition: task.clone(),
+    })
 }
 
 /// Reads every entry of one or more `listTaskGroup` pages and fills in each
@@ -204,7 +132,7 @@ pub fn readable_snapshots<'a>(
     for entry in entries {
         let status = entry.get("status").cloned().unwrap_or_default();
         let task = entry.get("task").cloned().unwrap_or_default();
-        match TaskSnapshot::from_entry(&status, &task) {
+        match snapshot_from_entry(&status, &task) {
             Ok(snapshot) => tasks.push(snapshot),
             Err(e) => errors.push(e),
         }

@@ -1,9 +1,9 @@
 //! Properties no plan may break, whatever the tasks, command, actor and
 //! configuration.
 
+use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::policy::testutil::*;
 use crate::policy::*;
-use crate::taskcluster::snapshot::{TaskSnapshot, TaskState};
 use proptest::prelude::*;
 
 fn arb_state() -> impl Strategy<Value = TaskState> {

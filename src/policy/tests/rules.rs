@@ -1,8 +1,8 @@
 //! One row per rule of the §6 table and per bullet under it.
 
+use crate::policy::task::{TaskSnapshot, TaskState::*};
 use crate::policy::testutil::*;
 use crate::policy::*;
-use crate::taskcluster::snapshot::{TaskSnapshot, TaskState::*};
 
 struct Rule {
     name: &'static str,

@@ -1,9 +1,9 @@
 //! Selections (DESIGN.md §5), suggestions and classification.
 
+use crate::policy::task::{TaskSnapshot, TaskState::*};
 use crate::policy::testutil::*;
 use crate::policy::*;
 use crate::repo_config::GlobPattern;
-use crate::taskcluster::snapshot::{TaskSnapshot, TaskState::*};
 
 fn ids(p: &Plan) -> Vec<&str> {
     p.rows.iter().map(|r| r.task_id.as_str()).collect()
@@ -168,7 +168,7 @@ fn suggestions_are_bounded_for_huge_or_many_selectors() {
 
 #[test]
 fn classification_table() {
-    use crate::taskcluster::snapshot::TaskSnapshot as T;
+    use crate::policy::task::TaskSnapshot as T;
     let thk = |kind: &str| {
         let mut t = task("X", "x");
         t.treeherder = Some(serde_json::json!({ "jobKind": kind }));

@@ -3,7 +3,7 @@
 use super::*;
 use crate::command::CommandError;
 use crate::outcome::DispatchError;
-use crate::taskcluster::snapshot::TaskState;
+use crate::policy::task::TaskState;
 
 #[test]
 fn ten_huge_sections_stay_under_the_limit() {

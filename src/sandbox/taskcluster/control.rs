@@ -2,7 +2,7 @@
 //! as workers would, and the dependency tracker's scheduling of dependents.
 
 use super::state::{refresh_state, runs, runs_mut, state_of, strings, QueueData};
-use crate::taskcluster::snapshot::TaskState;
+use crate::policy::task::TaskState;
 use crate::taskcluster::timestamps::format_timestamp;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

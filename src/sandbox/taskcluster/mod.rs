@@ -24,7 +24,7 @@ mod http;
 pub mod scopes;
 pub mod state;
 
-use crate::taskcluster::snapshot::TaskState;
+use crate::policy::task::TaskState;
 use crate::taskcluster::timestamps::rebase_times;
 use chrono::Utc;
 use serde_json::Value;

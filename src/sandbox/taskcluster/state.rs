@@ -5,7 +5,7 @@
 //! classification is exercised against the real wording.
 
 use super::scopes::{authorize, ScopeExpr};
-use crate::taskcluster::snapshot::TaskState;
+use crate::policy::task::TaskState;
 use crate::taskcluster::timestamps::{format_timestamp, parse_timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -1,7 +1,7 @@
 //! `rerunbot plan` against the fixtures in `fixtures/policy/`.
 
 use crate::command::{Command, CommandError, CommandLine, ParseLimits, ParsedComment};
-use crate::policy::dry_run::{run, DryRunArgs};
+use crate::dry_run::{run, DryRunArgs};
 use crate::policy::testutil::now;
 use crate::policy::Role;
 use std::path::PathBuf;

@@ -2,12 +2,13 @@
 //! files, a comment, a role and optionally a repo config, and prints what
 //! the bot would do — as a table or as JSON — touching no service.
 
-use super::plan::*;
-use super::{plan, Actor, Ledger, PlanInput, PrState};
 use crate::command::{ParseLimits, ParsedComment};
+use crate::policy::plan::*;
+use crate::policy::task::TaskSnapshot;
+use crate::policy::{plan, Actor, Ledger, PlanInput, PrState};
 use crate::reply::wording;
 use crate::repo_config::{self, RepoConfig};
-use crate::taskcluster::snapshot::{snapshots_from_list, TaskSnapshot};
+use crate::taskcluster::snapshot::snapshots_from_list;
 use crate::types::{DeliveryId, Login};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -240,3 +241,6 @@ pub fn plan_text(command: &str, p: &Plan, force_role: Role) -> String {
     out.push('\n');
     out
 }
+
+#[cfg(test)]
+mod tests;

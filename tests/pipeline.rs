@@ -305,39 +305,6 @@ async fn a_job_that_gives_up_says_so_on_the_pull_request() {
     w.shutdown().await;
 }
 
-#[tokio::test]
-async fn no_secret_or_token_reaches_the_logs() {
-    let logs = common::CapturedLogs::start(false);
-
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
-    // A failure path too: errors are where secrets tend to leak.
-    w.queue.fail_next_matching("PUT", 1, 500);
-    w.comment(PR_OPEN, "bob", TWO_COMMANDS)
-        .await
-        .expect("comment");
-    w.github.expire_tokens();
-    w.comment(PR_OPEN, "bob", "/rerun build-win64/opt")
-        .await
-        .expect("comment");
-    w.shutdown().await;
-
-    let logs = logs.text();
-    assert!(logs.contains("queued"), "logs were captured:\n{logs}");
-    assert!(logs.contains("replied"), "the pipeline logs too:\n{logs}");
-    for secret in [
-        rerunbot::sandbox::world::SECRET,
-        "sandbox-access-token",
-        "ghs_sandbox",
-        "PRIVATE KEY",
-        "Bearer ",
-        "Hawk id=",
-        "eyJ0eXAi",
-        "eyJhbGci",
-    ] {
-        assert!(!logs.contains(secret), "{secret} leaked into the logs");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_comments_at_once_cannot_both_pass_the_per_task_rerun_limit() {
     let mut w = World::start(WorldOptions {

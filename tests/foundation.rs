@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use rerunbot::sandbox::github::payloads;
 use rerunbot::store::{JobState, NewJob};
 use rerunbot::worker::{JobEventKind, JobFuture, JobHandler};
 use std::collections::HashMap;
@@ -116,7 +117,7 @@ async fn every_status_code_of_the_webhook() {
             Some("ping"),
             Some("d-ping"),
             Some(SECRET),
-            b"{\"zen\":\"hi\"}".to_vec(),
+            payloads::ping(),
             200,
         ),
         (
@@ -260,6 +261,56 @@ async fn every_status_code_of_the_webhook() {
             "metrics lack {needle}:\n{metrics}"
         );
     }
+    service.shutdown(Duration::from_secs(5)).await;
+}
+
+/// GitHub's published examples as they are (fixtures/github/webhooks): none
+/// of them is a command on a pull request, so none becomes a job.
+#[tokio::test]
+async fn githubs_published_examples_are_acknowledged_without_a_job() {
+    let db = sqlite().await;
+    let recorder = Arc::new(Recorder::default());
+    let service = start(db.store.clone(), recorder.clone(), fast_workers(1)).await;
+    let url = service.webhook_url();
+    let cases: [(&str, &str, &str); 4] = [
+        ("ping", "ping", payloads::PING),
+        // A comment on an issue, not a pull request.
+        ("issue_comment", "created", payloads::ISSUE_COMMENT_CREATED),
+        ("issue_comment", "edited", payloads::ISSUE_COMMENT_EDITED),
+        ("check_suite", "completed", payloads::CHECK_SUITE_COMPLETED),
+    ];
+    for (i, (event, action, body)) in cases.into_iter().enumerate() {
+        let guid = format!("d-example-{i}");
+        let (status, text) = post(
+            &url,
+            Some(event),
+            Some(&guid),
+            Some(SECRET),
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200, "{event} {action}: {text}");
+    }
+    // The same check_suite example, pointed at our repository and the
+    // Taskcluster App: acknowledged, not a comment job.
+    let suite = payloads::check_suite_completed(
+        "mozilla/gecko-dev",
+        55,
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+        "taskcluster",
+        "failure",
+    );
+    let (status, text) = post(
+        &url,
+        Some("check_suite"),
+        Some("d-suite"),
+        Some(SECRET),
+        &suite,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let counts = db.store.job_counts().await.expect("counts");
+    assert_eq!(counts.iter().sum::<i64>(), 0, "{counts:?}");
     service.shutdown(Duration::from_secs(5)).await;
 }
 

@@ -4,7 +4,8 @@
 //! (temporary SQLite file) wired to the sandboxes.
 
 use super::github::{
-    SandboxCheckRun, SandboxGithub, SandboxGithubConfig, SandboxPull, TEST_APP_PRIVATE_KEY,
+    payloads, SandboxCheckRun, SandboxGithub, SandboxGithubConfig, SandboxPull,
+    TEST_APP_PRIVATE_KEY,
 };
 use super::taskcluster::fixtures::{self, PR_GROUP, RELEASE_GROUP};
 use super::taskcluster::{SandboxQueue, SandboxQueueConfig};
@@ -394,8 +395,8 @@ fn add_check_runs(github: &SandboxGithub, repo: &RepoName, sha: &str, root: &str
     }
 }
 
-/// An `issue_comment` webhook payload as GitHub sends it (the fields we read
-/// and a few more).
+/// An `issue_comment` delivery on a pull request of mozilla/gecko-dev by
+/// alice, built from GitHub's published example (`fixtures/github/webhooks`).
 pub fn comment_payload(
     action: &str,
     pr: u64,
@@ -404,29 +405,17 @@ pub fn comment_payload(
     body: &str,
     before: Option<&str>,
 ) -> Vec<u8> {
-    let kind = if login.ends_with("[bot]") {
-        "Bot"
-    } else {
-        "User"
-    };
-    let mut payload = serde_json::json!({
-        "action": action,
-        "issue": {
-            "number": pr,
-            "title": "Bug 1900000 - Fix the frobnicator",
-            "state": "open",
-            "user": {"login": "alice", "type": "User"},
-            "pull_request": {"url": format!("https://api.github.com/repos/mozilla/gecko-dev/pulls/{pr}")}
-        },
-        "comment": {"id": comment_id, "body": body, "user": {"login": login, "type": kind}, "author_association": "MEMBER"},
-        "repository": {"full_name": "mozilla/gecko-dev", "name": "gecko-dev", "default_branch": "main"},
-        "installation": {"id": INSTALLATION},
-        "sender": {"login": login, "type": kind}
-    });
-    if let Some(before) = before {
-        payload["changes"] = serde_json::json!({"body": {"from": before}});
-    }
-    serde_json::to_vec(&payload).unwrap_or_default()
+    payloads::issue_comment(&payloads::CommentDelivery {
+        action,
+        repo: "mozilla/gecko-dev",
+        installation: INSTALLATION,
+        pr,
+        pr_author: "alice",
+        comment_id,
+        login,
+        body,
+        before,
+    })
 }
 
 /// A temporary directory removed on drop (no dependency for one struct).

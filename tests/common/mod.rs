@@ -110,21 +110,22 @@ pub async fn post(
     (status, response.text().await.unwrap_or_default())
 }
 
-/// An `issue_comment` payload on pull request #7 of mozilla/gecko-dev.
+/// An `issue_comment` delivery on pull request #7 of mozilla/gecko-dev,
+/// built from GitHub's published example (`fixtures/github/webhooks`).
 pub fn comment_payload(action: &str, body: &str, login: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "action": action,
-        "issue": {
-            "number": 7,
-            "user": {"login": "alice", "type": "User"},
-            "pull_request": {"url": "https://api.github.com/repos/mozilla/gecko-dev/pulls/7"}
+    rerunbot::sandbox::github::payloads::issue_comment(
+        &rerunbot::sandbox::github::payloads::CommentDelivery {
+            action,
+            repo: "mozilla/gecko-dev",
+            installation: 55,
+            pr: 7,
+            pr_author: "alice",
+            comment_id: 1001,
+            login,
+            body,
+            before: None,
         },
-        "comment": {"id": 1001, "body": body, "user": {"login": login, "type": "User"}},
-        "repository": {"full_name": "mozilla/gecko-dev"},
-        "installation": {"id": 55},
-        "sender": {"login": login, "type": "User"}
-    }))
-    .expect("json")
+    )
 }
 
 /// Waits (bounded) for `count` events matching `kind`.

@@ -3,6 +3,7 @@
 //! reactions, check runs, statuses), checks the App JWT and installation
 //! tokens like GitHub, records every call, and injects faults on request.
 
+pub mod payloads;
 mod routes;
 mod state;
 

@@ -18,6 +18,11 @@ pub struct Settings {
     pub github_api_url: String,
     pub taskcluster_root_url: String,
     pub taskcluster_credentials: Option<TaskclusterCredentials>,
+    /// Slug of the GitHub App whose check runs and statuses name tasks.
+    pub taskcluster_app: String,
+    /// Scopes every queue call is restricted to, with `{owner}`/`{repo}`
+    /// filled per repository (Hawk `authorizedScopes`).
+    pub authorized_scopes: Vec<String>,
     pub workers: usize,
     pub log_json: bool,
     /// How long running jobs may take to finish after SIGTERM.
@@ -150,6 +155,22 @@ impl Settings {
             serde_json::from_str::<serde_json::Value>(cert.expose())
                 .map_err(|_| invalid("TASKCLUSTER_CERTIFICATE", "expected JSON"))?;
         }
+        let taskcluster_app = get("RERUNBOT_TASKCLUSTER_APP")
+            .unwrap_or(DEFAULT_TASKCLUSTER_APP)
+            .to_owned();
+        if !taskcluster_app
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        {
+            return Err(invalid(
+                "RERUNBOT_TASKCLUSTER_APP",
+                "expected a GitHub App slug (letters, digits, -)",
+            ));
+        }
+        let authorized_scopes = parse_authorized_scopes(
+            get("RERUNBOT_AUTHORIZED_SCOPES").unwrap_or(DEFAULT_AUTHORIZED_SCOPES),
+        )
+        .map_err(|reason| invalid("RERUNBOT_AUTHORIZED_SCOPES", &reason))?;
         let workers = match get("RERUNBOT_WORKERS") {
             None => 4,
             Some(text) => text
@@ -172,11 +193,44 @@ impl Settings {
             github_api_url,
             taskcluster_root_url,
             taskcluster_credentials,
+            taskcluster_app,
+            authorized_scopes,
             workers,
             log_json,
             shutdown_grace: Duration::from_secs(25),
         })
     }
+}
+
+/// `RERUNBOT_TASKCLUSTER_APP` default: taskcluster-github's App.
+pub const DEFAULT_TASKCLUSTER_APP: &str = "taskcluster";
+
+/// `RERUNBOT_AUTHORIZED_SCOPES` default: the repository's own role.
+pub const DEFAULT_AUTHORIZED_SCOPES: &str = "assume:repo:github.com/{owner}/{repo}:*";
+
+/// Scopes separated by commas or whitespace; the only placeholders are
+/// `{owner}` and `{repo}`.
+fn parse_authorized_scopes(text: &str) -> Result<Vec<String>, String> {
+    let scopes: Vec<String> = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if scopes.is_empty() {
+        return Err("expected at least one scope".to_owned());
+    }
+    for scope in &scopes {
+        let rest = scope.replace("{owner}", "").replace("{repo}", "");
+        if rest.contains(['{', '}']) {
+            return Err(format!(
+                "{scope}: the only placeholders are {{owner}} and {{repo}}"
+            ));
+        }
+        if !scope.is_ascii() {
+            return Err(format!("{scope}: scopes are printable ASCII"));
+        }
+    }
+    Ok(scopes)
 }
 
 /// PEM text as given, or the contents of the file it names.
@@ -235,6 +289,11 @@ mod tests {
         assert_eq!(s.github_api_url, "https://api.github.com");
         assert_eq!(s.taskcluster_root_url, "https://tc.example.com");
         assert_eq!(s.workers, 4);
+        assert_eq!(s.taskcluster_app, "taskcluster");
+        assert_eq!(
+            s.authorized_scopes,
+            vec!["assume:repo:github.com/{owner}/{repo}:*".to_owned()]
+        );
         assert_eq!(s.webhook_secrets.iter().count(), 2);
         assert!(s.taskcluster_credentials.is_none());
     }
@@ -283,6 +342,16 @@ mod tests {
                 "RERUNBOT_DATABASE_URL is invalid",
             ),
             ("RERUNBOT_WORKERS", Some("0"), "RERUNBOT_WORKERS is invalid"),
+            (
+                "RERUNBOT_TASKCLUSTER_APP",
+                Some("task cluster"),
+                "RERUNBOT_TASKCLUSTER_APP is invalid",
+            ),
+            (
+                "RERUNBOT_AUTHORIZED_SCOPES",
+                Some("assume:repo:{org}/x"),
+                "RERUNBOT_AUTHORIZED_SCOPES is invalid",
+            ),
             (
                 "RERUNBOT_LOG_FORMAT",
                 Some("xml"),

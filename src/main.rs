@@ -183,10 +183,11 @@ async fn serve() -> anyhow::Result<()> {
         &settings.taskcluster_root_url,
         settings.taskcluster_credentials.clone(),
     );
-    let handler = Arc::new(rerunbot::pipeline::Pipeline::new(
+    let handler = Arc::new(rerunbot::pipeline::Pipeline::with_taskcluster_app(
         github,
         queue,
         &settings.taskcluster_root_url,
+        &settings.taskcluster_app,
     ));
     let workers = WorkerConfig {
         workers: settings.workers,

@@ -3,6 +3,7 @@
 //! commands, comment and configuration errors, help — and the reaction that
 //! sums it up. The body always stays under GitHub's 65,536 characters.
 
+mod groups;
 pub mod markdown;
 mod section;
 pub mod wording;
@@ -53,6 +54,8 @@ pub enum ReplySection<'a> {
     /// `/rerunbot help`: (usage, summary) rows, from the parser's table.
     Help { commands: &'a [(&'a str, &'a str)] },
 }
+
+pub use groups::render_skipped_groups;
 
 /// Renders the whole comment.
 pub fn render(input: &ReplyInput) -> String {

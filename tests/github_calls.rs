@@ -246,6 +246,7 @@ async fn statuses_follow_every_page() {
                 context: format!("ctx-{i}"),
                 state: "failure".to_owned(),
                 target_url: Some(format!("https://tc.example.com/tasks/groups/G{i}")),
+                creator: "taskcluster[bot]".to_owned(),
             },
         );
     }

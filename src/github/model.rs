@@ -41,6 +41,24 @@ pub struct CheckRun {
     pub status: Option<String>,
     #[serde(default)]
     pub conclusion: Option<String>,
+    /// The GitHub App that made it: only the Taskcluster app's check runs
+    /// are trusted to name tasks (DESIGN.md §12).
+    #[serde(default)]
+    pub app: Option<CheckRunApp>,
+}
+
+/// The app of a check run, as GitHub reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CheckRunApp {
+    #[serde(default)]
+    pub slug: Option<String>,
+}
+
+impl CheckRun {
+    /// The slug of the app that created it, if GitHub said.
+    pub fn app_slug(&self) -> Option<&str> {
+        self.app.as_ref()?.slug.as_deref()
+    }
 }
 
 /// One legacy commit status.
@@ -50,6 +68,16 @@ pub struct CommitStatus {
     pub state: String,
     #[serde(default)]
     pub target_url: Option<String>,
+    /// Who posted it; an app posts as `<slug>[bot]`.
+    #[serde(default)]
+    pub creator: Option<RawUser>,
+}
+
+impl CommitStatus {
+    /// The login of the account that posted it.
+    pub fn creator_login(&self) -> Option<&str> {
+        self.creator.as_ref().map(|c| c.login.as_str())
+    }
 }
 
 /// The reactions rerunbot uses on a command comment (DESIGN.md §11).
@@ -93,8 +121,8 @@ pub(crate) struct RawRef {
     pub sha: String,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct RawUser {
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RawUser {
     pub login: String,
 }
 

@@ -28,6 +28,8 @@ struct Inner {
     github: GithubApp,
     queue: QueueClient,
     root_url: String,
+    /// Slug of the GitHub App trusted to name tasks (DESIGN.md §12).
+    taskcluster_app: String,
     concurrency: usize,
 }
 
@@ -67,14 +69,35 @@ impl From<StepError> for JobError {
 
 impl Pipeline {
     pub fn new(github: GithubApp, queue: QueueClient, root_url: &str) -> Self {
+        Self::with_taskcluster_app(
+            github,
+            queue,
+            root_url,
+            crate::config::DEFAULT_TASKCLUSTER_APP,
+        )
+    }
+
+    /// Like [`Pipeline::new`], trusting the check runs and statuses of the
+    /// GitHub App `taskcluster_app` (its slug) to name tasks.
+    pub fn with_taskcluster_app(
+        github: GithubApp,
+        queue: QueueClient,
+        root_url: &str,
+        taskcluster_app: &str,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 github,
                 queue,
                 root_url: root_url.trim_end_matches('/').to_owned(),
+                taskcluster_app: taskcluster_app.to_owned(),
                 concurrency: DEFAULT_CONCURRENCY,
             }),
         }
+    }
+
+    pub(crate) fn taskcluster_app(&self) -> &str {
+        &self.inner.taskcluster_app
     }
 
     pub(crate) fn root_url(&self) -> &str {
@@ -213,11 +236,16 @@ impl Pipeline {
             // Confused, or an action left without an outcome.
             Some(_) | None => Reaction::Confused,
         };
-        let body = crate::reply::render(&ReplyInput {
+        let mut body = crate::reply::render(&ReplyInput {
             author: &job.commenter,
             root_url: &self.inner.root_url,
             sections,
         });
+        let note =
+            crate::reply::render_skipped_groups(&self.inner.root_url, &prepared.skipped_groups);
+        if !note.is_empty() {
+            body = format!("{body}\n\n{note}");
+        }
         (body, reaction)
     }
 }

@@ -6,10 +6,13 @@ use super::prepared::{Prepared, PreparedReply, PreparedSection};
 use super::{Pipeline, StepError};
 use crate::command::{Command, ParseLimits, ParsedComment};
 use crate::github::{InstallationClient, PullState, Reaction};
-use crate::policy::task::{TaskSnapshot, TaskState};
+use crate::policy::provenance::{filter_groups, Expected, SkippedGroup};
 use crate::policy::{Actor, Ledger, PlanInput, PrState};
 use crate::repo_config::RepoConfig;
-use crate::taskcluster::discovery::{discover_tasks, CheckRunRef, StatusRef};
+use crate::taskcluster::discovery::{
+    discover_tasks, is_trusted_app, is_trusted_status_creator, CheckRunRef, StatusRef,
+};
+use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::types::{CommitSha, DeliveryId, TaskId};
 use crate::webhook::event::CommentJob;
 use std::collections::BTreeMap;
@@ -71,6 +74,7 @@ pub(super) async fn prepare(
         force_role,
         reply: PreparedReply::Text { body },
         definitions: BTreeMap::new(),
+        skipped_groups: Vec::new(),
     };
     let config = match config {
         Ok(config) => config,
@@ -102,7 +106,7 @@ pub(super) async fn prepare(
             .commands
             .iter()
             .any(|c| matches!(c.result, Ok(Command::Rerun { force: true, .. })));
-        let ((), context) = tokio::join!(eyes, gather(pipeline, gh, job, forced_rerun));
+        let ((), context) = tokio::join!(eyes, gather(pipeline, gh, job, &config, forced_rerun));
         Some(context?)
     } else {
         eyes.await;
@@ -197,6 +201,7 @@ impl Planner {
             force_role: config.permissions.force,
             reply: PreparedReply::Sections { sections },
             definitions,
+            skipped_groups: context.map(|c| c.skipped.clone()).unwrap_or_default(),
         }
     }
 }
@@ -216,12 +221,15 @@ struct Context {
     tasks: Vec<TaskSnapshot>,
     /// States of dependencies outside the pull request's groups.
     external: BTreeMap<TaskId, TaskState>,
+    /// Groups the provenance check left out.
+    skipped: Vec<SkippedGroup>,
 }
 
 async fn gather(
     pipeline: &Pipeline,
     gh: &InstallationClient,
     job: &CommentJob,
+    config: &RepoConfig,
     forced_rerun: bool,
 ) -> Result<Context, StepError> {
     let (pull, role) = tokio::try_join!(
@@ -238,10 +246,20 @@ async fn gather(
         role,
         is_pr_author: pull.author == job.commenter,
     };
-    let tasks = if pr == PrState::Closed {
-        Vec::new()
+    let (tasks, skipped) = if pr == PrState::Closed {
+        (Vec::new(), Vec::new())
     } else {
-        find_tasks(pipeline, gh, job, &sha).await?
+        let found = find_tasks(pipeline, gh, job, &sha).await?;
+        // An open pull request's author without the rerun role acts through
+        // `pr_author_rerun`, which covers the pull request's own graphs only.
+        let pr_only =
+            pr == PrState::Open && actor.is_pr_author && actor.role < config.permissions.rerun;
+        let repo = job.repo.to_string();
+        let expected = Expected {
+            repo: &repo,
+            sha: sha.as_str(),
+        };
+        filter_groups(found, expected, pr_only)
     };
     let external = if forced_rerun {
         external_dependency_states(pipeline, &tasks).await
@@ -254,6 +272,7 @@ async fn gather(
         actor,
         tasks,
         external,
+        skipped,
     })
 }
 
@@ -306,7 +325,11 @@ async fn find_tasks(
     sha: &CommitSha,
 ) -> Result<Vec<TaskSnapshot>, StepError> {
     let root = pipeline.root_url();
+    let app = pipeline.taskcluster_app();
     let mut runs = gh.check_runs(&job.repo, sha).await?;
+    // Only the Taskcluster app's check runs and statuses name tasks: any
+    // other app could point `details_url` at another project's task.
+    runs.retain(|c| is_trusted_app(c.app_slug(), app));
     // The decision task's id is its group's id: discovery tries it first.
     runs.sort_by_key(|c| !c.name.to_ascii_lowercase().contains("decision"));
     let checks: Vec<CheckRunRef> = runs
@@ -322,6 +345,7 @@ async fn find_tasks(
             gh.statuses(&job.repo, sha)
                 .await?
                 .into_iter()
+                .filter(|s| is_trusted_status_creator(s.creator_login(), app))
                 .map(|s| StatusRef {
                     target_url: s.target_url,
                 })

@@ -3,6 +3,7 @@
 //! with the same copy ids and byte-identical definitions.
 
 use crate::command::CommandError;
+use crate::policy::provenance::SkippedGroup;
 use crate::policy::{Plan, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -18,6 +19,9 @@ pub struct Prepared {
     pub reply: PreparedReply,
     /// Retrigger copy id → the exact definition to send.
     pub definitions: BTreeMap<String, serde_json::Value>,
+    /// Task groups the provenance check left out (DESIGN.md §12).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_groups: Vec<SkippedGroup>,
 }
 
 /// What the reply will hold.

@@ -4,6 +4,7 @@
 pub mod copy_ids;
 mod engine;
 pub mod plan;
+pub mod provenance;
 mod select;
 mod suggest;
 pub mod task;

@@ -113,10 +113,13 @@ impl World {
             ..SandboxQueueConfig::default()
         })
         .await?;
-        queue.seed_fixture(&fixtures::parse(PR_GROUP));
-        queue.seed_fixture(&fixtures::parse(RELEASE_GROUP));
-        let github = SandboxGithub::start(SandboxGithubConfig::default()).await?;
         let repo = RepoName::new("mozilla", "gecko-dev");
+        let name = repo.to_string();
+        // The decision tasks name this repository and the commits the
+        // groups ran for, so they pass the provenance check.
+        queue.seed_fixture(&fixtures::for_commit(PR_GROUP, &name, HEAD_SHA));
+        queue.seed_fixture(&fixtures::for_commit(RELEASE_GROUP, &name, MERGE_SHA));
+        let github = SandboxGithub::start(SandboxGithubConfig::default()).await?;
         github.add_repo(&repo, "main");
         github.add_pull_request(&repo, SandboxPull::open(PR_OPEN, HEAD_SHA, "alice"));
         github.add_pull_request(

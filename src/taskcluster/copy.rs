@@ -58,7 +58,9 @@ pub fn retrigger_definition(original: &Value, now: DateTime<Utc>) -> Result<Valu
     }
     // docker-worker: `{name: {expires}}`; generic-worker: `[{name, expires}]`.
     match copy.pointer_mut("/payload/artifacts") {
-        Some(Value::Object(artifacts)) => artifacts.values_mut().for_each(|a| shift_expires(a, delta)),
+        Some(Value::Object(artifacts)) => {
+            artifacts.values_mut().for_each(|a| shift_expires(a, delta))
+        }
         Some(Value::Array(artifacts)) => artifacts.iter_mut().for_each(|a| shift_expires(a, delta)),
         _ => {}
     }
@@ -133,7 +135,10 @@ mod tests {
             "index.* and notify.* routes are dropped"
         );
         for key in ["command", "release_eta", "env"] {
-            assert_eq!(copy["payload"][key], original["payload"][key], "{key} stays");
+            assert_eq!(
+                copy["payload"][key], original["payload"][key],
+                "{key} stays"
+            );
         }
         assert_eq!(
             copy["payload"]["artifacts"]["public"]["type"],
@@ -151,13 +156,18 @@ mod tests {
                 {"name": "public/build"}
             ]}
         });
-        let now = "2017-10-10T19:33:03Z".parse::<DateTime<Utc>>().expect("time");
+        let now = "2017-10-10T19:33:03Z"
+            .parse::<DateTime<Utc>>()
+            .expect("time");
         let copy = retrigger_definition(&original, now).expect("copies");
         assert_eq!(
             copy["payload"]["artifacts"][0]["expires"],
             json!("2017-10-20T19:33:03.000Z")
         );
-        assert_eq!(copy["payload"]["artifacts"][1], json!({"name": "public/build"}));
+        assert_eq!(
+            copy["payload"]["artifacts"][1],
+            json!({"name": "public/build"})
+        );
         assert_eq!(copy["deadline"], json!("2017-10-11T19:33:03.000Z"));
         assert_eq!(copy.get("expires"), None, "absent stays absent");
     }

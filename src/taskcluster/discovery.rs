@@ -25,6 +25,30 @@ pub struct StatusRef {
     pub target_url: Option<String>,
 }
 
+/// Whether a check run was made by the trusted Taskcluster GitHub App
+/// (`RERUNBOT_TASKCLUSTER_APP`). Any app (or user, for statuses) with
+/// checks or statuses write access could otherwise point `details_url` at
+/// another project's task (DESIGN.md §12). Slugs compare ASCII
+/// case-insensitively, as GitHub treats them.
+pub fn is_trusted_app(app_slug: Option<&str>, trusted: &str) -> bool {
+    app_slug.is_some_and(|s| s.eq_ignore_ascii_case(trusted))
+}
+
+/// Whether a commit status was posted by the trusted app: GitHub shows an
+/// app's statuses as created by `<slug>[bot]`.
+pub fn is_trusted_status_creator(login: Option<&str>, trusted: &str) -> bool {
+    login
+        .and_then(|l| l.strip_suffix("[bot]"))
+        .is_some_and(|s| s.eq_ignore_ascii_case(trusted))
+}
+
+/// Whether `url` lies under `root_url` followed by `/`: a plain prefix test
+/// would also accept `https://<root host>.evil.example/...`.
+pub fn is_under_root(root_url: &str, url: &str) -> bool {
+    url.strip_prefix(root_url.trim_end_matches('/'))
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// What a URL under the root points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Link {
@@ -69,7 +93,7 @@ pub fn task_ids_from_checks(root_url: &str, checks: &[CheckRunRef]) -> Vec<TaskI
         let id = match parse_link(root_url, url) {
             Some(Link::Task(id)) => Some(id),
             Some(Link::Group(_)) => None,
-            None if url.starts_with(root_url.trim_end_matches('/')) => check
+            None if is_under_root(root_url, url) => check
                 .external_id
                 .as_deref()
                 .filter(|e| is_slug(e))
@@ -259,6 +283,57 @@ mod tests {
                 expected.map(TaskId::new).into_iter().collect::<Vec<_>>(),
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn external_id_fallback_needs_the_root_boundary() {
+        let lookalike = check(Some(&format!("{ROOT}.evil.example/x")), Some(A));
+        assert!(task_ids_from_checks(ROOT, &[lookalike]).is_empty());
+        let port = check(Some(&format!("{ROOT}:8443/tasks/{A}")), Some(A));
+        assert!(task_ids_from_checks(ROOT, &[port]).is_empty());
+    }
+
+    #[test]
+    fn only_the_taskcluster_app_is_trusted() {
+        let cases: [(&str, Option<&str>, bool); 5] = [
+            ("taskcluster app", Some("taskcluster"), true),
+            ("case differs", Some("TaskCluster"), true),
+            ("another app", Some("evil-ci"), false),
+            ("prefix of the slug", Some("taskcluster-staging"), false),
+            ("no app", None, false),
+        ];
+        for (name, slug, expected) in cases {
+            assert_eq!(is_trusted_app(slug, "taskcluster"), expected, "{name}");
+        }
+        let creators: [(&str, Option<&str>, bool); 5] = [
+            ("the app's bot", Some("taskcluster[bot]"), true),
+            ("a user named like the app", Some("taskcluster"), false),
+            ("another bot", Some("evil[bot]"), false),
+            ("suffix trick", Some("eviltaskcluster[bot]"), false),
+            ("no creator", None, false),
+        ];
+        for (name, login, expected) in creators {
+            assert_eq!(
+                is_trusted_status_creator(login, "taskcluster"),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn under_root_needs_a_slash_boundary() {
+        let cases = [
+            (format!("{ROOT}/tasks/{A}"), true),
+            (format!("{ROOT}/"), true),
+            (ROOT.to_owned(), false),
+            (format!("{ROOT}.evil.example/tasks/{A}"), false),
+            (format!("{ROOT}@evil.example/tasks/{A}"), false),
+            (format!("{ROOT}:1/tasks/{A}"), false),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(is_under_root(&format!("{ROOT}/"), &url), expected, "{url}");
         }
     }
 

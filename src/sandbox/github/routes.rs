@@ -330,7 +330,7 @@ fn check_runs(state: &State, req: &Incoming<'_>, owner: &str, name: &str, sha: &
                 "details_url": c.run.details_url,
                 "status": c.run.status,
                 "conclusion": c.run.conclusion,
-                "app": { "slug": "taskcluster" },
+                "app": { "slug": c.run.app_slug },
             })
         })
         .collect();
@@ -375,7 +375,7 @@ fn statuses(state: &State, req: &Incoming<'_>, owner: &str, name: &str, sha: &st
         .iter()
         .rev()
         .filter(|(repo, s, _)| *repo == repo_key && s == sha)
-        .map(|(_, _, st)| json!({ "context": st.context, "state": st.state, "target_url": st.target_url }))
+        .map(|(_, _, st)| json!({ "context": st.context, "state": st.state, "target_url": st.target_url, "creator": { "login": st.creator } }))
         .collect();
     let (page, link) = paginate(&state.base_url, req, items);
     with_link(Answer::ok(Value::Array(page)), link)

@@ -84,6 +84,9 @@ pub struct SandboxCheckRun {
     /// `queued`, `in_progress` or `completed`.
     pub status: String,
     pub conclusion: Option<String>,
+    /// Slug of the GitHub App that made it (`taskcluster` for
+    /// taskcluster-github).
+    pub app_slug: String,
 }
 
 impl SandboxCheckRun {
@@ -98,6 +101,15 @@ impl SandboxCheckRun {
             )),
             status: "completed".to_owned(),
             conclusion: Some(conclusion.to_owned()),
+            app_slug: "taskcluster".to_owned(),
+        }
+    }
+
+    /// The same check run, made by another app.
+    pub fn by_app(self, slug: &str) -> Self {
+        Self {
+            app_slug: slug.to_owned(),
+            ..self
         }
     }
 }
@@ -109,6 +121,8 @@ pub struct SandboxStatus {
     /// `error`, `failure`, `pending` or `success`.
     pub state: String,
     pub target_url: Option<String>,
+    /// Login that posted it (an app posts as `<slug>[bot]`).
+    pub creator: String,
 }
 
 /// A comment on a pull request (by a user or by the App).

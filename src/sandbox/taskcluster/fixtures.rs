@@ -53,6 +53,24 @@ pub mod release {
     pub const BOUNCER_DEADLINE_EXCEEDED: &str = "OuSb2W_2TCKhUI5yGcNaTQ";
 }
 
+/// The repository and commit both fixtures' decision tasks name.
+pub const FIXTURE_REPO: &str = "mozilla-firefox/firefox";
+pub const FIXTURE_SHA: &str = "4d7b62c5e0a1f7c2a0f3b3d6e1c9a8b7f6e5d4c3";
+
+/// A fixture parsed, its decision task (and every other mention) naming
+/// `repo` (`owner/name`) and commit `sha` instead of the fixture's own, as
+/// if taskcluster-github had run it for that commit.
+pub fn for_commit(text: &str, repo: &str, sha: &str) -> Value {
+    parse(
+        &text
+            .replace(
+                &format!("github.com/{FIXTURE_REPO}"),
+                &format!("github.com/{repo}"),
+            )
+            .replace(FIXTURE_SHA, sha),
+    )
+}
+
 /// A fixture parsed (the constants are valid JSON; tested).
 pub fn parse(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)

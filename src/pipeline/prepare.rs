@@ -7,12 +7,12 @@ use super::{Pipeline, StepError};
 use crate::command::{Command, ParseLimits, ParsedComment};
 use crate::github::{InstallationClient, PullState, Reaction};
 use crate::policy::provenance::{filter_groups, Expected, SkippedGroup};
+use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::policy::{Actor, Ledger, PlanInput, PrState};
 use crate::repo_config::RepoConfig;
 use crate::taskcluster::discovery::{
     discover_tasks, is_trusted_app, is_trusted_status_creator, CheckRunRef, StatusRef,
 };
-use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::types::{CommitSha, DeliveryId, TaskId};
 use crate::webhook::event::CommentJob;
 use std::collections::BTreeMap;

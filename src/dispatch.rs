@@ -2,11 +2,15 @@
 //! bounded concurrency. Idempotent on a retried job: a rerun is not repeated
 //! once a run beyond the one it saw exists, and a copy whose createTask
 //! already went through is confirmed rather than created again. Retries of
-//! failed calls happen inside the queue client only.
+//! failed calls happen inside the queue client, except for reruns and
+//! cancels, which are not safe to replay blindly: after a lost answer the
+//! task's status is read and its run count compared before sending again.
+//! No unit starts once the job's lease is no longer safely held.
 
 use crate::outcome::{ActionOutcome, DispatchError};
 use crate::pipeline::prepared::Prepared;
 use crate::policy::{Action, Decision};
+use crate::store::LeaseHold;
 use crate::taskcluster::client::{last_run_id, run_count};
 use crate::taskcluster::{QueueClient, QueueError};
 use crate::types::TaskId;
@@ -54,6 +58,29 @@ pub async fn dispatch(
     resumed: bool,
     concurrency: usize,
 ) -> Outcomes {
+    dispatch_held(
+        queue,
+        prepared,
+        resumed,
+        concurrency,
+        &LeaseHold::unbounded(),
+    )
+    .await
+}
+
+/// What a unit not sent for want of a lease answers.
+pub const LEASE_RAN_OUT: &str = "not sent: this worker's lease on the job ran out";
+
+/// [`dispatch`] for a claimed job: `hold` is checked before each unit, and
+/// a unit that would start without a safely held lease is not sent (it
+/// fails as `Unavailable`, so the job is retried by whoever holds it).
+pub async fn dispatch_held(
+    queue: &QueueClient,
+    prepared: &Prepared,
+    resumed: bool,
+    concurrency: usize,
+    hold: &LeaseHold,
+) -> Outcomes {
     let mut outcomes: Outcomes = prepared
         .plans()
         .map(|plan| vec![ActionOutcome::Pending; plan.rows.len()])
@@ -97,9 +124,15 @@ pub async fn dispatch(
                     .collect(),
             };
             for (c, unit) in units {
-                let (queue, permits) = (queue.clone(), permits.clone());
+                let (queue, permits, hold) = (queue.clone(), permits.clone(), hold.clone());
                 let handle = running.spawn(async move {
                     let _permit = permits.acquire_owned().await;
+                    if !hold.is_held() {
+                        let error = DispatchError::Unavailable {
+                            message: LEASE_RAN_OUT.to_owned(),
+                        };
+                        return (p, r, c, Err(error));
+                    }
                     (p, r, c, run_unit(&queue, unit, resumed).await)
                 });
                 units_by_task.insert(handle.id(), (p, r, c));
@@ -220,69 +253,107 @@ async fn run_unit(queue: &QueueClient, unit: Unit, resumed: bool) -> Result<Done
     result.map_err(|e| DispatchError::from(&e))
 }
 
+/// Sends a rerun at most once per answer: when the answer is lost (5xx,
+/// timeout), the task's status tells whether it went through (a run beyond
+/// `runs_seen` exists) before it is sent again.
 async fn rerun(
     queue: &QueueClient,
     task: &TaskId,
     runs_seen: u32,
     resumed: bool,
 ) -> Result<Done, QueueError> {
-    if resumed {
-        let status = queue.status(task).await?;
-        if run_count(&status) > runs_seen {
-            return Ok(Done::Run {
-                run_id: last_run_id(&status),
-                canceled: false,
-            });
+    let policy = queue.retry_policy();
+    let mut check_first = resumed;
+    let mut attempt = 0;
+    loop {
+        if check_first {
+            let status = queue.status(task).await?;
+            if run_count(&status) > runs_seen {
+                return Ok(run_done(&status, false));
+            }
+        }
+        match queue.rerun_task(task).await {
+            Ok(status) => return Ok(run_done(&status, false)),
+            Err(QueueError::Unavailable { message }) if attempt < policy.retries => {
+                tracing::warn!(%task, %message, "rerun answer lost; checking the task before sending it again");
+                tokio::time::sleep(policy.delay(attempt)).await;
+                attempt += 1;
+                check_first = true;
+            }
+            Err(e) => return Err(e),
         }
     }
-    let status = queue.rerun_task(task).await?;
-    Ok(Done::Run {
-        run_id: last_run_id(&status),
-        canceled: false,
-    })
 }
 
-/// Cancel (the task waits on a broken dependency), then rerun. Cancelling
-/// an unscheduled task adds a run resolved `exception/canceled`, and the
-/// rerun adds another; a resumed job reads which of the two happened.
+/// What a cancel-then-rerun still has to do, by the task's status.
+enum CancelStep {
+    Cancel,
+    Rerun,
+    Done(Value),
+}
+
+/// Cancelling an unscheduled task adds a run resolved `exception/canceled`,
+/// and the rerun adds another: the run count since `runs_seen` says which
+/// of the two happened.
+fn cancel_step(status: Value, runs_seen: u32) -> CancelStep {
+    let last_canceled = status
+        .get("runs")
+        .and_then(Value::as_array)
+        .and_then(|r| r.last())
+        .and_then(|r| r.get("reasonResolved"))
+        .and_then(Value::as_str)
+        == Some("canceled");
+    match run_count(&status).saturating_sub(runs_seen) {
+        0 => CancelStep::Cancel,
+        // Cancelled, not rerun yet.
+        1 if last_canceled => CancelStep::Rerun,
+        // Scheduled meanwhile (its dependencies resolved), or ours done.
+        _ => CancelStep::Done(status),
+    }
+}
+
+/// Cancel (the task waits on a broken dependency), then rerun; like
+/// [`rerun`], neither is sent again after a lost answer before the status
+/// says it did not go through.
 async fn cancel_rerun(
     queue: &QueueClient,
     task: &TaskId,
     runs_seen: u32,
     resumed: bool,
 ) -> Result<Done, QueueError> {
-    if resumed {
-        let status = queue.status(task).await?;
-        let runs = run_count(&status);
-        let last_canceled = status
-            .get("runs")
-            .and_then(Value::as_array)
-            .and_then(|r| r.last())
-            .and_then(|r| r.get("reasonResolved"))
-            .and_then(Value::as_str)
-            == Some("canceled");
-        let done = Done::Run {
-            run_id: last_run_id(&status),
-            canceled: true,
+    let policy = queue.retry_policy();
+    let mut check_first = resumed;
+    let mut attempt = 0;
+    loop {
+        let step = if check_first {
+            cancel_step(queue.status(task).await?, runs_seen)
+        } else {
+            CancelStep::Cancel
         };
-        match runs.saturating_sub(runs_seen) {
-            0 => {}
-            // Cancelled, not rerun yet.
-            1 if last_canceled => {
-                let status = queue.rerun_task(task).await?;
-                return Ok(Done::Run {
-                    run_id: last_run_id(&status),
-                    canceled: true,
-                });
+        let sent = match step {
+            CancelStep::Done(status) => return Ok(run_done(&status, true)),
+            CancelStep::Cancel => match queue.cancel_task(task).await {
+                Ok(_) => queue.rerun_task(task).await,
+                Err(e) => Err(e),
+            },
+            CancelStep::Rerun => queue.rerun_task(task).await,
+        };
+        match sent {
+            Ok(status) => return Ok(run_done(&status, true)),
+            Err(QueueError::Unavailable { message }) if attempt < policy.retries => {
+                tracing::warn!(%task, %message, "cancel or rerun answer lost; checking the task before sending again");
+                tokio::time::sleep(policy.delay(attempt)).await;
+                attempt += 1;
+                check_first = true;
             }
-            // Scheduled meanwhile (its dependencies resolved), or ours done.
-            _ => return Ok(done),
+            Err(e) => return Err(e),
         }
     }
-    queue.cancel_task(task).await?;
-    let status = queue.rerun_task(task).await?;
-    Ok(Done::Run {
-        run_id: last_run_id(&status),
-        canceled: true,
-    })
+}
+
+fn run_done(status: &Value, canceled: bool) -> Done {
+    Done::Run {
+        run_id: last_run_id(status),
+        canceled,
+    }
 }

@@ -1,8 +1,11 @@
 //! The worker pool: N loops that claim jobs with a lease, run them on the
-//! handler, keep the lease alive while they run, and retry failures with
-//! exponential backoff up to a bounded number of attempts. On shutdown the
-//! loops stop claiming, running jobs get a grace period, and the leases of
-//! jobs still running after it are released for another process.
+//! handler, keep the lease alive while they run (and stop an attempt whose
+//! lease they cannot renew before it runs out), and retry failures with
+//! capped exponential backoff for as long as the retry budget lasts (an
+//! outage of hours delays a command, it does not drop it). A job that gives
+//! up reports it on the pull request, and that report has retries of its
+//! own. On shutdown the loops stop claiming, running jobs get a grace
+//! period, and the leases of jobs still running after it are released.
 
 use crate::metrics::Metrics;
 use crate::store::{Claim, Store};
@@ -24,8 +27,9 @@ pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 pub trait JobHandler: Send + Sync + 'static {
     fn handle(&self, store: Store, claim: Claim) -> JobFuture;
 
-    /// Called once, still holding the lease, before a job is marked failed
-    /// for good (to tell its requester). Failures here are only logged.
+    /// Called, still holding the lease, before a job is marked failed for
+    /// good (to tell its requester). An error queues the job again, only to
+    /// report, for as long as the report budget lasts.
     fn give_up(&self, _store: Store, _claim: Claim, _error: String) -> JobFuture {
         Box::pin(async { Ok(()) })
     }
@@ -69,6 +73,12 @@ pub enum JobEventKind {
 pub struct WorkerConfig {
     pub workers: usize,
     pub lease: Duration,
+    /// How long after it was queued a job may still be retried.
+    pub retry_budget: Duration,
+    /// How much longer a job that gave up keeps trying to say so.
+    pub report_budget: Duration,
+    /// A safety cap on attempts, for a job that keeps killing its worker
+    /// (every claim counts); the time budget is what normally ends retries.
     pub max_attempts: i64,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -81,7 +91,9 @@ impl Default for WorkerConfig {
         Self {
             workers: 4,
             lease: Duration::from_secs(60),
-            max_attempts: 5,
+            retry_budget: Duration::from_secs(6 * 3600),
+            report_budget: Duration::from_secs(6 * 3600),
+            max_attempts: 200,
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
             poll_interval: Duration::from_millis(500),
@@ -95,6 +107,34 @@ impl WorkerConfig {
         self.backoff_base
             .saturating_mul(2u32.saturating_pow(exponent))
             .min(self.backoff_max)
+    }
+
+    /// The wait before the next attempt of a job that has existed for
+    /// `spent` and been tried `attempts` times, or `None` when that attempt
+    /// would start after the retry budget.
+    pub fn retry_delay(
+        &self,
+        spent: Duration,
+        attempts: i64,
+        not_before: Duration,
+    ) -> Option<Duration> {
+        let delay = self.backoff(attempts).max(not_before);
+        (attempts < self.max_attempts && spent.saturating_add(delay) <= self.retry_budget)
+            .then_some(delay)
+    }
+
+    /// The wait before trying again to report a job that gave up, or `None`
+    /// when the report budget (after the retry budget) is spent too.
+    pub fn report_delay(&self, spent: Duration, attempts: i64) -> Option<Duration> {
+        let delay = self.backoff(attempts);
+        let budget = self.retry_budget.saturating_add(self.report_budget);
+        (spent.saturating_add(delay) <= budget).then_some(delay)
+    }
+
+    /// How often the lease is renewed: four times per lease, so that two
+    /// failed renewals in a row still leave time to stop.
+    fn heartbeat(&self) -> Duration {
+        (self.lease / 4).max(Duration::from_millis(1))
     }
 }
 
@@ -214,31 +254,30 @@ async fn run_claim(shared: &Shared, claim: Claim, mut hard_stop: watch::Receiver
     );
     async {
         let started = Instant::now();
-        if claim.job.attempts > shared.config.max_attempts {
-            let error = format!(
-                "gave up after {} attempts (the last worker stopped without finishing)",
-                shared.config.max_attempts
-            );
-            finish(shared, &claim, Err(JobError::Permanent(error)), started).await;
+        if let Some(error) = claim.job.gave_up.clone() {
+            // Only its report is still owed.
+            give_up(shared, &claim, error, started).await;
+            return;
+        }
+        if let Some(error) = spent_before_start(&shared.config, &claim) {
+            give_up(shared, &claim, error, started).await;
             return;
         }
         let mut job = tokio::spawn(shared.handler.handle(shared.store.clone(), claim.clone()));
-        let mut heartbeat = tokio::time::interval(shared.config.lease / 3);
+        let mut heartbeat = tokio::time::interval(shared.config.heartbeat());
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
         let result = loop {
             tokio::select! {
                 joined = &mut job => break joined,
                 _ = heartbeat.tick() => {
-                    match shared.store.extend_lease(&claim, shared.config.lease).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            // Another worker owns the job now: stop, and leave it to them.
-                            job.abort();
-                            tracing::warn!("lease lost; the job was taken over, stopping this attempt");
-                            send(shared, &claim, JobEventKind::Abandoned);
-                            return;
-                        }
-                        Err(e) => tracing::warn!(error = %e, "could not extend the lease"),
+                    if let Err(why) = renew(shared, &claim).await {
+                        // Stop now: another worker owns the job, or soon may.
+                        job.abort();
+                        claim.hold.lose();
+                        tracing::warn!("{why}; stopping this attempt");
+                        send(shared, &claim, JobEventKind::Abandoned);
+                        return;
                     }
                 }
                 _ = hard_stop.changed() => {
@@ -263,46 +302,180 @@ async fn run_claim(shared: &Shared, claim: Claim, mut hard_stop: watch::Receiver
     .await
 }
 
+/// Why a claimed job must not start again: its retry budget or its attempts
+/// are spent (a job whose workers keep dying never finishes an attempt, so
+/// only its claims count them).
+fn spent_before_start(config: &WorkerConfig, claim: &Claim) -> Option<String> {
+    let last = claim
+        .job
+        .last_error
+        .as_deref()
+        .map_or(String::new(), |e| format!("; last error: {e}"));
+    if claim.job.attempts > config.max_attempts {
+        Some(format!(
+            "gave up after {} attempts (the last worker stopped without finishing){last}",
+            config.max_attempts
+        ))
+    } else if claim.job.attempts > 1 && claim.age > config.retry_budget {
+        // Every job gets one attempt, however long it waited in the queue.
+        Some(format!(
+            "gave up: still failing {} after the command{last}",
+            describe(config.retry_budget)
+        ))
+    } else {
+        None
+    }
+}
+
+/// Renews the lease. An error when the lease is gone, or when renewals keep
+/// failing and it is about to run out (the database is unreachable; another
+/// worker may soon claim the job, so this one must stop before then).
+async fn renew(shared: &Shared, claim: &Claim) -> Result<(), &'static str> {
+    let asked = tokio::time::Instant::now();
+    // A renewal that hangs is a failed renewal: never wait past the next one.
+    let renewal = shared.store.extend_lease(claim, shared.config.lease);
+    match tokio::time::timeout(shared.config.heartbeat() / 2, renewal).await {
+        Ok(Ok(true)) => {
+            claim.hold.renewed(asked);
+            Ok(())
+        }
+        Ok(Ok(false)) => Err("lease lost; the job was taken over"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not extend the lease");
+            claim
+                .hold
+                .is_held()
+                .then_some(())
+                .ok_or("could not renew the lease before it runs out")
+        }
+        Err(_) => {
+            tracing::warn!("extending the lease timed out");
+            claim
+                .hold
+                .is_held()
+                .then_some(())
+                .ok_or("could not renew the lease before it runs out")
+        }
+    }
+}
+
 async fn finish(shared: &Shared, claim: &Claim, result: Result<(), JobError>, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
     let store = &shared.store;
-    let not_before = match &result {
-        Err(JobError::RetryAfter(_, wait)) => *wait,
-        _ => Duration::ZERO,
-    };
-    let (label, event, stored) = match result {
-        Ok(()) => ("done", JobEventKind::Done, store.complete(claim).await),
-        Err(JobError::Retry(error) | JobError::RetryAfter(error, _))
-            if claim.job.attempts < shared.config.max_attempts =>
-        {
-            let delay = shared.config.backoff(claim.job.attempts).max(not_before);
-            tracing::warn!(%error, ?delay, "attempt failed; will retry");
-            let stored = store.retry_later(claim, &error, delay).await;
-            ("retry", JobEventKind::Retrying(error), stored)
+    let spent = claim.age.saturating_add(started.elapsed());
+    let error = match result {
+        Ok(()) => {
+            let stored = store.complete(claim).await;
+            record(shared, claim, "done", JobEventKind::Done, stored, seconds);
+            return;
         }
-        Err(
-            JobError::Retry(error) | JobError::RetryAfter(error, _) | JobError::Permanent(error),
-        ) => {
-            tracing::error!(%error, "job failed");
-            let told = shared
-                .handler
-                .give_up(store.clone(), claim.clone(), error.clone());
-            match tokio::time::timeout(GIVE_UP_TIMEOUT, told).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not report the failure"),
-                Err(_) => tracing::warn!("reporting the failure timed out"),
+        Err(JobError::Permanent(error)) => error,
+        Err(JobError::Retry(error)) => {
+            match retry_within_budget(shared, claim, error, spent, Duration::ZERO).await {
+                Some(error) => error,
+                None => return shared.metrics.job("retry", seconds),
             }
-            let stored = store.fail(claim, &error).await;
-            ("failed", JobEventKind::Failed(error), stored)
+        }
+        Err(JobError::RetryAfter(error, wait)) => {
+            match retry_within_budget(shared, claim, error, spent, wait).await {
+                Some(error) => error,
+                None => return shared.metrics.job("retry", seconds),
+            }
         }
     };
+    tracing::error!(%error, "job failed");
+    give_up(shared, claim, error, started).await;
+}
+
+/// Queues a retry when the budget allows it, else returns the error to give
+/// up with.
+async fn retry_within_budget(
+    shared: &Shared,
+    claim: &Claim,
+    error: String,
+    spent: Duration,
+    not_before: Duration,
+) -> Option<String> {
+    let Some(delay) = shared
+        .config
+        .retry_delay(spent, claim.job.attempts, not_before)
+    else {
+        return Some(error);
+    };
+    tracing::warn!(%error, ?delay, "attempt failed; will retry");
+    let stored = shared.store.retry_later(claim, &error, delay).await;
+    log_stored(&stored);
+    send(shared, claim, JobEventKind::Retrying(error));
+    None
+}
+
+/// Tells the requester the job failed; marks it failed once that is done,
+/// or queues it again to report later (GitHub may be down too).
+async fn give_up(shared: &Shared, claim: &Claim, error: String, started: Instant) {
+    let seconds = started.elapsed().as_secs_f64();
+    let store = &shared.store;
+    let told = shared
+        .handler
+        .give_up(store.clone(), claim.clone(), error.clone());
+    let reported = match tokio::time::timeout(GIVE_UP_TIMEOUT, told).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("reporting the failure timed out".to_owned()),
+    };
+    let spent = claim.age.saturating_add(started.elapsed());
+    if let Err(why) = reported {
+        if let Some(delay) = shared.config.report_delay(spent, claim.job.attempts) {
+            tracing::warn!(error = %why, ?delay, "could not report the failure; will try again");
+            let stored = store.report_later(claim, &error, delay).await;
+            log_stored(&stored);
+            shared.metrics.job("retry", seconds);
+            send(shared, claim, JobEventKind::Retrying(why));
+            return;
+        }
+        tracing::error!(error = %why, "could not report the failure; giving that up too");
+    }
+    let stored = store.fail(claim, &error).await;
+    record(
+        shared,
+        claim,
+        "failed",
+        JobEventKind::Failed(error),
+        stored,
+        seconds,
+    );
+}
+
+fn record(
+    shared: &Shared,
+    claim: &Claim,
+    label: &'static str,
+    event: JobEventKind,
+    stored: Result<bool, crate::store::StoreError>,
+    seconds: f64,
+) {
+    log_stored(&stored);
+    shared.metrics.job(label, seconds);
+    send(shared, claim, event);
+}
+
+fn log_stored(stored: &Result<bool, crate::store::StoreError>) {
     match stored {
         Ok(true) => {}
         Ok(false) => tracing::warn!("lease was taken over before the job finished"),
         Err(e) => tracing::error!(error = %e, "could not record the job's result"),
     }
-    shared.metrics.job(label, seconds);
-    send(shared, claim, event);
+}
+
+/// "6 h", "10 min", "30 s": a budget as a reply may show it.
+pub fn describe(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 && secs % 3600 == 0 {
+        format!("{} h", secs / 3600)
+    } else if secs >= 60 && secs % 60 == 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{} s", secs)
+    }
 }
 
 fn send(shared: &Shared, claim: &Claim, outcome: JobEventKind) {
@@ -316,6 +489,47 @@ fn send(shared: &Shared, claim: &Claim, outcome: JobEventKind) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_last_as_long_as_the_budget() {
+        let config = WorkerConfig {
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+            retry_budget: Duration::from_secs(3600),
+            report_budget: Duration::from_secs(600),
+            max_attempts: 1000,
+            ..WorkerConfig::default()
+        };
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let rows = [
+            // (spent, attempts, not_before, retry delay)
+            (min(0), 1, Duration::ZERO, Some(Duration::from_secs(2))),
+            (min(0), 9, Duration::ZERO, Some(Duration::from_secs(300))),
+            (min(54), 20, Duration::ZERO, Some(Duration::from_secs(300))),
+            (min(56), 20, Duration::ZERO, None),
+            (min(10), 1, min(60), None),
+            (min(10), 1, min(5), Some(min(5))),
+        ];
+        for (spent, attempts, not_before, expected) in rows {
+            assert_eq!(
+                config.retry_delay(spent, attempts, not_before),
+                expected,
+                "{spent:?} {attempts}"
+            );
+        }
+        assert_eq!(
+            config.report_delay(min(62), 30),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(config.report_delay(min(66), 30), None);
+        let capped = WorkerConfig {
+            max_attempts: 3,
+            ..config
+        };
+        assert_eq!(capped.retry_delay(min(0), 3, Duration::ZERO), None);
+        assert_eq!(describe(Duration::from_secs(6 * 3600)), "6 h");
+        assert_eq!(describe(Duration::from_secs(600)), "10 min");
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -170,3 +170,85 @@ async fn a_resumed_copy_whose_stored_definition_is_too_old_is_created_with_fresh
         }
     );
 }
+
+/// Writes the sandbox received, as `METHOD path`.
+fn sent(sandbox: &SandboxQueue, method: &str) -> Vec<String> {
+    sandbox
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == method)
+        .map(|c| c.path)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rerun_whose_answer_was_lost_is_checked_not_sent_again() {
+    let (sandbox, client) = queue().await;
+    let task = release::BALROG_LINUX_FAILED;
+    let seen = runs(&sandbox, task) as u32;
+    sandbox.lose_answer_next("POST", 502);
+    let prepared = one_action(task, Action::Rerun { runs_seen: seen });
+    let outcome = dispatch(&client, &prepared, false, 8).await;
+    assert!(
+        matches!(outcome[0][0], ActionOutcome::Rerun { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(sent(&sandbox, "POST").len(), 1, "sent once");
+    assert_eq!(runs(&sandbox, task), seen as usize + 1);
+}
+
+#[tokio::test]
+async fn a_rerun_that_did_not_go_through_is_sent_again_after_the_check() {
+    let (sandbox, client) = queue().await;
+    let task = release::BALROG_LINUX_FAILED;
+    let seen = runs(&sandbox, task) as u32;
+    sandbox.fail_next_matching("POST", 1, 503);
+    let prepared = one_action(task, Action::Rerun { runs_seen: seen });
+    let outcome = dispatch(&client, &prepared, false, 8).await;
+    assert!(
+        matches!(outcome[0][0], ActionOutcome::Rerun { .. }),
+        "{outcome:?}"
+    );
+    let methods: Vec<String> = sandbox.calls().into_iter().map(|c| c.method).collect();
+    assert_eq!(methods, vec!["POST", "GET", "POST"], "checked in between");
+    assert_eq!(runs(&sandbox, task), seen as usize + 1);
+}
+
+#[tokio::test]
+async fn a_cancel_whose_answer_was_lost_is_not_sent_again() {
+    let (sandbox, client) = queue().await;
+    let task = release::BEETMOVER_MAC_BEHIND_FAILED;
+    sandbox.lose_answer_next("POST", 502);
+    let prepared = one_action(task, Action::CancelRerun { runs_seen: 0 });
+    let outcome = dispatch(&client, &prepared, false, 8).await;
+    assert!(
+        matches!(outcome[0][0], ActionOutcome::CancelRerun { .. }),
+        "{outcome:?}"
+    );
+    let posts = sent(&sandbox, "POST");
+    assert_eq!(posts.iter().filter(|p| p.ends_with("/cancel")).count(), 1);
+    assert_eq!(posts.iter().filter(|p| p.ends_with("/rerun")).count(), 1);
+    assert_eq!(runs(&sandbox, task), 2, "the cancelled run and the new one");
+}
+
+#[tokio::test]
+async fn no_unit_is_sent_once_the_lease_is_not_safely_held() {
+    let (sandbox, client) = queue().await;
+    let hold = rerunbot::store::LeaseHold::new(
+        tokio::time::Instant::now(),
+        std::time::Duration::from_secs(60),
+    );
+    hold.lose();
+    let prepared = one_action(release::BALROG_LINUX_FAILED, Action::Rerun { runs_seen: 1 });
+    let outcome = rerunbot::dispatch::dispatch_held(&client, &prepared, false, 8, &hold).await;
+    assert_eq!(
+        outcome[0][0],
+        ActionOutcome::Failed {
+            error: rerunbot::outcome::DispatchError::Unavailable {
+                message: rerunbot::dispatch::LEASE_RAN_OUT.to_owned()
+            },
+            created: Vec::new()
+        }
+    );
+    assert!(sandbox.calls().is_empty(), "nothing sent");
+}

@@ -362,13 +362,21 @@ async fn retries_injected_500s_and_dispatches_once() {
 async fn gives_up_after_bounded_retries() {
     let (queue, client) = sandbox().await;
     queue.fail_next(10, 500);
-    match client.rerun_task(&id(pr::TEST_BC1_FAILED)).await {
+    match client.status(&id(pr::TEST_BC1_FAILED)).await {
         Err(QueueError::Unavailable { message }) => {
             assert!(message.contains("4 attempts"), "{message}")
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert_eq!(queue.calls().len(), 4, "one attempt and three retries");
+    // A rerun is not safe to replay blindly: sent once, the caller checks.
+    match client.rerun_task(&id(pr::TEST_BC1_FAILED)).await {
+        Err(QueueError::Unavailable { message }) => {
+            assert!(message.contains("after 1 attempt:"), "{message}")
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert_eq!(queue.calls().len(), 5, "the rerun was sent once");
     assert_eq!(
         runs(&queue.task(pr::TEST_BC1_FAILED).expect("task")["status"]),
         2

@@ -6,9 +6,9 @@
 mod prepare;
 pub mod prepared;
 
-use crate::dispatch::{dispatch, Outcomes, DEFAULT_CONCURRENCY};
+use crate::dispatch::{dispatch_held, Outcomes, DEFAULT_CONCURRENCY};
 use crate::github::{GithubApp, GithubError, Reaction};
-use crate::outcome::ActionOutcome;
+use crate::outcome::{ActionOutcome, DispatchError};
 use crate::reply::{ReplyInput, ReplySection};
 use crate::store::{Claim, PlannedAction, PlannedJob, Store, StoreError};
 use crate::taskcluster::{QueueClient, QueueError};
@@ -138,14 +138,26 @@ impl Pipeline {
                 }
             },
         };
-        let outcomes = dispatch(
+        let outcomes = dispatch_held(
             &self.inner.queue,
             &prepared,
             resumed,
             self.inner.concurrency,
+            &claim.hold,
         )
         .await;
+        if !claim.hold.is_held() {
+            return Err(StoreError::LeaseLost.into());
+        }
         store.save_outcome(&claim, &to_json(&outcomes)?).await?;
+        if let Some(message) = first_unavailable(&outcomes) {
+            // Dispatch is idempotent: the job runs again (and answers then,
+            // or with these outcomes once the retry budget is spent).
+            return Err(QueueError::Unavailable {
+                message: message.to_owned(),
+            }
+            .into());
+        }
         let (body, reaction) = self.render(&job, &prepared, &outcomes);
         let marker = crate::reply::delivery_marker(delivery.as_str());
         let body = format!("{body}\n\n{marker}");
@@ -250,6 +262,17 @@ impl Pipeline {
     }
 }
 
+/// The message of the first action the queue could not be reached for.
+fn first_unavailable(outcomes: &Outcomes) -> Option<&str> {
+    outcomes.iter().flatten().find_map(|outcome| match outcome {
+        ActionOutcome::Failed {
+            error: DispatchError::Unavailable { message },
+            ..
+        } => Some(message.as_str()),
+        _ => None,
+    })
+}
+
 /// The actions a plan will dispatch, for the ledger.
 fn planned_actions(prepared: &Prepared) -> Vec<PlannedAction> {
     prepared
@@ -323,6 +346,13 @@ async fn find_reply(
         .map(|c| c.id))
 }
 
+/// The stored plan and outcomes of a job that dispatched, if readable.
+fn planned_and_dispatched(job: &crate::store::Job) -> Option<(Prepared, Outcomes)> {
+    let prepared = serde_json::from_str(job.plan.as_deref()?).ok()?;
+    let outcomes = serde_json::from_str(job.outcome.as_deref()?).ok()?;
+    Some((prepared, outcomes))
+}
+
 impl JobHandler for Pipeline {
     fn handle(&self, store: Store, claim: Claim) -> JobFuture {
         let pipeline = self.clone();
@@ -338,10 +368,17 @@ impl JobHandler for Pipeline {
             };
             let gh = pipeline.inner.github.installation(job.installation);
             let marker = crate::reply::delivery_marker(&claim.job.delivery_id);
-            let body = format!(
-                "{}\n\n{marker}",
-                crate::reply::render_gave_up(&job.commenter, &error)
-            );
+            // When the plan was dispatched, the reply says action by action
+            // what went through and what failed; else the error alone.
+            let dispatched = match store.job(claim.job.id).await {
+                Ok(Some(current)) => planned_and_dispatched(&current),
+                _ => None,
+            };
+            let text = match dispatched {
+                Some((prepared, outcomes)) => pipeline.render(&job, &prepared, &outcomes).0,
+                None => crate::reply::render_gave_up(&job.commenter, &error),
+            };
+            let body = format!("{text}\n\n{marker}");
             let (replied, reacted) = tokio::join!(
                 post_reply(&gh, &store, &claim, &job, &body, &marker, true),
                 gh.add_reaction(&job.repo, job.comment_id, Reaction::Confused)

@@ -267,6 +267,17 @@ impl World {
 
     /// Waits (at most 60 s) until the jobs of every `guid` are done or failed.
     pub async fn wait_for_all(&mut self, guids: &[&str]) -> anyhow::Result<()> {
+        self.wait_for_all_within(guids, Duration::from_secs(60))
+            .await
+    }
+
+    /// Waits (at most `limit`, on tokio's clock) until the jobs of every
+    /// `guid` are done or failed.
+    pub async fn wait_for_all_within(
+        &mut self,
+        guids: &[&str],
+        limit: Duration,
+    ) -> anyhow::Result<()> {
         let mut left: Vec<&str> = guids.to_vec();
         let wait = async {
             while !left.is_empty() {
@@ -282,7 +293,7 @@ impl World {
             }
             Ok(())
         };
-        tokio::time::timeout(Duration::from_secs(60), wait).await?
+        tokio::time::timeout(limit, wait).await?
     }
 
     /// Waits (at most 60 s) until the job of `guid` is done or failed.

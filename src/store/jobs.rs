@@ -3,7 +3,7 @@
 //! claim, so a worker whose lease was taken over cannot complete the job),
 //! retried with a delay, and finally marked done or failed.
 
-use super::{now_ms, Backend, Context, Store, StoreError};
+use super::{now_ms, Backend, Context, LeaseHold, Store, StoreError};
 use std::time::Duration;
 
 /// Where a job stands.
@@ -59,6 +59,11 @@ pub enum EnqueueResult {
 pub struct Claim {
     pub job: Job,
     pub lease: String,
+    /// This process's view of the lease (see [`LeaseHold`]).
+    pub hold: LeaseHold,
+    /// Time since the job was queued, on the database's clock, at the claim:
+    /// what the retry budget is measured against.
+    pub age: Duration,
 }
 
 /// A job as stored.
@@ -75,6 +80,9 @@ pub struct Job {
     pub plan: Option<String>,
     pub outcome: Option<String>,
     pub reply_comment_id: Option<i64>,
+    /// Set when the job gave up with this error but its report to the pull
+    /// request is still owed: it is only re-run to deliver that report.
+    pub gave_up: Option<String>,
 }
 
 type JobRow = (
@@ -88,13 +96,42 @@ type JobRow = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<String>,
 );
 
-const JOB_COLUMNS: &str =
-    "id, delivery_id, event, payload, state, attempts, last_error, plan, outcome, reply_comment_id";
+const JOB_COLUMNS: &str = "id, delivery_id, event, payload, state, attempts, last_error, plan, \
+     outcome, reply_comment_id, gave_up";
+
+/// A job row and its age in milliseconds.
+type ClaimRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
 
 fn job_from_row(row: JobRow) -> Job {
-    let (id, delivery_id, event, payload, state, attempts, last_error, plan, outcome, reply) = row;
+    let (
+        id,
+        delivery_id,
+        event,
+        payload,
+        state,
+        attempts,
+        last_error,
+        plan,
+        outcome,
+        reply,
+        gave_up,
+    ) = row;
     Job {
         id,
         delivery_id,
@@ -106,6 +143,7 @@ fn job_from_row(row: JobRow) -> Job {
         plan,
         outcome,
         reply_comment_id: reply,
+        gave_up,
     }
 }
 
@@ -143,17 +181,38 @@ impl Store {
              attempts = attempts + 1, updated_at = {now} \
              WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= {now}) \
                  OR (state = 'running' AND lease_until < {now}) ORDER BY run_after, id LIMIT 1{lock}) \
-             RETURNING {JOB_COLUMNS}"
+             RETURNING {JOB_COLUMNS}, {now} - created_at"
         );
-        let row: Option<JobRow> = sqlx::query_as(&sql)
+        // Before the query: the lease counts from no later than this.
+        let asked = tokio::time::Instant::now();
+        let row: Option<ClaimRow> = sqlx::query_as(&sql)
             .bind(&lease)
             .bind(duration_ms(lease_for))
             .fetch_optional(self.pool())
             .await
             .context("claim")?;
-        Ok(row.map(|row| Claim {
-            job: job_from_row(row),
-            lease,
+        Ok(row.map(|row| {
+            let (id, delivery_id, event, payload, state, attempts, last_error, plan) =
+                (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
+            let age_ms = u64::try_from(row.11).unwrap_or(0);
+            Claim {
+                job: job_from_row((
+                    id,
+                    delivery_id,
+                    event,
+                    payload,
+                    state,
+                    attempts,
+                    last_error,
+                    plan,
+                    row.8,
+                    row.9,
+                    row.10,
+                )),
+                lease,
+                hold: LeaseHold::new(asked, lease_for),
+                age: Duration::from_millis(age_ms),
+            }
         }))
     }
 
@@ -193,6 +252,31 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.finish(claim, JobState::Queued, Some(error), Some(delay))
             .await
+    }
+
+    /// The job gave up with `error`, but its report could not be delivered:
+    /// queue it again after `delay`, only to report.
+    pub async fn report_later(
+        &self,
+        claim: &Claim,
+        error: &str,
+        delay: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = self.db_now();
+        let sql = format!(
+            "UPDATE jobs SET state = 'queued', last_error = $1, gave_up = $1, run_after = {now} + $2, \
+             lease_owner = NULL, lease_until = NULL, updated_at = {now} \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'running'"
+        );
+        let result = sqlx::query(&sql)
+            .bind(error)
+            .bind(duration_ms(delay))
+            .bind(claim.job.id)
+            .bind(&claim.lease)
+            .execute(self.pool())
+            .await
+            .context("report later")?;
+        Ok(result.rows_affected() == 1)
     }
 
     /// Marks the job failed for good, keeping the error.

@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS plan_locks (
     PRIMARY KEY (repo, head_sha)
 );
 "#,
+    // The error a job gave up with while its report to the pull request is
+    // still owed (GitHub was down): the job is only re-run to report it.
+    "ALTER TABLE jobs ADD COLUMN gave_up TEXT;",
 ];
 
 const POSTGRES: &[&str] = &[
@@ -89,6 +92,7 @@ CREATE TABLE IF NOT EXISTS plan_locks (
     PRIMARY KEY (repo, head_sha)
 );
 "#,
+    "ALTER TABLE jobs ADD COLUMN gave_up TEXT;",
 ];
 
 pub(super) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -3,10 +3,12 @@
 //! Postgres through sqlx's `Any` driver; the few statements that differ are
 //! chosen by [`Backend`].
 
+mod hold;
 mod jobs;
 mod ledger;
 mod migrate;
 
+pub use hold::LeaseHold;
 pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};
 pub use ledger::{PlannedAction, PlannedJob};
 

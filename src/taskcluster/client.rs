@@ -183,14 +183,13 @@ impl QueueClient {
 
     /// `POST /task/<id>/rerun`: the task's new `status`. A no-op on a pending
     /// or running task (the queue returns the current status).
+    ///
+    /// Sent once: a rerun is not safe to replay blindly, so a 5xx or timeout
+    /// comes back as `Unavailable` and the caller reads the task's status
+    /// (and compares the run count) before sending it again.
     pub async fn rerun_task(&self, task_id: &TaskId) -> Result<Value, QueueError> {
         let body = self
-            .call(
-                Method::POST,
-                &["task", task_id.as_str(), "rerun"],
-                &[],
-                None,
-            )
+            .call_once(Method::POST, &["task", task_id.as_str(), "rerun"])
             .await?;
         status_of(body)
     }
@@ -244,22 +243,41 @@ impl QueueClient {
 
     /// `POST /task/<id>/cancel`: the task's `status` (last run
     /// `exception/canceled`).
+    /// Sent once, like [`Self::rerun_task`].
     pub async fn cancel_task(&self, task_id: &TaskId) -> Result<Value, QueueError> {
         let body = self
-            .call(
-                Method::POST,
-                &["task", task_id.as_str(), "cancel"],
-                &[],
-                None,
-            )
+            .call_once(Method::POST, &["task", task_id.as_str(), "cancel"])
             .await?;
         status_of(body)
+    }
+
+    /// The retry policy, for callers that retry calls sent once.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// One API call with retries. The body is serialized once, so every
     /// attempt sends identical bytes; each attempt is signed afresh.
     async fn call(
         &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, QueueError> {
+        self.call_with(self.retry.retries, method, segments, query, body)
+            .await
+    }
+
+    /// One call without a body, sent once: a retryable failure is answered
+    /// `Unavailable` at once (the caller checks what happened).
+    async fn call_once(&self, method: Method, segments: &[&str]) -> Result<Value, QueueError> {
+        self.call_with(0, method, segments, &[], None).await
+    }
+
+    async fn call_with(
+        &self,
+        retries: u32,
         method: Method,
         segments: &[&str],
         query: &[(&str, &str)],
@@ -289,13 +307,14 @@ impl QueueClient {
                 Attempt::Done(result) => return result,
                 Attempt::Retryable(message) => message,
             };
-            if attempt >= self.retry.retries {
+            if attempt >= retries {
                 return Err(QueueError::Unavailable {
                     message: format!(
-                        "{} {} failed after {} attempts: {last_failure}",
+                        "{} {} failed after {} attempt{}: {last_failure}",
                         method,
                         url.path(),
-                        attempt + 1
+                        attempt + 1,
+                        if attempt == 0 { "" } else { "s" }
                     ),
                 });
             }

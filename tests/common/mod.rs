@@ -66,6 +66,7 @@ pub fn fast_workers(workers: usize) -> WorkerConfig {
         backoff_base: Duration::from_millis(10),
         backoff_max: Duration::from_millis(50),
         poll_interval: Duration::from_millis(20),
+        ..WorkerConfig::default()
     }
 }
 

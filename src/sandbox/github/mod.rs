@@ -211,6 +211,12 @@ impl SandboxGithub {
             .extend(std::iter::repeat_n((None, Fault::Status(status)), n));
     }
 
+    /// Every request is answered 503, without being acted on, for `length`
+    /// from now (on tokio's clock, so a paused test clock drives it).
+    pub fn outage(&self, length: Duration) {
+        self.lock().down_until = Some(tokio::time::Instant::now() + length);
+    }
+
     /// Delay every answer by `latency` (zero to stop), like a distant GitHub.
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;

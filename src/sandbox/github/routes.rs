@@ -57,6 +57,12 @@ pub(crate) struct Incoming<'a> {
 }
 
 pub(crate) fn answer(state: &mut State, req: &Incoming<'_>) -> Answer {
+    if state
+        .down_until
+        .is_some_and(|until| tokio::time::Instant::now() < until)
+    {
+        return Answer::error(StatusCode::SERVICE_UNAVAILABLE, "injected outage");
+    }
     let applies = state.faults.front().is_some_and(|(filter, _)| {
         filter.as_deref().is_none_or(|f| {
             let (method, part) = f.split_once(' ').unwrap_or((f, ""));

@@ -196,6 +196,8 @@ pub(crate) struct State {
     pub faults: VecDeque<(Option<String>, Fault)>,
     /// Added to every answer (benchmarks).
     pub latency: std::time::Duration,
+    /// Every request is answered 503 until then (an outage).
+    pub down_until: Option<tokio::time::Instant>,
 }
 
 impl State {
@@ -215,6 +217,7 @@ impl State {
             calls: Vec::new(),
             faults: VecDeque::new(),
             latency: std::time::Duration::ZERO,
+            down_until: None,
         }
     }
 

@@ -98,6 +98,16 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
         }
     };
     call.status = reply.status;
+    let reply = match guard.take_lost_answer(&method) {
+        Some(status) if !call.injected && reply.status < 300 => error_reply(
+            status,
+            "InternalServerError",
+            "sandbox",
+            "injected failure after the request was carried out",
+            now,
+        ),
+        _ => reply,
+    };
     guard.calls.push(call);
     drop(guard);
 

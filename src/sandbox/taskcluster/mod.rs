@@ -116,10 +116,29 @@ pub(crate) struct Inner {
     /// Only requests with this method (e.g. "POST") fail, when set.
     fail_method: Option<String>,
     latency: Duration,
+    /// Every request is answered 503 until then (an outage).
+    down_until: Option<tokio::time::Instant>,
+    /// The next request with this method is carried out, then answered
+    /// with this status: the queue did the work, the answer was lost.
+    lose_answer: Option<(String, u16)>,
 }
 
 impl Inner {
+    fn take_lost_answer(&mut self, method: &str) -> Option<u16> {
+        let (wanted, _) = self.lose_answer.as_ref()?;
+        if !wanted.eq_ignore_ascii_case(method) {
+            return None;
+        }
+        self.lose_answer.take().map(|(_, status)| status)
+    }
+
     fn take_injected_failure(&mut self, method: &str) -> Option<u16> {
+        if self
+            .down_until
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+        {
+            return Some(503);
+        }
         let applies = self
             .fail_method
             .as_deref()
@@ -162,6 +181,8 @@ impl SandboxQueue {
             fail_method: None,
             fail_status: 500,
             latency: Duration::ZERO,
+            down_until: None,
+            lose_answer: None,
         })));
         let app = axum::Router::new()
             .fallback(http::handle)
@@ -303,6 +324,18 @@ impl SandboxQueue {
         inner.fail_next = n;
         inner.fail_status = status;
         inner.fail_method = Some(method.to_owned());
+    }
+
+    /// The next request with `method` is carried out, then answered `status`
+    /// (e.g. 502): the caller cannot know that it went through.
+    pub fn lose_answer_next(&self, method: &str, status: u16) {
+        self.shared.lock().lose_answer = Some((method.to_owned(), status));
+    }
+
+    /// Every request is answered 503, without being acted on, for `length`
+    /// from now (on tokio's clock, so a paused test clock drives it).
+    pub fn outage(&self, length: Duration) {
+        self.shared.lock().down_until = Some(tokio::time::Instant::now() + length);
     }
 
     /// Delay every answer by `latency` (zero to stop).

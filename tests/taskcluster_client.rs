@@ -315,19 +315,29 @@ async fn unauthenticated_client_reads_but_cannot_write() {
 #[tokio::test]
 async fn retries_injected_500s_and_dispatches_once() {
     let (queue, client) = sandbox().await;
-    queue.fail_next(2, 500);
+    // A rerun is sent once (never replayed blindly: dispatch checks the
+    // status first); the read that follows is retried.
+    queue.fail_next(3, 500);
+    assert!(matches!(
+        client.rerun_task(&id(pr::TEST_BC1_FAILED)).await,
+        Err(QueueError::Unavailable { .. })
+    ));
+    client
+        .status(&id(pr::TEST_BC1_FAILED))
+        .await
+        .expect("status after retries");
     let status = client
         .rerun_task(&id(pr::TEST_BC1_FAILED))
         .await
-        .expect("rerun after retries");
+        .expect("rerun");
     assert_eq!(runs(&status), 3);
     let calls = queue.calls();
-    assert_eq!(calls.len(), 3);
-    assert_eq!(calls.iter().filter(|c| c.injected).count(), 2);
+    assert_eq!(calls.len(), 5);
+    assert_eq!(calls.iter().filter(|c| c.injected).count(), 3);
     assert_eq!(
         calls
             .iter()
-            .filter(|c| !c.injected && c.status == 200)
+            .filter(|c| !c.injected && c.status == 200 && c.method == "POST")
             .count(),
         1
     );

@@ -24,6 +24,9 @@ pub struct Settings {
     /// filled per repository (Hawk `authorizedScopes`).
     pub authorized_scopes: Vec<String>,
     pub workers: usize,
+    /// How long a claimed job is leased: a job whose process died is taken
+    /// over by another worker this long after its last renewal.
+    pub lease: Duration,
     pub log_json: bool,
     /// How long running jobs may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
@@ -179,6 +182,17 @@ impl Settings {
                 .filter(|n| (1..=256).contains(n))
                 .ok_or_else(|| invalid("RERUNBOT_WORKERS", "expected a number from 1 to 256"))?,
         };
+        let lease = match get("RERUNBOT_LEASE") {
+            None => DEFAULT_LEASE,
+            Some(text) => parse_duration(text)
+                .filter(|d| (MIN_LEASE..=MAX_LEASE).contains(d))
+                .ok_or_else(|| {
+                    invalid(
+                        "RERUNBOT_LEASE",
+                        "expected a duration from 5s to 1h, e.g. 60s or 2m",
+                    )
+                })?,
+        };
         let log_json = match get("RERUNBOT_LOG_FORMAT") {
             None | Some("text") => false,
             Some("json") => true,
@@ -196,6 +210,7 @@ impl Settings {
             taskcluster_app,
             authorized_scopes,
             workers,
+            lease,
             log_json,
             shutdown_grace: Duration::from_secs(25),
         })
@@ -231,6 +246,32 @@ fn parse_authorized_scopes(text: &str) -> Result<Vec<String>, String> {
         }
     }
     Ok(scopes)
+}
+
+/// `RERUNBOT_LEASE` when unset.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// A lease is renewed every third of it; under 5 s that is a database
+/// write per worker more than once a second for nothing.
+const MIN_LEASE: Duration = Duration::from_secs(5);
+const MAX_LEASE: Duration = Duration::from_secs(3600);
+
+/// A duration as operators write it: `500ms`, `30s`, `2m`, `1h`, or a bare
+/// number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let millis = match unit.trim() {
+        "ms" => Some(1),
+        "" | "s" => Some(1_000),
+        "m" => Some(60_000),
+        "h" => Some(3_600_000),
+        _ => None,
+    }?;
+    n.checked_mul(millis).map(Duration::from_millis)
 }
 
 /// PEM text as given, or the contents of the file it names.
@@ -294,6 +335,7 @@ mod tests {
             s.authorized_scopes,
             vec!["assume:repo:github.com/{owner}/{repo}:*".to_owned()]
         );
+        assert_eq!(s.lease, Duration::from_secs(60));
         assert_eq!(s.webhook_secrets.iter().count(), 2);
         assert!(s.taskcluster_credentials.is_none());
     }
@@ -342,6 +384,8 @@ mod tests {
                 "RERUNBOT_DATABASE_URL is invalid",
             ),
             ("RERUNBOT_WORKERS", Some("0"), "RERUNBOT_WORKERS is invalid"),
+            ("RERUNBOT_LEASE", Some("1s"), "RERUNBOT_LEASE is invalid"),
+            ("RERUNBOT_LEASE", Some("soon"), "RERUNBOT_LEASE is invalid"),
             (
                 "RERUNBOT_TASKCLUSTER_APP",
                 Some("task cluster"),
@@ -373,6 +417,44 @@ mod tests {
             assert!(
                 err.as_deref().is_some_and(|e| e.starts_with(expected)),
                 "{name}={value:?}: got {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lease_is_read_as_a_duration() {
+        let cases = [
+            ("90", 90_000),
+            ("90s", 90_000),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+            ("15000ms", 15_000),
+        ];
+        for (text, millis) in cases {
+            let mut vars = base();
+            vars.insert("RERUNBOT_LEASE".into(), text.into());
+            let s = Settings::from_vars(&vars).expect("valid");
+            assert_eq!(s.lease, Duration::from_millis(millis), "{text}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_one_unit() {
+        let cases = [
+            ("0", Some(0)),
+            ("5s", Some(5_000)),
+            (" 7m ", Some(420_000)),
+            ("250ms", Some(250)),
+            ("1d", None),
+            ("s", None),
+            ("-1s", None),
+            ("1.5s", None),
+        ];
+        for (text, millis) in cases {
+            assert_eq!(
+                parse_duration(text),
+                millis.map(Duration::from_millis),
+                "{text}"
             );
         }
     }

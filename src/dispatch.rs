@@ -18,6 +18,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// Queue calls in flight at once, per job. `/retrigger 10` over ten tasks
 /// is 100 createTask calls: 50 in flight makes that two round trips, a load
@@ -125,16 +126,20 @@ pub async fn dispatch_held(
             };
             for (c, unit) in units {
                 let (queue, permits, hold) = (queue.clone(), permits.clone(), hold.clone());
-                let handle = running.spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    if !hold.is_held() {
-                        let error = DispatchError::Unavailable {
-                            message: LEASE_RAN_OUT.to_owned(),
-                        };
-                        return (p, r, c, Err(error));
+                // Spawned tasks keep the job's span, so their log lines name the job.
+                let handle = running.spawn(
+                    async move {
+                        let _permit = permits.acquire_owned().await;
+                        if !hold.is_held() {
+                            let error = DispatchError::Unavailable {
+                                message: LEASE_RAN_OUT.to_owned(),
+                            };
+                            return (p, r, c, Err(error));
+                        }
+                        (p, r, c, run_unit(&queue, unit, resumed).await)
                     }
-                    (p, r, c, run_unit(&queue, unit, resumed).await)
-                });
+                    .in_current_span(),
+                );
                 units_by_task.insert(handle.id(), (p, r, c));
             }
         }

@@ -191,6 +191,7 @@ async fn serve() -> anyhow::Result<()> {
     ));
     let workers = WorkerConfig {
         workers: settings.workers,
+        lease: settings.lease,
         ..WorkerConfig::default()
     };
     let service = Service::start(

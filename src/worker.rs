@@ -27,12 +27,26 @@ pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 pub trait JobHandler: Send + Sync + 'static {
     fn handle(&self, store: Store, claim: Claim) -> JobFuture;
 
+    /// What the job is about (repository, pull request), read from its
+    /// payload, so every log line of the job names them. `None` when the
+    /// payload does not say.
+    fn subject(&self, _claim: &Claim) -> Option<JobSubject> {
+        None
+    }
+
     /// Called, still holding the lease, before a job is marked failed for
     /// good (to tell its requester). An error queues the job again, only to
     /// report, for as long as the report budget lasts.
     fn give_up(&self, _store: Store, _claim: Claim, _error: String) -> JobFuture {
         Box::pin(async { Ok(()) })
     }
+}
+
+/// The repository and pull request a job acts on, for its log span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobSubject {
+    pub repo: String,
+    pub pr: u64,
 }
 
 /// Why a job attempt did not succeed.
@@ -90,7 +104,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             workers: 4,
-            lease: Duration::from_secs(60),
+            lease: crate::config::DEFAULT_LEASE,
             retry_budget: Duration::from_secs(6 * 3600),
             report_budget: Duration::from_secs(6 * 3600),
             max_attempts: 200,
@@ -246,12 +260,22 @@ async fn worker_loop(
 }
 
 async fn run_claim(shared: &Shared, claim: Claim, mut hard_stop: watch::Receiver<bool>) {
+    // Every line logged while the job runs, in the handler and in the
+    // tasks it spawns, carries these fields: one command can be followed
+    // through the log by its job id or delivery GUID.
     let span = tracing::info_span!(
         "job",
         id = claim.job.id,
         guid = %claim.job.delivery_id,
-        attempt = claim.job.attempts
+        attempt = claim.job.attempts,
+        repo = tracing::field::Empty,
+        pr = tracing::field::Empty,
     );
+    if let Some(subject) = shared.handler.subject(&claim) {
+        span.record("repo", subject.repo.as_str());
+        span.record("pr", subject.pr);
+    }
+    let handler_span = span.clone();
     async {
         let started = Instant::now();
         if let Some(error) = claim.job.gave_up.clone() {
@@ -263,7 +287,12 @@ async fn run_claim(shared: &Shared, claim: Claim, mut hard_stop: watch::Receiver
             give_up(shared, &claim, error, started).await;
             return;
         }
-        let mut job = tokio::spawn(shared.handler.handle(shared.store.clone(), claim.clone()));
+        let mut job = tokio::spawn(
+            shared
+                .handler
+                .handle(shared.store.clone(), claim.clone())
+                .instrument(handler_span),
+        );
         let mut heartbeat = tokio::time::interval(shared.config.heartbeat());
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;

@@ -1,11 +1,13 @@
-//! What the logs carry: no secret or token, on success and failure paths.
+//! What the logs carry: no secret or token, on success and failure paths;
+//! the job's id, delivery, repository and pull request on every line of a job.
 //! Its own test binary: log capture is per thread (`set_default`), and
 //! tracing caches a callsite's interest process-wide, so another test's
 //! thread touching a callsite first could hide events from the capture.
 
 mod common;
 
-use rerunbot::sandbox::world::{World, WorldOptions, PR_OPEN};
+use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
+use rerunbot::worker::JobEventKind;
 
 const TWO_COMMANDS: &str =
     "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";
@@ -40,5 +42,64 @@ async fn no_secret_or_token_reaches_the_logs() {
         "eyJhbGci",
     ] {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");
+    }
+}
+
+#[tokio::test]
+async fn every_log_line_inside_a_job_names_the_job() {
+    let logs = common::CapturedLogs::start(true);
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    // Failures make the spawned dispatch units and the GitHub transport log too.
+    w.queue.fail_next_matching("PUT", 1, 500);
+    w.github.fail_next_matching("POST", "/reactions", 1, 502);
+    let answer = w
+        .comment(PR_OPEN, "bob", TWO_COMMANDS)
+        .await
+        .expect("comment");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    let job = w
+        .service
+        .store
+        .job_by_delivery(&guid(1))
+        .await
+        .expect("read")
+        .expect("job");
+    w.shutdown().await;
+
+    let text = logs.text();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON log line"))
+        .collect();
+    // Lines from the code a job runs, wherever they are emitted.
+    let in_job: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| {
+            let target = l["target"].as_str().unwrap_or_default();
+            ["pipeline", "dispatch", "taskcluster", "github"]
+                .iter()
+                .any(|m| target.starts_with(&format!("rerunbot::{m}")))
+        })
+        .collect();
+    let messages: Vec<&str> = in_job
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    for expected in [
+        "replied",
+        "taskcluster queue call failed; retrying",
+        "GitHub server error, retrying",
+    ] {
+        assert!(messages.contains(&expected), "{expected:?} in {messages:?}");
+    }
+    for line in in_job {
+        let span = line["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find(|s| s["name"] == "job"))
+            .unwrap_or_else(|| panic!("no job span on {line}"));
+        assert_eq!(span["id"], job.id, "{line}");
+        assert_eq!(span["guid"], guid(1).as_str(), "{line}");
+        assert_eq!(span["repo"], "mozilla/gecko-dev", "{line}");
+        assert_eq!(span["pr"], PR_OPEN, "{line}");
     }
 }

@@ -14,7 +14,7 @@ use crate::store::{Claim, PlannedAction, PlannedJob, Store, StoreError};
 use crate::taskcluster::{QueueClient, QueueError};
 use crate::types::{CommentId, DeliveryId};
 use crate::webhook::event::CommentJob;
-use crate::worker::{JobError, JobFuture, JobHandler};
+use crate::worker::{JobError, JobFuture, JobHandler, JobSubject};
 use prepared::{Prepared, PreparedReply, PreparedSection};
 use std::sync::Arc;
 
@@ -354,6 +354,14 @@ fn planned_and_dispatched(job: &crate::store::Job) -> Option<(Prepared, Outcomes
 }
 
 impl JobHandler for Pipeline {
+    fn subject(&self, claim: &Claim) -> Option<JobSubject> {
+        let job: CommentJob = serde_json::from_str(&claim.job.payload).ok()?;
+        Some(JobSubject {
+            repo: job.repo.to_string(),
+            pr: job.pr.0,
+        })
+    }
+
     fn handle(&self, store: Store, claim: Claim) -> JobFuture {
         let pipeline = self.clone();
         Box::pin(async move { pipeline.run(store, claim).await.map_err(JobError::from) })

@@ -16,6 +16,7 @@ use crate::taskcluster::discovery::{
 use crate::types::{CommitSha, DeliveryId, TaskId};
 use crate::webhook::event::CommentJob;
 use std::collections::BTreeMap;
+use tracing::Instrument;
 
 /// What a job has decided before planning.
 pub(super) enum Draft {
@@ -299,13 +300,15 @@ async fn external_dependency_states(
     let mut lookups = tokio::task::JoinSet::new();
     for id in outside {
         let queue = pipeline.queue().clone();
-        lookups.spawn(async move {
-            let state =
-                queue.status(&id).await.ok().and_then(|s| {
+        lookups.spawn(
+            async move {
+                let state = queue.status(&id).await.ok().and_then(|s| {
                     serde_json::from_value::<TaskState>(s.get("state")?.clone()).ok()
                 });
-            (id, state)
-        });
+                (id, state)
+            }
+            .in_current_span(),
+        );
     }
     let mut states = BTreeMap::new();
     while let Some(joined) = lookups.join_next().await {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
+use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OPEN, SECRET};
 use rerunbot::worker::JobEventKind;
 
 const TWO_COMMANDS: &str =
@@ -43,6 +43,34 @@ async fn no_secret_or_token_reaches_the_logs() {
     ] {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");
     }
+}
+
+#[tokio::test]
+async fn logs_never_contain_the_webhook_secret() {
+    let logs = common::CapturedLogs::start(true);
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    w.comment(PR_OPEN, "bob", "/rerun source-test-mozlint-eslint")
+        .await
+        .expect("comment");
+    let body = comment_payload("created", PR_OPEN, 1, "bob", "/rerun", None);
+    let (status, _) = common::post(
+        &w.service.webhook_url(),
+        Some("issue_comment"),
+        Some("guid-bad"),
+        Some("wrong"),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 401);
+    w.shutdown().await;
+
+    let logs = logs.text();
+    assert!(
+        logs.contains(&guid(1)),
+        "the delivery span carries the GUID:\n{logs}"
+    );
+    assert!(!logs.contains(SECRET), "secret leaked into logs");
+    assert!(!logs.contains(&rerunbot::webhook::signature::sign(SECRET, &body)[7..]));
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use rerunbot::policy::copy_ids::copy_task_id;
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::fixtures::{self, pr, release};
 use rerunbot::sandbox::taskcluster::{certificate, SandboxQueue, SandboxQueueConfig};
-use rerunbot::taskcluster::hawk::{self, RequestParts};
+use rerunbot::taskcluster::hawk;
 use rerunbot::taskcluster::{retrigger_definition, QueueClient, QueueError, RetryPolicy};
 use rerunbot::types::{DeliveryId, TaskGroupId, TaskId};
 use serde_json::{json, Value};
@@ -464,20 +464,20 @@ async fn hawk_covers_the_query_string() {
     let path = format!("/api/queue/v1/task-group/{}/list", pr::GROUP);
     let signed_for = format!("{path}?limit=1");
     let header = |resource: &str| {
-        hawk::authorization_header(
+        let url = reqwest::Url::parse(&format!("http://127.0.0.1:{port}{resource}")).expect("url");
+        hawk::authorization_at(
             "rerunbot",
             TOKEN,
-            &RequestParts {
+            &hawk::Signed {
                 method: "GET",
-                host: "127.0.0.1",
-                port,
-                resource,
+                url: &url,
+                body: None,
+                ext: None,
             },
-            None,
-            None,
-            Utc::now().timestamp(),
+            std::time::SystemTime::now(),
             "abc123",
         )
+        .expect("signs")
     };
     let http = reqwest::Client::new();
     let send = |resource: String, auth: String| {
@@ -616,4 +616,31 @@ async fn a_stored_copy_resent_after_15_minutes_is_recognised() {
         Err(QueueError::Rejected { status: 400, .. })
     ));
     assert!(queue.task(never.as_str()).is_none());
+}
+
+#[tokio::test]
+async fn authorized_scopes_restrict_what_a_call_may_do() {
+    let (queue, client) = sandbox().await;
+    assert!(queue.set_scopes("rerunbot", &["queue:rerun-task:*"]));
+    // Restricted to gecko-level-1's queues: the PR lint task reruns, the
+    // release task does not, although the client itself could rerun it.
+    let restricted = client
+        .clone()
+        .with_authorized_scopes(vec!["queue:rerun-task:gecko-level-1/*".to_owned()]);
+    assert!(restricted
+        .rerun_task(&id(pr::LINT_ESLINT_FAILED))
+        .await
+        .is_ok());
+    assert!(matches!(
+        restricted
+            .rerun_task(&id(release::BALROG_LINUX_FAILED))
+            .await,
+        Err(QueueError::InsufficientScopes { .. })
+    ));
+    // Asking for scopes the client does not hold is refused outright.
+    let overstepping = client.with_authorized_scopes(vec!["queue:*".to_owned()]);
+    assert!(matches!(
+        overstepping.status(&id(pr::TEST_BC1_FAILED)).await,
+        Err(QueueError::Rejected { status: 401, .. })
+    ));
 }

@@ -3,7 +3,7 @@
 //! connection errors (callers must not retry these again).
 
 use super::error::QueueError;
-use super::hawk::{self, RequestParts};
+use super::hawk::{self, Ext};
 use super::snapshot::readable_snapshots;
 use crate::config::{Secret, TaskclusterCredentials};
 use crate::policy::task::TaskSnapshot;
@@ -44,9 +44,11 @@ impl RetryPolicy {
 struct Signer {
     client_id: String,
     access_token: Secret,
-    /// `Err` when the certificate is not JSON: every call then fails with
-    /// 401 rather than sending unsigned or wrongly signed requests.
-    ext: Result<Option<String>, hawk::HawkError>,
+    /// The certificate (temporary credentials) and the scopes every call is
+    /// restricted to, carried in Hawk's `ext`. `Err` when the certificate is
+    /// not JSON: every call then fails with 401 rather than sending unsigned
+    /// or wrongly signed requests.
+    ext: Result<Ext, hawk::HawkError>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -54,7 +56,18 @@ impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signer")
             .field("client_id", &self.client_id)
-            .field("certificate", &matches!(self.ext, Ok(Some(_))))
+            .field(
+                "certificate",
+                &matches!(&self.ext, Ok(e) if e.certificate.is_some()),
+            )
+            .field(
+                "authorized_scopes",
+                &self
+                    .ext
+                    .as_ref()
+                    .ok()
+                    .and_then(|e| e.authorized_scopes.as_ref()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -82,11 +95,7 @@ impl QueueClient {
                 None => Err("invalid Taskcluster root URL: no host".to_owned()),
             });
         let signer = credentials.map(|c| Signer {
-            ext: c
-                .certificate
-                .as_ref()
-                .map(|cert| hawk::certificate_ext(cert.expose()))
-                .transpose(),
+            ext: Ext::new(c.certificate.as_ref().map(Secret::expose), None),
             client_id: c.client_id,
             access_token: c.access_token,
         });
@@ -106,6 +115,16 @@ impl QueueClient {
     /// Replaces the retry policy (tests use a tiny base delay).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// The same client with every call restricted to `scopes` (Hawk
+    /// `authorizedScopes`): the queue then acts with no more than those,
+    /// whatever else the credentials hold. No effect without credentials.
+    pub fn with_authorized_scopes(mut self, scopes: Vec<String>) -> Self {
+        if let Some(Ok(ext)) = self.signer.as_mut().map(|s| s.ext.as_mut()) {
+            ext.authorized_scopes = Some(scopes);
+        }
         self
     }
 
@@ -379,33 +398,29 @@ fn sign(
     url: &Url,
     body: Option<&[u8]>,
 ) -> Result<String, QueueError> {
-    let ext = signer.ext.clone().map_err(|e| QueueError::Rejected {
+    let rejected = |e: hawk::HawkError| QueueError::Rejected {
         status: 401,
         message: format!("TASKCLUSTER_CERTIFICATE: {e}"),
-    })?;
-    let host = url.host_str().ok_or_else(bad_url)?;
-    let port = url.port_or_known_default().ok_or_else(bad_url)?;
-    let resource = match url.query() {
-        Some(q) => format!("{}?{}", url.path(), q),
-        None => url.path().to_owned(),
     };
-    let parts = RequestParts {
-        method: method.as_str(),
-        host,
-        port,
-        resource: &resource,
-    };
-    let hash = body.map(|b| hawk::payload_hash("application/json", b));
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
-    Ok(hawk::authorization_header(
+    let ext = signer
+        .ext
+        .as_ref()
+        .map_err(|e| rejected(e.clone()))?
+        .encode();
+    hawk::authorization(
         &signer.client_id,
         signer.access_token.expose(),
-        &parts,
-        hash.as_deref(),
-        ext.as_deref(),
-        chrono::Utc::now().timestamp(),
-        &nonce[..12],
-    ))
+        &hawk::Signed {
+            method: method.as_str(),
+            url,
+            body: body.map(|b| ("application/json", b)),
+            ext: ext.as_deref(),
+        },
+    )
+    .map_err(|e| QueueError::Rejected {
+        status: 401,
+        message: format!("cannot sign the request: {e}"),
+    })
 }
 
 /// The number of runs in a task status (what a rerun records having seen).
@@ -510,36 +525,41 @@ mod tests {
     }
 
     #[test]
-    fn signs_path_and_query() {
+    fn signs_path_and_query_and_carries_authorized_scopes() {
         let signer = Signer {
             client_id: "me".into(),
             access_token: Secret::new("k"),
-            ext: Ok(None),
+            ext: Ok(Ext {
+                certificate: None,
+                authorized_scopes: Some(vec!["queue:rerun-task:*".to_owned()]),
+            }),
         };
         let url = Url::parse(
             "https://tc.example.com/api/queue/v1/task-group/g/list?continuationToken=a%2Fb",
         )
         .expect("url");
         let header = sign(&signer, &Method::GET, &url, None).expect("signs");
-        let parsed = hawk::HawkHeader::parse(&header).expect("parses");
-        let parts = |resource| RequestParts {
+        let presented = hawk::Presented::parse(&header).expect("parses");
+        assert_eq!(
+            presented.ext().and_then(|e| e.authorized_scopes),
+            Some(vec!["queue:rerun-task:*".to_owned()])
+        );
+        let received = |resource| hawk::Received {
             method: "GET",
             host: "tc.example.com",
             port: 443,
             resource,
+            body: None,
         };
-        let now = chrono::Utc::now().timestamp();
         assert_eq!(
-            parsed.verify(
+            presented.verify(
                 "k",
-                &parts("/api/queue/v1/task-group/g/list?continuationToken=a%2Fb"),
-                None,
-                now
+                &received("/api/queue/v1/task-group/g/list?continuationToken=a%2Fb")
             ),
             Ok(())
         );
-        assert!(parsed
-            .verify("k", &parts("/api/queue/v1/task-group/g/list"), None, now)
+        assert!(presented
+            .verify("k", &received("/api/queue/v1/task-group/g/list"))
             .is_err());
     }
 }

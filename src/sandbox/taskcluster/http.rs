@@ -6,7 +6,7 @@ use super::certificate;
 use super::scopes::satisfies;
 use super::state::{error_reply, Caller, Reply};
 use super::{RecordedCall, Shared};
-use crate::taskcluster::hawk::{HawkHeader, RequestParts};
+use crate::taskcluster::hawk::{Presented, Received};
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -138,15 +138,16 @@ fn authenticate(
         ));
     };
     let fail = |why: &str| format!("Authentication Error: {why}");
-    let header = HawkHeader::parse(authorization).map_err(|e| fail(&e.to_string()))?;
-    let certificate = header.certificate();
+    let header = Presented::parse(authorization).map_err(|e| fail(&e.to_string()))?;
+    let ext = header.ext().ok_or_else(|| fail("ext is not base64 JSON"))?;
+    let certificate = ext.certificate.clone();
     // Named temporary credentials name their issuer; unnamed ones are
     // presented under the issuer's own clientId.
     let issuer_id = certificate
         .as_ref()
         .and_then(|c| c.get("issuer"))
         .and_then(Value::as_str)
-        .unwrap_or(&header.id);
+        .unwrap_or(header.id());
     let client = state
         .config
         .clients
@@ -157,7 +158,7 @@ fn authenticate(
         None => (client.access_token.clone(), client.scopes.clone()),
         Some(cert) => {
             let (token, cert_scopes) =
-                certificate::verify(cert, &header.id, &client.access_token, now_ms)
+                certificate::verify(cert, header.id(), &client.access_token, now_ms)
                     .map_err(|e| fail(&e))?;
             // Temporary credentials hold at most their issuer's scopes.
             let scopes = cert_scopes
@@ -171,19 +172,32 @@ fn authenticate(
         Some((h, p)) => (h, p.parse().map_err(|_| fail("bad Host header"))?),
         None => (host_header, 80),
     };
-    let parts = RequestParts {
+    let received = Received {
         method,
         host,
         port,
         resource,
+        body: (!body.is_empty()).then_some((content_type, body)),
     };
-    let payload = (!body.is_empty()).then_some((content_type, body));
     header
-        .verify(&key, &parts, payload, now_ms.div_euclid(1000))
+        .verify(&key, &received)
         .map_err(|e| fail(&e.to_string()))?;
+    // authorizedScopes restrict the call to those scopes, which the client
+    // must hold (Taskcluster refuses a request that oversteps them).
+    let scopes = match ext.authorized_scopes {
+        None => scopes,
+        Some(authorized) => {
+            if let Some(missing) = authorized.iter().find(|s| !satisfies(&scopes, s)) {
+                return Err(fail(&format!(
+                    "ext.authorizedScopes oversteps your scopes: {missing}"
+                )));
+            }
+            authorized
+        }
+    };
     Ok((
         Caller {
-            client_id: header.id.clone(),
+            client_id: header.id().to_owned(),
             scopes,
         },
         certificate,

@@ -4,7 +4,7 @@
 
 use crate::config::WebhookSecrets;
 use crate::metrics::Metrics;
-use crate::server::{router, AppState};
+use crate::server::{router, serve, AppState, IngressLimits};
 use crate::store::Store;
 use crate::worker::{JobEvent, JobHandler, WorkerConfig, WorkerPool};
 use std::net::SocketAddr;
@@ -25,13 +25,25 @@ pub struct Service {
 }
 
 impl Service {
-    /// Serves on `listener` and starts the workers.
+    /// Serves on `listener` (default ingress limits) and starts the workers.
     pub async fn start(
         listener: TcpListener,
         store: Store,
         secrets: WebhookSecrets,
         handler: Arc<dyn JobHandler>,
         workers: WorkerConfig,
+    ) -> std::io::Result<Self> {
+        let limits = IngressLimits::default();
+        Self::start_limited(listener, store, secrets, handler, (workers, limits)).await
+    }
+
+    /// [`Service::start`] with the given worker and ingress limits.
+    pub async fn start_limited(
+        listener: TcpListener,
+        store: Store,
+        secrets: WebhookSecrets,
+        handler: Arc<dyn JobHandler>,
+        (workers, limits): (WorkerConfig, IngressLimits),
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let metrics = Metrics::new();
@@ -41,14 +53,15 @@ impl Service {
             secrets,
             metrics: metrics.clone(),
             job_ready: job_ready.clone(),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(limits.body_budget)),
+            body_read_timeout: limits.body_read_timeout,
         };
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            serve(listener, router(state), limits, stopped).await
         });
         let pool = WorkerPool::spawn(store.clone(), handler, workers, job_ready, metrics.clone());
         Ok(Self {

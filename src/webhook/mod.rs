@@ -1,14 +1,16 @@
-//! `POST /webhook`: signature first, then headers, event filter and the
-//! durable insert. Nothing else happens in the request: the job is done by a
-//! worker after the 202.
+//! `POST /webhook`: the body within its limits (size, shared budget,
+//! deadline), the signature, then headers, event filter and the durable
+//! insert. Nothing else happens in the request: the job is done by a worker
+//! after the 202.
 
+pub mod body;
 pub mod event;
+pub mod form;
 pub mod signature;
 
 use crate::server::AppState;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use event::CommentJob;
 use tracing::Instrument;
@@ -26,6 +28,12 @@ pub enum Outcome {
     BadSignature,
     BadRequest,
     StoreFailed,
+    TooLarge,
+    /// The body budget (or the connection budget) is spent: try later.
+    Busy,
+    TimedOut,
+    /// A form-encoded delivery without a `payload` field.
+    UnsupportedForm,
 }
 
 impl Outcome {
@@ -38,6 +46,10 @@ impl Outcome {
             Outcome::BadSignature => "bad_signature",
             Outcome::BadRequest => "bad_request",
             Outcome::StoreFailed => "store_failed",
+            Outcome::TooLarge => "too_large",
+            Outcome::Busy => "busy",
+            Outcome::TimedOut => "timed_out",
+            Outcome::UnsupportedForm => "unsupported_form",
         }
     }
 
@@ -47,7 +59,10 @@ impl Outcome {
             Outcome::Duplicate | Outcome::Ping | Outcome::Ignored(_) => StatusCode::OK,
             Outcome::BadSignature => StatusCode::UNAUTHORIZED,
             Outcome::BadRequest => StatusCode::BAD_REQUEST,
-            Outcome::StoreFailed => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::StoreFailed | Outcome::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            Outcome::UnsupportedForm => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 }
@@ -60,19 +75,44 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let started = std::time::Instant::now();
-    let event = header(&headers, "x-github-event").unwrap_or("");
-    let delivery = header(&headers, "x-github-delivery").unwrap_or("");
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let event = header(headers, "x-github-event").unwrap_or("");
+    let delivery = header(headers, "x-github-delivery").unwrap_or("");
     let span = tracing::info_span!("delivery", guid = %delivery, event = %event);
-    let (outcome, message) = receive(&state, &headers, event, delivery, &body)
-        .instrument(span.clone())
-        .await;
+    let declared = header(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok());
+    let read = body::read(
+        body,
+        declared,
+        MAX_BODY_BYTES,
+        &state.body_budget,
+        state.body_read_timeout,
+    )
+    .await;
+    let (outcome, message) = match read {
+        Ok(held) => {
+            receive(&state, headers, event, delivery, &held.bytes)
+                .instrument(span.clone())
+                .await
+        }
+        Err(body::BodyError::TooLarge) => (Outcome::TooLarge, "body over 25 MiB\n"),
+        Err(body::BodyError::OverBudget) => (Outcome::Busy, "busy; try again shortly\n"),
+        Err(body::BodyError::TimedOut) => (Outcome::TimedOut, "body not received in time\n"),
+        Err(body::BodyError::Broken) => (Outcome::BadRequest, "body could not be read\n"),
+    };
     span.in_scope(|| tracing::debug!(outcome = outcome.label(), "answered"));
     state
         .metrics
         .delivery(event, outcome.label(), started.elapsed().as_secs_f64());
-    (outcome.status(), message).into_response()
+    let mut response = (outcome.status(), message).into_response();
+    if outcome.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 async fn receive(
@@ -98,6 +138,26 @@ async fn receive(
         "issue_comment" => {}
         _ => return (Outcome::Ignored("ignored_event"), "event not handled\n"),
     }
+    if form::is_form(header(headers, header::CONTENT_TYPE.as_str())) {
+        let Some(json) = form::payload(body) else {
+            return (
+                Outcome::UnsupportedForm,
+                "form-encoded delivery without a payload field; \
+                 set the webhook's content type to application/json\n",
+            );
+        };
+        return comment(state, event, delivery, &json).await;
+    }
+    comment(state, event, delivery, body).await
+}
+
+/// An `issue_comment` delivery's JSON: filtered, then queued.
+async fn comment(
+    state: &AppState,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+) -> (Outcome, &'static str) {
     // Most comments hold no command: answer them without parsing the JSON.
     if !crate::command::might_contain_command(body) {
         return (

@@ -1,20 +1,24 @@
 //! Sends a stored plan's actions to the queue, each exactly once, with
-//! bounded concurrency. Idempotent on a retried job: a rerun is not repeated
-//! once a run beyond the one it saw exists, and a copy whose createTask
-//! already went through is confirmed rather than created again. Retries of
+//! bounded concurrency. Work is split into units (one copy's createTask,
+//! one rerun, one cancel-then-rerun); each unit's result is recorded with
+//! the job the moment it is known (`store::units`). A resumed job keeps
+//! every recorded result and sends or checks only the units without one: a
+//! rerun is not repeated once a run beyond the one it saw exists, and a
+//! copy is looked up (`GET /task/<id>`) before it is sent again. Retries of
 //! failed calls happen inside the queue client, except for reruns and
 //! cancels, which are not safe to replay blindly: after a lost answer the
 //! task's status is read and its run count compared before sending again.
 //! No unit starts once the job's lease is no longer safely held.
 
-use crate::outcome::{ActionOutcome, DispatchError};
+use crate::outcome::{ActionOutcome, DispatchError, UnitResult};
 use crate::pipeline::prepared::Prepared;
 use crate::policy::{Action, Decision};
-use crate::store::LeaseHold;
+use crate::store::{Claim, LeaseHold, Store, StoreError};
 use crate::taskcluster::client::{last_run_id, run_count};
 use crate::taskcluster::{QueueClient, QueueError};
 use crate::types::TaskId;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -28,6 +32,65 @@ pub const DEFAULT_CONCURRENCY: usize = 50;
 /// Outcomes per plan (in `Prepared::plans` order), per row (in row order);
 /// rows without an action are `Pending`.
 pub type Outcomes = Vec<Vec<ActionOutcome>>;
+
+/// What a dispatch came to.
+#[derive(Debug)]
+pub struct Dispatched {
+    pub outcomes: Outcomes,
+    /// Why each unit left without a sure answer (Taskcluster unreachable,
+    /// or the lease ran out): it may or may not have taken effect. Empty
+    /// when every unit's result is known.
+    pub unconfirmed: Vec<String>,
+}
+
+/// What earlier attempts of the job learnt, and where this one records
+/// what it learns.
+pub struct Memory<'a> {
+    /// An earlier attempt may have sent units without learning the answer.
+    resumed: bool,
+    known: HashMap<String, UnitResult>,
+    record: Option<(&'a Store, &'a Claim)>,
+}
+
+impl<'a> Memory<'a> {
+    /// A first attempt: nothing was sent before.
+    pub fn first_attempt() -> Self {
+        Self {
+            resumed: false,
+            known: HashMap::new(),
+            record: None,
+        }
+    }
+
+    /// A resumed attempt knowing `known` (unit key → result).
+    pub fn resumed(known: HashMap<String, UnitResult>) -> Self {
+        Self {
+            resumed: true,
+            known,
+            record: None,
+        }
+    }
+
+    /// Records every unit result learnt from now on with the job.
+    pub fn recording(mut self, store: &'a Store, claim: &'a Claim) -> Self {
+        self.record = Some((store, claim));
+        self
+    }
+}
+
+/// Reads a job's recorded unit results; unreadable ones are left out (the
+/// unit is then checked again, which is safe).
+pub async fn recorded(
+    store: &Store,
+    job_id: i64,
+) -> Result<HashMap<String, UnitResult>, StoreError> {
+    Ok(store
+        .unit_results(job_id)
+        .await?
+        .into_iter()
+        .filter_map(|(unit, text)| Some((unit, serde_json::from_str(&text).ok()?)))
+        .collect())
+}
 
 /// One queue interaction.
 enum Unit {
@@ -43,6 +106,18 @@ enum Unit {
         copy: TaskId,
         definition: Option<Value>,
     },
+}
+
+impl Unit {
+    /// The unit's name in the job's records: unique within a plan, stable
+    /// across attempts.
+    fn key(&self) -> String {
+        match self {
+            Unit::Rerun { task, .. } => format!("rerun:{task}"),
+            Unit::CancelRerun { task, .. } => format!("cancel-rerun:{task}"),
+            Unit::Create { copy, .. } => format!("create:{copy}"),
+        }
+    }
 }
 
 /// Result of one unit.
@@ -82,85 +157,204 @@ pub async fn dispatch_held(
     concurrency: usize,
     hold: &LeaseHold,
 ) -> Outcomes {
-    let mut outcomes: Outcomes = prepared
-        .plans()
-        .map(|plan| vec![ActionOutcome::Pending; plan.rows.len()])
-        .collect();
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut running = JoinSet::new();
-    let mut units_by_task = std::collections::HashMap::new();
+    let memory = if resumed {
+        Memory::resumed(HashMap::new())
+    } else {
+        Memory::first_attempt()
+    };
+    dispatch_job(queue, prepared, &memory, concurrency, hold)
+        .await
+        .outcomes
+}
+
+/// Every unit of the plan, with its place: (plan, row, copy index, unit).
+fn units(prepared: &Prepared) -> Vec<(usize, usize, usize, Unit)> {
+    let mut all = Vec::new();
     for (p, plan) in prepared.plans().enumerate() {
         for (r, row) in plan.rows.iter().enumerate() {
             let Decision::Act(action) = &row.decision else {
                 continue;
             };
-            let units: Vec<(usize, Unit)> = match action {
-                Action::Rerun { runs_seen } => vec![(
+            match action {
+                Action::Rerun { runs_seen } => all.push((
+                    p,
+                    r,
                     0,
                     Unit::Rerun {
                         task: row.task_id.clone(),
                         runs_seen: *runs_seen,
                     },
-                )],
-                Action::CancelRerun { runs_seen } => vec![(
+                )),
+                Action::CancelRerun { runs_seen } => all.push((
+                    p,
+                    r,
                     0,
                     Unit::CancelRerun {
                         task: row.task_id.clone(),
                         runs_seen: *runs_seen,
                     },
-                )],
-                Action::Retrigger { copies } => copies
-                    .iter()
-                    .enumerate()
-                    .map(|(c, copy)| {
+                )),
+                Action::Retrigger { copies } => {
+                    for (c, copy) in copies.iter().enumerate() {
                         let definition = prepared.definitions.get(copy.as_str()).cloned();
-                        (
-                            c,
-                            Unit::Create {
-                                copy: copy.clone(),
-                                definition,
-                            },
-                        )
-                    })
-                    .collect(),
-            };
-            for (c, unit) in units {
-                let (queue, permits, hold) = (queue.clone(), permits.clone(), hold.clone());
-                // Spawned tasks keep the job's span, so their log lines name the job.
-                let handle = running.spawn(
-                    async move {
-                        let _permit = permits.acquire_owned().await;
-                        if !hold.is_held() {
-                            let error = DispatchError::Unavailable {
-                                message: LEASE_RAN_OUT.to_owned(),
-                            };
-                            return (p, r, c, Err(error));
-                        }
-                        (p, r, c, run_unit(&queue, unit, resumed).await)
+                        let unit = Unit::Create {
+                            copy: copy.clone(),
+                            definition,
+                        };
+                        all.push((p, r, c, unit));
                     }
-                    .in_current_span(),
-                );
-                units_by_task.insert(handle.id(), (p, r, c));
-            }
-        }
-    }
-    let mut results: Vec<(usize, usize, usize, Result<Done, DispatchError>)> = Vec::new();
-    while let Some(joined) = running.join_next().await {
-        match joined {
-            Ok(result) => results.push(result),
-            Err(e) => {
-                // A unit that panicked still gets an outcome: the reply must
-                // not show it as pending, nor the reaction as success.
-                tracing::error!(error = %e, "dispatch task failed");
-                if let Some(&(p, r, c)) = units_by_task.get(&e.id()) {
-                    let error = DispatchError::Unavailable {
-                        message: "internal error while sending it".to_owned(),
-                    };
-                    results.push((p, r, c, Err(error)));
                 }
             }
         }
     }
+    all
+}
+
+/// Dispatches every unit of `prepared` whose result `memory` does not
+/// already hold, recording each result as it arrives; `hold` is checked
+/// before each unit is sent.
+pub async fn dispatch_job(
+    queue: &QueueClient,
+    prepared: &Prepared,
+    memory: &Memory<'_>,
+    concurrency: usize,
+    hold: &LeaseHold,
+) -> Dispatched {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut running = JoinSet::new();
+    let mut placed = HashMap::new();
+    let mut results: Vec<(usize, usize, usize, Result<Done, DispatchError>)> = Vec::new();
+    let resumed = memory.resumed;
+    for (p, r, c, unit) in units(prepared) {
+        let key = unit.key();
+        if let Some(known) = memory.known.get(&key) {
+            results.push((p, r, c, from_known(known)));
+            continue;
+        }
+        let (queue, permits, hold) = (queue.clone(), permits.clone(), hold.clone());
+        // Spawned tasks keep the job's span, so their log lines name the job.
+        let handle = running.spawn(
+            async move {
+                let _permit = permits.acquire_owned().await;
+                if !hold.is_held() {
+                    return Err(DispatchError::Unavailable {
+                        message: LEASE_RAN_OUT.to_owned(),
+                    });
+                }
+                run_unit(&queue, unit, resumed).await
+            }
+            .in_current_span(),
+        );
+        placed.insert(handle.id(), (p, r, c, key));
+    }
+    let mut unconfirmed = Vec::new();
+    while let Some(joined) = running.join_next_with_id().await {
+        let (id, result) = match joined {
+            Ok(done) => done,
+            Err(e) => {
+                // A unit that panicked still gets an outcome: the reply must
+                // not show it as pending, nor the reaction as success.
+                tracing::error!(error = %e, "dispatch task failed");
+                let error = DispatchError::Unavailable {
+                    message: "internal error while sending it".to_owned(),
+                };
+                (e.id(), Err(error))
+            }
+        };
+        let Some((p, r, c, key)) = placed.remove(&id) else {
+            continue;
+        };
+        match to_known(&result) {
+            Some(known) => record(memory, &key, &known).await,
+            None => {
+                if let Err(DispatchError::Unavailable { message }) = &result {
+                    unconfirmed.push(message.clone());
+                }
+            }
+        }
+        results.push((p, r, c, result));
+    }
+    Dispatched {
+        outcomes: assemble(prepared, results),
+        unconfirmed,
+    }
+}
+
+/// The outcomes as far as they are recorded, without sending anything:
+/// units with no recorded result show `unknown` (why nothing more is known).
+pub fn known_outcomes(
+    prepared: &Prepared,
+    known: &HashMap<String, UnitResult>,
+    unknown: &DispatchError,
+) -> Outcomes {
+    let results = units(prepared)
+        .into_iter()
+        .map(|(p, r, c, unit)| {
+            let result = match known.get(&unit.key()) {
+                Some(known) => from_known(known),
+                None => Err(unknown.clone()),
+            };
+            (p, r, c, result)
+        })
+        .collect();
+    assemble(prepared, results)
+}
+
+/// Stores what a unit came to; a failure to store is only logged (a
+/// resumed job then checks the unit again, which is safe).
+async fn record(memory: &Memory<'_>, key: &str, known: &UnitResult) {
+    let Some((store, claim)) = memory.record else {
+        return;
+    };
+    let saved = match serde_json::to_string(known) {
+        Ok(text) => store.save_unit_result(claim, key, &text).await,
+        Err(e) => {
+            tracing::warn!(error = %e, unit = key, "cannot encode a unit result");
+            return;
+        }
+    };
+    if let Err(e) = saved {
+        tracing::warn!(error = %e, unit = key, "could not record a unit result");
+    }
+}
+
+/// What to remember of a unit's result: everything but "no sure answer".
+fn to_known(result: &Result<Done, DispatchError>) -> Option<UnitResult> {
+    match result {
+        Ok(Done::Run { run_id, canceled }) => Some(UnitResult::Run {
+            run_id: *run_id,
+            canceled: *canceled,
+        }),
+        Ok(Done::Created(id)) => Some(UnitResult::Created {
+            task_id: id.clone(),
+        }),
+        Err(DispatchError::Unavailable { .. }) => None,
+        Err(error) => Some(UnitResult::Refused {
+            error: error.clone(),
+        }),
+    }
+}
+
+fn from_known(known: &UnitResult) -> Result<Done, DispatchError> {
+    match known {
+        UnitResult::Run { run_id, canceled } => Ok(Done::Run {
+            run_id: *run_id,
+            canceled: *canceled,
+        }),
+        UnitResult::Created { task_id } => Ok(Done::Created(task_id.clone())),
+        UnitResult::Refused { error } => Err(error.clone()),
+    }
+}
+
+/// Folds unit results into one outcome per row, copies in order.
+fn assemble(
+    prepared: &Prepared,
+    mut results: Vec<(usize, usize, usize, Result<Done, DispatchError>)>,
+) -> Outcomes {
+    let mut outcomes: Outcomes = prepared
+        .plans()
+        .map(|plan| vec![ActionOutcome::Pending; plan.rows.len()])
+        .collect();
     results.sort_by_key(|(p, r, c, _)| (*p, *r, *c));
     for (p, r, _, result) in results {
         let Some(slot) = outcomes.get_mut(p).and_then(|o| o.get_mut(r)) else {
@@ -225,37 +419,90 @@ async fn run_unit(queue: &QueueClient, unit: Unit, resumed: bool) -> Result<Done
                     message: format!("no stored definition for copy {copy}"),
                 });
             };
-            // A resumed job may have created the copy already; the queue
-            // would refuse a re-send whose `created` is over 15 minutes old.
-            let sent = if resumed {
-                match queue.ensure_task_created(&copy, &definition).await {
-                    // The copy was never created and its stored definition
-                    // is too old for the queue: shift it to now (same id,
-                    // so still at most one copy).
-                    Err(QueueError::Rejected {
-                        status: 400,
-                        message,
-                    }) if message.contains("`created`") => {
-                        match crate::taskcluster::retrigger_definition(
-                            &definition,
-                            chrono::Utc::now(),
-                        ) {
-                            Ok(fresh) => queue.create_task(&copy, &fresh).await,
-                            Err(e) => Err(QueueError::Rejected {
-                                status: 400,
-                                message: e.to_string(),
-                            }),
-                        }
-                    }
-                    other => other,
-                }
-            } else {
-                queue.create_task(&copy, &definition).await
-            };
-            sent.map(|_| Done::Created(copy))
+            create(queue, &copy, &definition, resumed).await
         }
     };
     result.map_err(|e| DispatchError::from(&e))
+}
+
+/// Creates a copy. A resumed job first looks the copy up: an earlier
+/// attempt may have created it without learning so (a 5xx or timeout after
+/// the queue stored it). Its id is derived from the delivery, so a task
+/// with that id and our definition is ours.
+async fn create(
+    queue: &QueueClient,
+    copy: &TaskId,
+    definition: &Value,
+    resumed: bool,
+) -> Result<Done, QueueError> {
+    if !resumed {
+        queue.create_task(copy, definition).await?;
+        return Ok(Done::Created(copy.clone()));
+    }
+    match queue.task(copy).await {
+        Ok(existing) if same_task(&existing, definition) => {
+            return Ok(Done::Created(copy.clone()));
+        }
+        Ok(_) => {
+            return Err(QueueError::Conflict {
+                message: format!("taskId {copy} is used by a task with another definition"),
+            });
+        }
+        Err(QueueError::NotFound) => {}
+        Err(e) => return Err(e),
+    }
+    // Never created. The queue refuses a re-send whose `created` is over
+    // 15 minutes old: then it is shifted to now (same id, so still at most
+    // one copy).
+    match queue.ensure_task_created(copy, definition).await {
+        Err(QueueError::Rejected {
+            status: 400,
+            message,
+        }) if message.contains("`created`") => {
+            match crate::taskcluster::retrigger_definition(definition, chrono::Utc::now()) {
+                Ok(fresh) => queue.create_task(copy, &fresh).await,
+                Err(e) => Err(QueueError::Rejected {
+                    status: 400,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        other => other,
+    }?;
+    Ok(Done::Created(copy.clone()))
+}
+
+/// The queue's definition of a task is ours: every field we sent has the
+/// value we sent, except the times a re-send may have shifted (`created`,
+/// `deadline`, `expires`, payload artifacts' `expires`; see
+/// `retrigger_definition`). Fields we left out are the queue's defaults and
+/// not compared.
+fn same_task(existing: &Value, ours: &Value) -> bool {
+    let (existing, ours) = (without_times(existing), without_times(ours));
+    let Some(ours) = ours.as_object() else {
+        return false;
+    };
+    ours.iter().all(|(k, v)| existing.get(k) == Some(v))
+}
+
+fn without_times(definition: &Value) -> Value {
+    let mut definition = definition.clone();
+    if let Some(fields) = definition.as_object_mut() {
+        for key in ["created", "deadline", "expires"] {
+            fields.remove(key);
+        }
+    }
+    let drop_expires = |artifact: &mut Value| {
+        if let Some(fields) = artifact.as_object_mut() {
+            fields.remove("expires");
+        }
+    };
+    match definition.pointer_mut("/payload/artifacts") {
+        Some(Value::Object(artifacts)) => artifacts.values_mut().for_each(drop_expires),
+        Some(Value::Array(artifacts)) => artifacts.iter_mut().for_each(drop_expires),
+        _ => {}
+    }
+    definition
 }
 
 /// Sends a rerun at most once per answer: when the answer is lost (5xx,

@@ -43,3 +43,19 @@ pub enum ActionOutcome {
         created: Vec<TaskId>,
     },
 }
+
+/// What one action unit (one queue call's worth: a copy's createTask, a
+/// rerun, a cancel-then-rerun, ...) came to, as far as it is known for
+/// sure. Stored per unit the moment it is known; a unit without one is
+/// unconfirmed (never sent, or sent without a trustworthy answer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum UnitResult {
+    /// A new run exists; `canceled` when a cancel came first.
+    Run { run_id: Option<u32>, canceled: bool },
+    /// The copy exists in the queue.
+    Created { task_id: TaskId },
+    /// The queue gave a definitive answer other than yes; asking again
+    /// would get the same.
+    Refused { error: DispatchError },
+}

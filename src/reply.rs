@@ -93,13 +93,15 @@ pub fn render_comment_error(author: &Login, error: &CommentError) -> String {
     ))
 }
 
-/// The comment when a job gave up after its retries (GitHub or Taskcluster
-/// kept failing before the actions could be sent or reported).
+/// The comment when a job gave up after its retries before it had a plan
+/// (GitHub or Taskcluster kept failing while it was being worked out), so
+/// nothing was sent. A job that gave up after planning replies with its
+/// plan and what is known of each action instead.
 pub fn render_gave_up(author: &Login, error: &str) -> String {
     let mut error = error.replace("```", "'''");
     truncate_bytes(&mut error, 500);
     cap(format!(
-        "@{} — rerunbot could not finish this command after several attempts.\n\n```text\n{}\n```\n\nActions already sent to Taskcluster stay sent. Comment again to retry the rest.",
+        "@{} — rerunbot could not finish this command after several attempts.\n\n```text\n{}\n```\n\nNothing was sent to Taskcluster. Comment again to retry.",
         author.as_str(),
         error
     ))

@@ -6,7 +6,7 @@
 mod prepare;
 pub mod prepared;
 
-use crate::dispatch::{dispatch_held, Outcomes, DEFAULT_CONCURRENCY};
+use crate::dispatch::{dispatch_job, Memory, Outcomes, DEFAULT_CONCURRENCY};
 use crate::github::{GithubApp, GithubError, Reaction};
 use crate::outcome::{ActionOutcome, DispatchError};
 use crate::reply::{ReplyInput, ReplySection};
@@ -138,10 +138,17 @@ impl Pipeline {
                 }
             },
         };
-        let outcomes = dispatch_held(
+        // What earlier attempts confirmed is kept, never asked again: a
+        // later outage cannot turn a confirmed action into a failure.
+        let memory = if resumed {
+            Memory::resumed(crate::dispatch::recorded(&store, claim.job.id).await?)
+        } else {
+            Memory::first_attempt()
+        };
+        let dispatched = dispatch_job(
             &self.inner.queue,
             &prepared,
-            resumed,
+            &memory.recording(&store, &claim),
             self.inner.concurrency,
             &claim.hold,
         )
@@ -149,12 +156,15 @@ impl Pipeline {
         if !claim.hold.is_held() {
             return Err(StoreError::LeaseLost.into());
         }
+        let outcomes = dispatched.outcomes;
         store.save_outcome(&claim, &to_json(&outcomes)?).await?;
-        if let Some(message) = first_unavailable(&outcomes) {
-            // Dispatch is idempotent: the job runs again (and answers then,
-            // or with these outcomes once the retry budget is spent).
+        if let Some(message) = dispatched.unconfirmed.first() {
+            // A reply now could only say "not confirmed": the job runs
+            // again, sending or checking only the units still unconfirmed,
+            // and answers then (or, once the retry budget is spent, with
+            // what is known: see `give_up`).
             return Err(QueueError::Unavailable {
-                message: message.to_owned(),
+                message: message.clone(),
             }
             .into());
         }
@@ -262,17 +272,6 @@ impl Pipeline {
     }
 }
 
-/// The message of the first action the queue could not be reached for.
-fn first_unavailable(outcomes: &Outcomes) -> Option<&str> {
-    outcomes.iter().flatten().find_map(|outcome| match outcome {
-        ActionOutcome::Failed {
-            error: DispatchError::Unavailable { message },
-            ..
-        } => Some(message.as_str()),
-        _ => None,
-    })
-}
-
 /// The actions a plan will dispatch, for the ledger.
 fn planned_actions(prepared: &Prepared) -> Vec<PlannedAction> {
     prepared
@@ -346,11 +345,26 @@ async fn find_reply(
         .map(|c| c.id))
 }
 
-/// The stored plan and outcomes of a job that dispatched, if readable.
-fn planned_and_dispatched(job: &crate::store::Job) -> Option<(Prepared, Outcomes)> {
-    let prepared = serde_json::from_str(job.plan.as_deref()?).ok()?;
-    let outcomes = serde_json::from_str(job.outcome.as_deref()?).ok()?;
-    Some((prepared, outcomes))
+/// The job's stored plan and its recorded unit results, if readable.
+async fn planned(
+    store: &Store,
+    claim: &Claim,
+) -> Option<(
+    Prepared,
+    std::collections::HashMap<String, crate::outcome::UnitResult>,
+)> {
+    // The plan as stored now (this attempt may have made it), else as claimed.
+    let current = store.job(claim.job.id).await.ok().flatten();
+    let text = current
+        .as_ref()
+        .and_then(|job| job.plan.as_deref())
+        .or(claim.job.plan.as_deref())?;
+    let prepared = serde_json::from_str(text).ok()?;
+    // Unreadable records: every unit shows "not confirmed", which is true.
+    let known = crate::dispatch::recorded(store, claim.job.id)
+        .await
+        .unwrap_or_default();
+    Some((prepared, known))
 }
 
 impl JobHandler for Pipeline {
@@ -376,14 +390,18 @@ impl JobHandler for Pipeline {
             };
             let gh = pipeline.inner.github.installation(job.installation);
             let marker = crate::reply::delivery_marker(&claim.job.delivery_id);
-            // When the plan was dispatched, the reply says action by action
-            // what went through and what failed; else the error alone.
-            let dispatched = match store.job(claim.job.id).await {
-                Ok(Some(current)) => planned_and_dispatched(&current),
-                _ => None,
-            };
-            let text = match dispatched {
-                Some((prepared, outcomes)) => pipeline.render(&job, &prepared, &outcomes).0,
+            // With a stored plan the reply says action by action what is
+            // known: recorded results as they are, the rest "not confirmed"
+            // (it may have taken effect; the reply never advises asking
+            // again for it). Without a plan nothing was sent.
+            let text = match planned(&store, &claim).await {
+                Some((prepared, known)) => {
+                    let unknown = DispatchError::Unavailable {
+                        message: error.clone(),
+                    };
+                    let outcomes = crate::dispatch::known_outcomes(&prepared, &known, &unknown);
+                    pipeline.render(&job, &prepared, &outcomes).0
+                }
                 None => crate::reply::render_gave_up(&job.commenter, &error),
             };
             let body = format!("{text}\n\n{marker}");

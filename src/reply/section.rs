@@ -5,7 +5,7 @@
 use super::markdown::{cell, code, plural, sentence, short_task_link, task_link, text};
 use super::wording;
 use super::{ReplySection, FOLD_ROWS};
-use crate::outcome::ActionOutcome;
+use crate::outcome::{ActionOutcome, DispatchError};
 use crate::policy::plan::{Decision, Plan, PlanRow, Role, Warning};
 use crate::types::Login;
 
@@ -225,6 +225,18 @@ fn result(row: &PlanRow, outcome: Option<&ActionOutcome>, root_url: &str) -> Str
             format!("canceled, rerun started{}", run(run_id))
         }
         Some(ActionOutcome::Retriggered { task_ids }) => links(task_ids),
+        // Unconfirmed is not failed: what was confirmed is listed first.
+        Some(ActionOutcome::Failed {
+            error: error @ DispatchError::Unavailable { .. },
+            created,
+        }) => {
+            let reason = wording::dispatch_error(error, &row.label);
+            if created.is_empty() {
+                format!("not confirmed: {reason}")
+            } else {
+                format!("{}; the rest not confirmed: {reason}", links(created))
+            }
+        }
         Some(ActionOutcome::Failed { error, created }) => {
             let mut s = format!("failed: {}", wording::dispatch_error(error, &row.label));
             if !created.is_empty() {

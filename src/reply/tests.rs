@@ -572,3 +572,43 @@ fn three_hundred_tasks_fold_and_stay_under_the_limit() {
     );
     insta::assert_snapshot!(out.lines().take(8).collect::<Vec<_>>().join("\n"));
 }
+
+#[test]
+fn unconfirmed_actions_say_what_is_known_and_never_to_ask_again() {
+    let unavailable = || DispatchError::Unavailable {
+        message: "PUT /task/C2 failed after 4 attempts: HTTP 500".into(),
+    };
+    let copies: Vec<TaskId> = ["C0", "C1", "C2"].map(TaskId::from).to_vec();
+    let rows = vec![
+        row(
+            "R1",
+            "task-rerun",
+            TaskClass::Test,
+            TaskState::Failed,
+            Decision::Act(Action::Rerun { runs_seen: 1 }),
+        ),
+        row(
+            "R2",
+            "task-retrigger",
+            TaskClass::Test,
+            TaskState::Failed,
+            Decision::Act(Action::Retrigger {
+                copies: copies.clone(),
+            }),
+        ),
+    ];
+    let outcomes = vec![
+        ActionOutcome::Failed {
+            error: unavailable(),
+            created: vec![],
+        },
+        ActionOutcome::Failed {
+            error: unavailable(),
+            created: copies[..2].to_vec(),
+        },
+    ];
+    let plan = plan_of(rows);
+    let out = render_one(planned("/retrigger 3", &plan, &outcomes));
+    assert!(!out.contains("comment again"), "{out}");
+    insta::assert_snapshot!(out);
+}

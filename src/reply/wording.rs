@@ -289,8 +289,9 @@ pub fn dispatch_error(e: &DispatchError, label: &str) -> String {
             quoted(message)
         ),
         DispatchError::NotFound => "the task no longer exists in the queue".to_owned(),
+        // It may have taken effect: asking again could double it.
         DispatchError::Unavailable { message } => format!(
-            "Taskcluster did not answer after several attempts ({}); comment again later",
+            "Taskcluster did not answer ({}); it may have taken effect, so look at the task group before asking again",
             quoted(message)
         ),
         DispatchError::Rejected { status, message } => {

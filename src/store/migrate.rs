@@ -49,6 +49,16 @@ CREATE TABLE IF NOT EXISTS plan_locks (
     // The error a job gave up with while its report to the pull request is
     // still owed (GitHub was down): the job is only re-run to report it.
     "ALTER TABLE jobs ADD COLUMN gave_up TEXT;",
+    // What each action unit of a job came to (see `units`).
+    r#"
+CREATE TABLE IF NOT EXISTS job_units (
+    job_id     INTEGER NOT NULL,
+    unit       TEXT    NOT NULL,
+    result     TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, unit)
+);
+"#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -93,6 +103,15 @@ CREATE TABLE IF NOT EXISTS plan_locks (
 );
 "#,
     "ALTER TABLE jobs ADD COLUMN gave_up TEXT;",
+    r#"
+CREATE TABLE IF NOT EXISTS job_units (
+    job_id     BIGINT NOT NULL,
+    unit       TEXT   NOT NULL,
+    result     TEXT   NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (job_id, unit)
+);
+"#,
 ];
 
 pub(super) async fn run(store: &Store) -> Result<(), StoreError> {

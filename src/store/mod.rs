@@ -1,12 +1,13 @@
-//! The durable state: jobs (one per accepted delivery), their plans and
-//! outcomes, and the ledger of actions. One code path for SQLite and
-//! Postgres through sqlx's `Any` driver; the few statements that differ are
-//! chosen by [`Backend`].
+//! The durable state: jobs (one per accepted delivery), their plans,
+//! outcomes and what each action unit came to, and the ledger of actions.
+//! One code path for SQLite and Postgres through sqlx's `Any` driver; the
+//! few statements that differ are chosen by [`Backend`].
 
 mod hold;
 mod jobs;
 mod ledger;
 mod migrate;
+mod units;
 
 pub use hold::LeaseHold;
 pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};

@@ -98,15 +98,22 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
         }
     };
     call.status = reply.status;
-    let reply = match guard.take_lost_answer(&method) {
-        Some(status) if !call.injected && reply.status < 300 => error_reply(
+    // Only a request that was carried out can lose its answer; an injected
+    // failure before it leaves the lost answer for the next one.
+    let lost = if !call.injected && reply.status < 300 {
+        guard.take_lost_answer(&method)
+    } else {
+        None
+    };
+    let reply = match lost {
+        Some(status) => error_reply(
             status,
             "InternalServerError",
             "sandbox",
             "injected failure after the request was carried out",
             now,
         ),
-        _ => reply,
+        None => reply,
     };
     guard.calls.push(call);
     drop(guard);

@@ -30,6 +30,13 @@ pub struct Settings {
     pub log_json: bool,
     /// How long running jobs may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// How often watched tasks are polled (`RERUNBOT_POLL_INTERVAL`).
+    pub poll_interval: Duration,
+    /// Pulse (AMQP) URL with credentials (`RERUNBOT_PULSE_URL`); polling
+    /// only when unset.
+    pub pulse_url: Option<Secret>,
+    /// The durable Pulse queue (`RERUNBOT_PULSE_QUEUE`).
+    pub pulse_queue: String,
 }
 
 /// A value that must never be printed. `Debug` and `Display` show `***`.
@@ -198,7 +205,40 @@ impl Settings {
             Some("json") => true,
             Some(_) => return Err(invalid("RERUNBOT_LOG_FORMAT", "expected json or text")),
         };
+        let poll_interval = match get("RERUNBOT_POLL_INTERVAL") {
+            None => Duration::from_secs(30),
+            Some(text) => parse_duration(text)
+                .filter(|d| *d >= Duration::from_secs(1))
+                .ok_or_else(|| {
+                    invalid(
+                        "RERUNBOT_POLL_INTERVAL",
+                        "expected a duration of at least 1s, e.g. 30s, 2m",
+                    )
+                })?,
+        };
+        let pulse_url = get("RERUNBOT_PULSE_URL").map(Secret::new);
+        if let Some(url) = &pulse_url {
+            if !(url.expose().starts_with("amqp://") || url.expose().starts_with("amqps://")) {
+                return Err(invalid(
+                    "RERUNBOT_PULSE_URL",
+                    "expected amqps://user:password@host:port/vhost",
+                ));
+            }
+        }
+        let pulse_queue = match get("RERUNBOT_PULSE_QUEUE") {
+            Some(q) => q.to_owned(),
+            None => format!(
+                "queue/{}/rerunbot",
+                pulse_url
+                    .as_ref()
+                    .and_then(|u| pulse_user(u.expose()))
+                    .unwrap_or_else(|| "rerunbot".to_owned())
+            ),
+        };
         Ok(Settings {
+            poll_interval,
+            pulse_url,
+            pulse_queue,
             listen,
             database_url,
             webhook_secrets,
@@ -274,6 +314,14 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     n.checked_mul(millis).map(Duration::from_millis)
 }
 
+/// The user of an AMQP URL (`amqps://user:password@host/...`).
+fn pulse_user(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    let user = userinfo.split(':').next()?;
+    (!user.is_empty()).then(|| user.to_owned())
+}
+
 /// PEM text as given, or the contents of the file it names.
 fn load_pem(value: &str) -> Result<Secret, SettingsError> {
     let name = "RERUNBOT_GITHUB_PRIVATE_KEY";
@@ -338,6 +386,21 @@ mod tests {
         assert_eq!(s.lease, Duration::from_secs(60));
         assert_eq!(s.webhook_secrets.iter().count(), 2);
         assert!(s.taskcluster_credentials.is_none());
+        assert_eq!(s.poll_interval, Duration::from_secs(30));
+        assert!(s.pulse_url.is_none());
+        assert_eq!(s.pulse_queue, "queue/rerunbot/rerunbot");
+    }
+
+    #[test]
+    fn pulse_queue_defaults_to_the_pulse_user() {
+        let mut vars = base();
+        vars.insert(
+            "RERUNBOT_PULSE_URL".into(),
+            "amqps://releng-bot:secret@pulse.example:5671/".into(),
+        );
+        let s = Settings::from_vars(&vars).expect("valid");
+        assert_eq!(s.pulse_queue, "queue/releng-bot/rerunbot");
+        assert!(!format!("{:?}", s.pulse_url).contains("secret"));
     }
 
     #[test]
@@ -395,6 +458,16 @@ mod tests {
                 "RERUNBOT_AUTHORIZED_SCOPES",
                 Some("assume:repo:{org}/x"),
                 "RERUNBOT_AUTHORIZED_SCOPES is invalid",
+            ),
+            (
+                "RERUNBOT_POLL_INTERVAL",
+                Some("100ms"),
+                "RERUNBOT_POLL_INTERVAL is invalid",
+            ),
+            (
+                "RERUNBOT_PULSE_URL",
+                Some("http://pulse"),
+                "RERUNBOT_PULSE_URL is invalid",
             ),
             (
                 "RERUNBOT_LOG_FORMAT",

@@ -1,13 +1,17 @@
 //! `rerunbot demo`: the whole product in a few seconds. Starts rerunbot on
 //! an ephemeral loopback port with a temporary SQLite file and both
 //! sandboxes seeded from `fixtures/`, sends signed webhooks for several
-//! scenarios, and prints for each the comment, the stored plan and the reply.
+//! scenarios, and prints for each the comment, the stored plan and the reply,
+//! then how the reply is edited as the sandbox worker resolves the runs.
 
+use crate::follow::{FollowConfig, FollowEvent};
 use crate::pipeline::prepared::{Prepared, PreparedReply, PreparedSection};
+use crate::sandbox::taskcluster::worker::{Step, WorkerScript};
 use crate::sandbox::world::{guid, World, WorldOptions, PR_MERGED, PR_OPEN};
 use crate::taskcluster::RetryPolicy;
 use std::fmt::Write as _;
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 struct Scenario {
     title: &'static str,
@@ -74,9 +78,19 @@ pub async fn run() -> anyhow::Result<()> {
             base: Duration::from_millis(50),
             max: Duration::from_millis(500),
         },
+        follow: Some(FollowConfig {
+            poll_interval: Duration::from_millis(100),
+            edit_every: Duration::from_millis(250),
+            wake_every: Duration::from_millis(25),
+            ..FollowConfig::default()
+        }),
+        sandbox_worker: Some(demo_worker()),
         ..WorldOptions::default()
     };
     let mut world = World::start(options).await?;
+    let mut follow = world
+        .follow_events()
+        .ok_or_else(|| anyhow::anyhow!("the demo follows its tasks"))?;
     println!(
         "rerunbot demo: service on {} (SQLite in a temporary directory), sandbox GitHub at {}, sandbox Taskcluster at {}\n",
         world.service.addr,
@@ -121,10 +135,19 @@ pub async fn run() -> anyhow::Result<()> {
                 out.push_str("\n(no reply)\n");
             }
         }
+        if let Some(job) = &job {
+            if !world.service.store.watches_of_job(job.id).await?.is_empty() {
+                let edits = follow_to_the_end(&mut follow, job.id).await;
+                out.push_str(&evolution(&world, answer.reply.as_deref(), &edits));
+            }
+        }
+        let reactions = world
+            .github
+            .reactions(crate::types::CommentId(world.last_comment_id()));
         let _ = writeln!(
             out,
             "\nreactions on the comment: {}\n",
-            answer.reactions.join(", ")
+            reactions.join(", ")
         );
         println!("{out}");
     }
@@ -138,6 +161,70 @@ pub async fn run() -> anyhow::Result<()> {
     anyhow::ensure!(failures == 0, "{failures} scenarios got no reply");
     println!("rerunbot demo: done");
     Ok(())
+}
+
+/// The sandbox worker's script for the demo: the intermittent test's
+/// copies mostly go green, the broken Windows build fails again, the rest
+/// completes.
+fn demo_worker() -> WorkerScript {
+    let ms = Duration::from_millis;
+    WorkerScript::default()
+        .rule(
+            "test-linux64/opt-mochitest-browser-chrome-1",
+            vec![
+                Step::completed(ms(300)),
+                Step::failed(ms(900)),
+                Step::completed(ms(1500)),
+            ],
+        )
+        .rule("build-win64/opt", vec![Step::failed(ms(600))])
+        .rule("*", vec![Step::completed(ms(400))])
+}
+
+/// The reply edits of one job until its final reaction (at most 20 s).
+async fn follow_to_the_end(
+    events: &mut broadcast::Receiver<FollowEvent>,
+    job_id: i64,
+) -> Vec<String> {
+    let mut edits = Vec::new();
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(FollowEvent::ReplyEdited { job_id: j, body }) if j == job_id => edits.push(body),
+                Ok(FollowEvent::Reacted { job_id: j, .. }) if j == job_id => break,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(20), wait).await;
+    edits
+}
+
+/// The rows that changed from one version of the reply to the next.
+fn evolution(world: &World, first: Option<&str>, edits: &[String]) -> String {
+    let mut out = String::from("\nthe reply as the runs resolve (edited in place):\n");
+    let mut before: Vec<String> = first
+        .map(|b| {
+            visible(&world.normalize(b))
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    for (n, edit) in edits.iter().enumerate() {
+        let now: Vec<String> = visible(&world.normalize(edit))
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let changed: Vec<&String> = now.iter().filter(|l| !before.contains(l)).collect();
+        let _ = writeln!(out, "    edit {}:", n + 1);
+        for line in changed {
+            let _ = writeln!(out, "    │ {line}");
+        }
+        before = now;
+    }
+    out
 }
 
 fn plan_summary(stored: &str) -> String {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod dry_run;
+pub mod follow;
 pub mod github;
 pub mod metrics;
 pub mod outcome;

@@ -183,18 +183,19 @@ async fn serve() -> anyhow::Result<()> {
         &settings.taskcluster_root_url,
         settings.taskcluster_credentials.clone(),
     );
-    let handler = Arc::new(rerunbot::pipeline::Pipeline::with_taskcluster_app(
+    let pipeline = rerunbot::pipeline::Pipeline::with_taskcluster_app(
         github,
         queue,
         &settings.taskcluster_root_url,
         &settings.taskcluster_app,
-    ));
+    );
+    let handler = Arc::new(pipeline.clone());
     let workers = WorkerConfig {
         workers: settings.workers,
         lease: settings.lease,
         ..WorkerConfig::default()
     };
-    let service = Service::start(
+    let mut service = Service::start(
         listener,
         store,
         settings.webhook_secrets.clone(),
@@ -202,6 +203,13 @@ async fn serve() -> anyhow::Result<()> {
         workers,
     )
     .await?;
+    service.start_following(
+        pipeline,
+        rerunbot::follow::FollowConfig {
+            poll_interval: settings.poll_interval,
+            ..rerunbot::follow::FollowConfig::default()
+        },
+    );
     tracing::info!(addr = %service.addr, "listening");
     shutdown_signal().await;
     tracing::info!("shutting down");

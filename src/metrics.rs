@@ -35,6 +35,29 @@ pub struct Metrics {
     job_duration: Histogram,
     webhook_duration: Histogram,
     jobs_by_state: Family<StateLabels, Gauge>,
+    follow: FollowMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: &'static str,
+    /// `new` (recorded) or `duplicate` (seen before).
+    effect: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// The follow-through's metrics (DESIGN.md §13).
+#[derive(Default)]
+struct FollowMetrics {
+    watches_open: Gauge,
+    events: Family<SourceLabels, Counter>,
+    edits: Counter,
+    auto_reruns: Counter,
+    waits: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -66,7 +89,34 @@ impl Metrics {
             "Jobs in the database by state (queued is the queue depth)",
             jobs_by_state.clone(),
         );
+        let follow = FollowMetrics::default();
+        registry.register(
+            "watches_open",
+            "Watched runs not resolved yet",
+            follow.watches_open.clone(),
+        );
+        registry.register(
+            "follow_events",
+            "Task resolutions received, by source (poll, pulse) and effect (new, duplicate)",
+            follow.events.clone(),
+        );
+        registry.register(
+            "reply_edits",
+            "Live edits of reply comments",
+            follow.edits.clone(),
+        );
+        registry.register(
+            "auto_reruns",
+            "Tasks rerun automatically",
+            follow.auto_reruns.clone(),
+        );
+        registry.register(
+            "waits",
+            "Actions that waited, by outcome (fired, dropped)",
+            follow.waits.clone(),
+        );
         Arc::new(Self {
+            follow,
             registry,
             deliveries,
             jobs,
@@ -97,6 +147,38 @@ impl Metrics {
     pub fn job(&self, outcome: &'static str, seconds: f64) {
         self.jobs.get_or_create(&JobLabels { outcome }).inc();
         self.job_duration.observe(seconds);
+    }
+
+    /// The number of open watches, as last counted.
+    pub fn watches_open(&self, n: i64) {
+        self.follow.watches_open.set(n);
+    }
+
+    /// One resolution received from `source`; `new` when it changed a watch.
+    pub fn follow_event(&self, source: &'static str, new: bool) {
+        let effect = if new { "new" } else { "duplicate" };
+        self.follow
+            .events
+            .get_or_create(&SourceLabels { source, effect })
+            .inc();
+    }
+
+    /// One live edit of a reply.
+    pub fn reply_edit(&self) {
+        self.follow.edits.inc();
+    }
+
+    /// `n` tasks rerun automatically.
+    pub fn auto_reruns(&self, n: u64) {
+        self.follow.auto_reruns.inc_by(n);
+    }
+
+    /// A waiting action fired or was dropped.
+    pub fn wait(&self, outcome: &'static str) {
+        self.follow
+            .waits
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// Prometheus text format, with the job counts given (queued, running, done, failed).

@@ -3,6 +3,7 @@
 //! commands, comment and configuration errors, help — and the reaction that
 //! sums it up. The body always stays under GitHub's 65,536 characters.
 
+pub mod follow;
 mod groups;
 pub mod markdown;
 mod section;
@@ -33,6 +34,8 @@ pub struct ReplyInput<'a> {
     /// Taskcluster root URL, for task links.
     pub root_url: &'a str,
     pub sections: Vec<ReplySection<'a>>,
+    /// The runs being followed (DESIGN.md §13); `None` before any is.
+    pub followed: Option<&'a follow::Followed>,
 }
 
 /// The answer to one command line.
@@ -65,7 +68,12 @@ pub fn render(input: &ReplyInput) -> String {
             out.push_str("\n\n---\n\n");
         }
         let remaining = BUDGET.saturating_sub(out.len());
-        let body = section::render(s, input.author, input.root_url, remaining);
+        let ctx = section::Ctx {
+            author: input.author,
+            root_url: input.root_url,
+            followed: input.followed,
+        };
+        let body = section::render(s, &ctx, remaining);
         out.push_str(&body);
         if out.len() >= BUDGET {
             break;
@@ -136,6 +144,10 @@ fn cap(mut out: String) -> String {
 pub enum Reaction {
     Rocket,
     Confused,
+    /// Every followed run completed.
+    Hooray,
+    /// A followed run failed or ended in an exception.
+    ThumbsDown,
 }
 
 impl Reaction {
@@ -144,6 +156,8 @@ impl Reaction {
         match self {
             Reaction::Rocket => "rocket",
             Reaction::Confused => "confused",
+            Reaction::Hooray => "hooray",
+            Reaction::ThumbsDown => "-1",
         }
     }
 }

@@ -1,9 +1,12 @@
-//! One running rerunbot: the HTTP server and the worker pool over one store.
+//! One running rerunbot: the HTTP server, the worker pool and (when started)
+//! the follow-through loop over one store.
 //! Used by `serve`, by `demo` and by the tests, so all three run the same
 //! wiring.
 
 use crate::config::WebhookSecrets;
+use crate::follow::{FollowConfig, FollowEvent, FollowHandle, Follower};
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use crate::server::{router, serve, AppState, IngressLimits};
 use crate::store::Store;
 use crate::worker::{JobEvent, JobHandler, WorkerConfig, WorkerPool};
@@ -20,6 +23,7 @@ pub struct Service {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pool: WorkerPool,
+    follow: Option<FollowHandle>,
     server: JoinHandle<std::io::Result<()>>,
     stop_accepting: oneshot::Sender<()>,
 }
@@ -69,9 +73,22 @@ impl Service {
             store,
             metrics,
             pool,
+            follow: None,
             server,
             stop_accepting,
         })
+    }
+
+    /// Starts the follow-through loop (DESIGN.md §13) over this service's
+    /// store and metrics, with `pipeline`'s clients.
+    pub fn start_following(&mut self, pipeline: Pipeline, config: FollowConfig) {
+        let follower = Follower::new(self.store.clone(), pipeline, config, self.metrics.clone());
+        self.follow = Some(follower.spawn());
+    }
+
+    /// Follow-through events from now on (none without [`Self::start_following`]).
+    pub fn follow_events(&self) -> Option<broadcast::Receiver<FollowEvent>> {
+        self.follow.as_ref().map(FollowHandle::subscribe)
     }
 
     /// `http://ADDR/webhook`.
@@ -89,6 +106,9 @@ impl Service {
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop_accepting.send(());
         let _ = self.server.await;
+        if let Some(follow) = self.follow {
+            follow.shutdown().await;
+        }
         self.pool.shutdown(grace).await;
     }
 }

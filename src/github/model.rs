@@ -86,6 +86,10 @@ pub enum Reaction {
     Eyes,
     Rocket,
     Confused,
+    /// Every followed run completed (DESIGN.md §13).
+    Hooray,
+    /// A followed run failed.
+    ThumbsDown,
 }
 
 impl Reaction {
@@ -95,6 +99,8 @@ impl Reaction {
             Reaction::Eyes => "eyes",
             Reaction::Rocket => "rocket",
             Reaction::Confused => "confused",
+            Reaction::Hooray => "hooray",
+            Reaction::ThumbsDown => "-1",
         }
     }
 }

@@ -9,14 +9,16 @@ pub mod prepared;
 use crate::dispatch::{dispatch_job, Memory, Outcomes, DEFAULT_CONCURRENCY};
 use crate::github::{GithubApp, GithubError, Reaction};
 use crate::outcome::{ActionOutcome, DispatchError};
+use crate::policy::Decision;
 use crate::reply::{ReplyInput, ReplySection};
-use crate::store::{Claim, PlannedAction, PlannedJob, Store, StoreError};
+use crate::store::{Claim, NewWatch, PlannedAction, PlannedJob, Store, StoreError};
 use crate::taskcluster::{QueueClient, QueueError};
 use crate::types::{CommentId, DeliveryId};
 use crate::webhook::event::CommentJob;
 use crate::worker::{JobError, JobFuture, JobHandler, JobSubject};
 use prepared::{Prepared, PreparedReply, PreparedSection};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The job handler for comment jobs.
 #[derive(Clone)]
@@ -108,6 +110,10 @@ impl Pipeline {
         &self.inner.queue
     }
 
+    pub(crate) fn github(&self) -> &GithubApp {
+        &self.inner.github
+    }
+
     async fn run(&self, store: Store, claim: Claim) -> Result<(), StepError> {
         let job: CommentJob = match serde_json::from_str(&claim.job.payload) {
             Ok(job) => job,
@@ -168,7 +174,16 @@ impl Pipeline {
             }
             .into());
         }
-        let (body, reaction) = self.render(&job, &prepared, &outcomes);
+        // Follow what was started (DESIGN.md §13); checked at once, which
+        // also learns each run's task group.
+        store
+            .add_watches(
+                claim.job.id,
+                &watches_for(&prepared, &outcomes),
+                Duration::ZERO,
+            )
+            .await?;
+        let (body, reaction) = self.render(&job, &prepared, &outcomes, None);
         let marker = crate::reply::delivery_marker(delivery.as_str());
         let body = format!("{body}\n\n{marker}");
         // The reply and the final reaction are independent: send both at once.
@@ -178,6 +193,9 @@ impl Pipeline {
         );
         replied?;
         reacted?;
+        // A watched run that resolved before the reply existed is shown by
+        // the next live edit.
+        store.reply_posted(claim.job.id).await?;
         tracing::info!(reaction = reaction.as_str(), "replied");
         Ok(())
     }
@@ -217,12 +235,14 @@ impl Pipeline {
         Ok(Some(prepared))
     }
 
-    /// The reply body and the reaction that sums it up.
-    fn render(
+    /// The reply body and the reaction that sums it up; `followed`: the
+    /// runs followed since (the live reply).
+    pub(crate) fn render(
         &self,
         job: &CommentJob,
         prepared: &Prepared,
         outcomes: &Outcomes,
+        followed: Option<&crate::reply::follow::Followed>,
     ) -> (String, Reaction) {
         let sections = match &prepared.reply {
             PreparedReply::Text { body } => return (body.clone(), Reaction::Confused),
@@ -262,6 +282,7 @@ impl Pipeline {
             author: &job.commenter,
             root_url: &self.inner.root_url,
             sections,
+            followed,
         });
         let note =
             crate::reply::render_skipped_groups(&self.inner.root_url, &prepared.skipped_groups);
@@ -270,6 +291,35 @@ impl Pipeline {
         }
         (body, reaction)
     }
+}
+
+/// The runs the dispatched actions started, to follow. The task group is
+/// learned at the first check (a copy's is known from its definition).
+fn watches_for(prepared: &Prepared, outcomes: &Outcomes) -> Vec<NewWatch> {
+    let mut watches = Vec::new();
+    for (plan, outcomes) in prepared.plans().zip(outcomes) {
+        for (row, outcome) in plan.rows.iter().zip(outcomes) {
+            let Decision::Act(action) = &row.decision else {
+                continue;
+            };
+            for (task, run_id) in crate::reply::follow::started_runs(&row.task_id, action, outcome)
+            {
+                let task_group_id = prepared
+                    .definitions
+                    .get(task.as_str())
+                    .and_then(|d| d.get("taskGroupId"))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                watches.push(NewWatch {
+                    task_id: task.0,
+                    run_id,
+                    task_group_id,
+                });
+            }
+        }
+    }
+    watches
 }
 
 /// The actions a plan will dispatch, for the ledger.

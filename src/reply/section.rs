@@ -2,20 +2,29 @@
 //! the command-level refusal or warnings, unmatched selectors, the task
 //! table (folded when long, cut to the size budget) and row warnings.
 
+use super::follow::{copy_result, run_result, started_runs, Followed};
 use super::markdown::{cell, code, plural, sentence, short_task_link, task_link, text};
 use super::wording;
 use super::{ReplySection, FOLD_ROWS};
 use crate::outcome::{ActionOutcome, DispatchError};
-use crate::policy::plan::{Decision, Plan, PlanRow, Role, Warning};
+use crate::policy::plan::{Action, Decision, Plan, PlanRow, Role, Warning};
 use crate::types::Login;
 
-pub(super) fn render(s: &ReplySection, author: &Login, root_url: &str, budget: usize) -> String {
-    let mut out = render_inner(s, author, root_url, budget);
+/// What every section needs besides itself.
+pub(super) struct Ctx<'a> {
+    pub author: &'a Login,
+    pub root_url: &'a str,
+    pub followed: Option<&'a Followed>,
+}
+
+pub(super) fn render(s: &ReplySection, ctx: &Ctx, budget: usize) -> String {
+    let mut out = render_inner(s, ctx, budget);
     out.truncate(out.trim_end().len());
     out
 }
 
-fn render_inner(s: &ReplySection, author: &Login, root_url: &str, budget: usize) -> String {
+fn render_inner(s: &ReplySection, ctx: &Ctx, budget: usize) -> String {
+    let author = ctx.author;
     match s {
         ReplySection::Help { commands } => help(commands, author),
         ReplySection::Malformed {
@@ -32,15 +41,7 @@ fn render_inner(s: &ReplySection, author: &Login, root_url: &str, budget: usize)
             plan,
             outcomes,
             force_role,
-        } => planned(
-            command_text,
-            plan,
-            outcomes,
-            *force_role,
-            author,
-            root_url,
-            budget,
-        ),
+        } => planned(command_text, plan, outcomes, *force_role, ctx, budget),
     }
 }
 
@@ -64,10 +65,10 @@ fn planned(
     plan: &Plan,
     outcomes: &[ActionOutcome],
     force_role: Role,
-    author: &Login,
-    root_url: &str,
+    ctx: &Ctx,
     budget: usize,
 ) -> String {
+    let author = ctx.author;
     let summary = if plan.refusal.is_some() {
         "refused".to_owned()
     } else {
@@ -122,7 +123,7 @@ fn planned(
     let reserve = out.len() + notes.len() + 400;
     let mut shown = 0;
     for (i, row) in plan.rows.iter().enumerate() {
-        let line = table_row(row, outcomes.get(i), force_role, root_url);
+        let line = table_row(row, outcomes.get(i), force_role, ctx);
         if reserve + table.len() + line.len() > budget {
             break;
         }
@@ -175,8 +176,9 @@ fn table_row(
     row: &PlanRow,
     outcome: Option<&ActionOutcome>,
     force_role: Role,
-    root_url: &str,
+    ctx: &Ctx,
 ) -> String {
+    let root_url = ctx.root_url;
     let forced = row
         .warnings
         .iter()
@@ -198,7 +200,14 @@ fn table_row(
             if forced {
                 action.push_str(" (forced)");
             }
-            (action, result(row, outcome, root_url))
+            let result = match ctx.followed {
+                Some(followed) => live_result(row, a, outcome, root_url, followed),
+                None => None,
+            };
+            (
+                action,
+                result.unwrap_or_else(|| self::result(row, outcome, root_url)),
+            )
         }
     };
     format!(
@@ -245,4 +254,35 @@ fn result(row: &PlanRow, outcome: Option<&ActionOutcome>, root_url: &str) -> Str
             s
         }
     }
+}
+
+/// The result of an action whose runs are followed: each run with its
+/// mark. `None` when nothing of it is followed (not started, or failed to
+/// start), so the row reads as when the actions were sent.
+fn live_result(
+    row: &PlanRow,
+    action: &Action,
+    outcome: Option<&ActionOutcome>,
+    root_url: &str,
+    followed: &Followed,
+) -> Option<String> {
+    let outcome = outcome?;
+    let runs = started_runs(&row.task_id, action, outcome);
+    let find = |(task, run): &(crate::types::TaskId, u32)| followed.get(&(task.0.clone(), *run));
+    if !runs.iter().any(|r| find(r).is_some()) {
+        return None;
+    }
+    let parts: Vec<String> = runs
+        .iter()
+        .map(|r| match (outcome, find(r)) {
+            (ActionOutcome::Retriggered { .. }, progress) => {
+                let link = short_task_link(root_url, r.0.as_str());
+                progress.map_or(link.clone(), |p| copy_result(&link, p))
+            }
+            (ActionOutcome::CancelRerun { .. }, Some(p)) => run_result("canceled, ", r.1, p),
+            (_, Some(p)) => run_result("", r.1, p),
+            (_, None) => self::result(row, Some(outcome), root_url),
+        })
+        .collect();
+    Some(parts.join(", "))
 }

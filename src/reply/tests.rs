@@ -66,6 +66,7 @@ pub(super) fn render_one(section: ReplySection) -> String {
         author: &login(),
         root_url: ROOT,
         sections: vec![section],
+        followed: None,
     })
 }
 
@@ -381,7 +382,8 @@ fn command_refusals() {
     insta::assert_snapshot!(render(&ReplyInput {
         author: &login(),
         root_url: ROOT,
-        sections
+        sections,
+        followed: None
     }));
 }
 
@@ -453,6 +455,7 @@ fn malformed_commands() {
         author: &login(),
         root_url: ROOT,
         sections,
+        followed: None,
     });
     insta::assert_snapshot!(out);
 }

@@ -8,8 +8,10 @@ use super::github::{
     TEST_APP_PRIVATE_KEY,
 };
 use super::taskcluster::fixtures::{self, PR_GROUP, RELEASE_GROUP};
-use super::taskcluster::{SandboxQueue, SandboxQueueConfig};
+use super::taskcluster::worker::WorkerScript;
+use super::taskcluster::{SandboxQueue, SandboxQueueConfig, WorkerHandle};
 use crate::config::{Secret, TaskclusterCredentials, WebhookSecrets};
+use crate::follow::FollowConfig;
 use crate::github::{GithubApp, GithubOptions};
 use crate::pipeline::Pipeline;
 use crate::policy::Role;
@@ -46,6 +48,7 @@ pub const PEOPLE: &[(&str, Role)] = &[
 pub struct World {
     pub github: SandboxGithub,
     pub queue: SandboxQueue,
+    _worker: Option<WorkerHandle>,
     pub service: Service,
     pub repo: RepoName,
     events: broadcast::Receiver<JobEvent>,
@@ -68,6 +71,10 @@ pub struct WorldOptions {
     pub queue_page_size: usize,
     /// The database (default: a temporary SQLite file).
     pub database_url: Option<String>,
+    /// Follow what rerunbot starts (live replies); off by default.
+    pub follow: Option<FollowConfig>,
+    /// Run the sandbox worker with this script, so tasks progress.
+    pub sandbox_worker: Option<WorkerScript>,
 }
 
 impl Default for WorldOptions {
@@ -92,6 +99,8 @@ impl Default for WorldOptions {
             repo_config: None,
             queue_page_size: 3,
             database_url: None,
+            follow: None,
+            sandbox_worker: None,
         }
     }
 }
@@ -145,9 +154,14 @@ impl World {
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("rerunbot.db").display()));
         let service = start_service(&github, &queue, &db_url, &options).await?;
         let events = service.subscribe();
+        let worker = options
+            .sandbox_worker
+            .clone()
+            .map(|script| queue.start_worker(script));
         Ok(World {
             github,
             queue,
+            _worker: worker,
             service,
             repo,
             events,
@@ -223,6 +237,12 @@ impl World {
         let payload = comment_payload("edited", pr, id, login, after, Some(before));
         self.deliver(&guid(self.next_comment), &payload, CommentId(id), pr)
             .await
+    }
+
+    /// Follow-through events of the running service from now on (`None`
+    /// unless [`WorldOptions::follow`] is set).
+    pub fn follow_events(&self) -> Option<broadcast::Receiver<crate::follow::FollowEvent>> {
+        self.service.follow_events()
     }
 
     /// The id of the comment [`World::comment`] last posted.
@@ -380,10 +400,16 @@ async fn start_service(
         }),
     )
     .with_retry(options.queue_retry);
-    let pipeline = std::sync::Arc::new(Pipeline::new(app, client, &root));
+    let pipeline = Pipeline::new(app, client, &root);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let secrets = WebhookSecrets::parse(SECRET).ok_or_else(|| anyhow::anyhow!("secret"))?;
-    Ok(Service::start(listener, store, secrets, pipeline, options.workers.clone()).await?)
+    let handler = std::sync::Arc::new(pipeline.clone());
+    let mut service =
+        Service::start(listener, store, secrets, handler, options.workers.clone()).await?;
+    if let Some(config) = &options.follow {
+        service.start_following(pipeline, config.clone());
+    }
+    Ok(service)
 }
 
 /// One check run per task of a fixture group, as taskcluster-github makes them.

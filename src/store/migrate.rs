@@ -59,6 +59,36 @@ CREATE TABLE IF NOT EXISTS job_units (
     PRIMARY KEY (job_id, unit)
 );
 "#,
+    r#"
+CREATE TABLE IF NOT EXISTS watches (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id        INTEGER NOT NULL,
+    task_id       TEXT    NOT NULL,
+    run_id        INTEGER NOT NULL,
+    task_group_id TEXT    NOT NULL,
+    state         TEXT    NOT NULL,
+    result        TEXT,
+    reason        TEXT,
+    next_check    INTEGER NOT NULL,
+    lease_owner   TEXT,
+    lease_until   INTEGER,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (job_id, task_id, run_id)
+);
+CREATE INDEX IF NOT EXISTS watches_due ON watches (state, next_check);
+CREATE INDEX IF NOT EXISTS watches_by_task ON watches (task_id, run_id);
+CREATE INDEX IF NOT EXISTS watches_by_group ON watches (task_group_id, state);
+CREATE TABLE IF NOT EXISTS followed_replies (
+    job_id         INTEGER PRIMARY KEY,
+    version        INTEGER NOT NULL DEFAULT 0,
+    edited_version INTEGER NOT NULL DEFAULT 0,
+    edit_after     INTEGER NOT NULL DEFAULT 0,
+    reacted        INTEGER NOT NULL DEFAULT 0,
+    lease_owner    TEXT,
+    lease_until    INTEGER
+);
+"#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -110,6 +140,35 @@ CREATE TABLE IF NOT EXISTS job_units (
     result     TEXT   NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (job_id, unit)
+);
+"#,
+CREATE TABLE IF NOT EXISTS watches (
+    id            BIGSERIAL PRIMARY KEY,
+    job_id        BIGINT NOT NULL,
+    task_id       TEXT   NOT NULL,
+    run_id        BIGINT NOT NULL,
+    task_group_id TEXT   NOT NULL,
+    state         TEXT   NOT NULL,
+    result        TEXT,
+    reason        TEXT,
+    next_check    BIGINT NOT NULL,
+    lease_owner   TEXT,
+    lease_until   BIGINT,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    UNIQUE (job_id, task_id, run_id)
+);
+CREATE INDEX IF NOT EXISTS watches_due ON watches (state, next_check);
+CREATE INDEX IF NOT EXISTS watches_by_task ON watches (task_id, run_id);
+CREATE INDEX IF NOT EXISTS watches_by_group ON watches (task_group_id, state);
+CREATE TABLE IF NOT EXISTS followed_replies (
+    job_id         BIGINT PRIMARY KEY,
+    version        BIGINT NOT NULL DEFAULT 0,
+    edited_version BIGINT NOT NULL DEFAULT 0,
+    edit_after     BIGINT NOT NULL DEFAULT 0,
+    reacted        BIGINT NOT NULL DEFAULT 0,
+    lease_owner    TEXT,
+    lease_until    BIGINT
 );
 "#,
 ];

@@ -1,17 +1,20 @@
 //! The durable state: jobs (one per accepted delivery), their plans,
-//! outcomes and what each action unit came to, and the ledger of actions.
-//! One code path for SQLite and Postgres through sqlx's `Any` driver; the
-//! few statements that differ are chosen by [`Backend`].
+//! outcomes and what each action unit came to, the ledger of actions, and
+//! the watches that follow what was started. One code path for SQLite and
+//! Postgres through sqlx's `Any` driver; the few statements that differ are
+//! chosen by [`Backend`].
 
 mod hold;
 mod jobs;
 mod ledger;
 mod migrate;
 mod units;
+mod watches;
 
 pub use hold::LeaseHold;
 pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};
 pub use ledger::{PlannedAction, PlannedJob};
+pub use watches::{DueReply, NewWatch, Watch, WatchBatch};
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

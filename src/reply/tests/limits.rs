@@ -16,6 +16,7 @@ fn ten_huge_sections_stay_under_the_limit() {
         author: &login(),
         root_url: ROOT,
         sections,
+        followed: None,
     });
     assert!(out.chars().count() < GITHUB_MAX_BODY);
     assert!(out.len() < GITHUB_MAX_BODY);

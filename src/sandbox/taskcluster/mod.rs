@@ -23,6 +23,7 @@ pub mod fixtures;
 mod http;
 pub mod scopes;
 pub mod state;
+pub mod worker;
 
 use crate::policy::task::TaskState;
 use crate::taskcluster::timestamps::rebase_times;
@@ -32,7 +33,7 @@ use state::QueueData;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 /// A client the sandbox accepts: Hawk id, key, and the scopes it holds
@@ -164,6 +165,7 @@ impl Shared {
 pub struct SandboxQueue {
     addr: SocketAddr,
     shared: Shared,
+    resolved: broadcast::Sender<worker::Resolution>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -199,6 +201,7 @@ impl SandboxQueue {
         Ok(SandboxQueue {
             addr,
             shared,
+            resolved: broadcast::channel(1024).0,
             stop: Some(stop),
             server: Some(server),
         })
@@ -360,6 +363,34 @@ impl SandboxQueue {
         }
     }
 
+    /// Starts the sandbox worker ([`worker`]): pending runs are claimed and
+    /// resolved as `script` says, on tokio's clock. Runs until the handle
+    /// is dropped. Each resolution is also sent to [`Self::resolutions`]'s
+    /// receivers.
+    pub fn start_worker(&self, script: worker::WorkerScript) -> WorkerHandle {
+        let shared = self.shared.clone();
+        let sender = self.resolved.clone();
+        let task = tokio::spawn(async move {
+            let mut state = worker::WorkerState::new(script, &shared.lock().data);
+            let mut ticks = tokio::time::interval(state.tick_every());
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let now = tokio::time::Instant::now();
+                let done = state.tick(&mut shared.lock().data, now);
+                for resolution in done {
+                    let _ = sender.send(resolution);
+                }
+            }
+        });
+        WorkerHandle(task)
+    }
+
+    /// Runs the sandbox worker resolves from now on.
+    pub fn resolutions(&self) -> broadcast::Receiver<worker::Resolution> {
+        self.resolved.subscribe()
+    }
+
     /// Stops serving and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -379,5 +410,14 @@ impl Drop for SandboxQueue {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+    }
+}
+
+/// The running sandbox worker; stops when dropped.
+pub struct WorkerHandle(JoinHandle<()>);
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -1,0 +1,298 @@
+//! Follow-through (DESIGN.md §13) end to end: watches stored by the
+//! pipeline, the poller reading the sandbox queue, live edits of the reply
+//! as runs resolve, the final reaction, restarts; and the watch store's
+//! leases, deduplication and edit coalescing on their own.
+
+mod common;
+
+use rerunbot::follow::{FollowConfig, FollowEvent};
+use rerunbot::sandbox::taskcluster::worker::{Step, WorkerScript};
+use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
+use rerunbot::store::{NewWatch, Store};
+use rerunbot::taskcluster::snapshot::TaskState;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+fn fast_follow() -> FollowConfig {
+    FollowConfig {
+        poll_interval: Duration::from_millis(50),
+        edit_every: Duration::ZERO,
+        wake_every: Duration::from_millis(20),
+        ..FollowConfig::default()
+    }
+}
+
+async fn following_world(worker: Option<WorkerScript>) -> World {
+    World::start(WorldOptions {
+        follow: Some(fast_follow()),
+        sandbox_worker: worker,
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world")
+}
+
+/// Waits (at most 30 s) for the first event `pick` accepts.
+async fn next<T>(
+    events: &mut broadcast::Receiver<FollowEvent>,
+    mut pick: impl FnMut(&FollowEvent) -> Option<T>,
+) -> T {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("follow loop stopped"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("follow event in time")
+}
+
+fn edited(e: &FollowEvent) -> Option<String> {
+    match e {
+        FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
+        _ => None,
+    }
+}
+
+fn reacted(e: &FollowEvent) -> Option<&'static str> {
+    match e {
+        FollowEvent::Reacted { reaction, .. } => Some(*reaction),
+        _ => None,
+    }
+}
+
+/// The copies the first command's retrigger created, in the reply's order.
+async fn created(world: &World) -> Vec<String> {
+    let job = world
+        .service
+        .store
+        .job_by_delivery(&guid(1))
+        .await
+        .expect("read")
+        .expect("job");
+    let outcome: serde_json::Value =
+        serde_json::from_str(job.outcome.as_deref().expect("outcome")).expect("json");
+    outcome[0][0]["task_ids"]
+        .as_array()
+        .expect("copies")
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Each copy resolves in turn; the reply is edited after each with the
+/// copy's mark, and the comment gets 👎 once all resolved with a failure.
+#[tokio::test]
+async fn retrigger_reply_evolves_as_copies_resolve() {
+    let mut w = following_world(None).await;
+    let mut events = w.follow_events().expect("following");
+    let answer = w
+        .comment(
+            PR_OPEN,
+            "bob",
+            "/retrigger 3 test-linux64/opt-mochitest-browser-chrome-1",
+        )
+        .await
+        .expect("answer");
+    let mut bodies = vec![w.normalize(answer.reply.as_deref().expect("reply"))];
+    let copies = created(&w).await;
+    assert_eq!(copies.len(), 3);
+    let steps = [
+        (TaskState::Completed, None),
+        (TaskState::Failed, None),
+        (TaskState::Exception, Some("claim-expired")),
+    ];
+    for (copy, (state, reason)) in copies.iter().zip(steps) {
+        assert!(w.queue.set_state(copy, state, reason));
+        let body = next(&mut events, edited).await;
+        bodies.push(w.normalize(&body));
+    }
+    assert_eq!(next(&mut events, reacted).await, "-1");
+    assert_eq!(
+        w.github
+            .reactions(rerunbot::types::CommentId(w.last_comment_id())),
+        vec!["eyes", "rocket", "-1"]
+    );
+    // The comment on GitHub is the last edit.
+    assert_eq!(
+        w.normalize(&w.reply_for(PR_OPEN).expect("reply")),
+        *bodies.last().expect("bodies")
+    );
+    insta::assert_snapshot!(bodies.join("\n\n════════ edited ════════\n\n"));
+    w.shutdown().await;
+}
+
+/// The sandbox worker resolves the reruns as scripted: the broken build
+/// fails again, the lint goes green; the final reply says so.
+#[tokio::test]
+async fn rerun_progresses_with_the_sandbox_worker() {
+    let script = WorkerScript::default()
+        .rule("build-*", vec![Step::failed(Duration::from_millis(100))])
+        .rule(
+            "source-test-*",
+            vec![Step::completed(Duration::from_millis(300))],
+        );
+    let mut w = following_world(Some(script)).await;
+    let mut events = w.follow_events().expect("following");
+    w.comment(
+        PR_OPEN,
+        "bob",
+        "/rerun build-win64/opt source-test-mozlint-eslint",
+    )
+    .await
+    .expect("answer");
+    assert_eq!(next(&mut events, reacted).await, "-1");
+    let reply = w.normalize(&w.reply_for(PR_OPEN).expect("reply"));
+    assert!(reply.contains("❌ run 1 failed"), "{reply}");
+    assert!(reply.contains("✅ run 1 completed"), "{reply}");
+    w.shutdown().await;
+}
+
+/// A watch outlives the process that made it: after a restart, the new
+/// process polls it and edits the reply.
+#[tokio::test]
+async fn watches_survive_a_restart() {
+    let mut w = following_world(None).await;
+    w.comment(PR_OPEN, "bob", "/rerun source-test-mozlint-eslint")
+        .await
+        .expect("answer");
+    w.restart().await.expect("restart");
+    let mut events = w.follow_events().expect("following");
+    assert!(w
+        .queue
+        .set_state("TxgWoRUhTFKZ9WHavgWL9w", TaskState::Completed, None));
+    let body = next(&mut events, edited).await;
+    assert!(body.contains("✅ run 1 completed"), "{body}");
+    assert_eq!(next(&mut events, reacted).await, "hooray");
+    w.shutdown().await;
+}
+
+fn watch(task: &str, run: u32) -> NewWatch {
+    NewWatch {
+        task_id: task.to_owned(),
+        run_id: run,
+        task_group_id: "G".to_owned(),
+    }
+}
+
+/// Leases, deduplication and coalescing of the watch store, on one backend.
+async fn watch_store_rules(store: &Store) {
+    let lease = Duration::from_secs(60);
+    store
+        .add_watches(1, &[watch("A", 1), watch("B", 0)], Duration::ZERO)
+        .await
+        .expect("add");
+    // Adding again (a retried job) adds nothing.
+    store
+        .add_watches(1, &[watch("A", 1)], Duration::ZERO)
+        .await
+        .expect("add again");
+    assert_eq!(store.open_watches().await.expect("count"), 2);
+
+    // A claim leases the due watches; a second claim finds none.
+    let batch = store.claim_due_watches(lease, 10).await.expect("claim");
+    assert_eq!(batch.watches.len(), 2);
+    assert!(store
+        .claim_due_watches(lease, 10)
+        .await
+        .expect("claim")
+        .watches
+        .is_empty());
+    // Postponed: not due until the interval passed.
+    let ids: Vec<i64> = batch.watches.iter().map(|w| w.id).collect();
+    store
+        .postpone_watches(&batch, &ids, Duration::from_secs(60))
+        .await
+        .expect("postpone");
+    assert!(store
+        .claim_due_watches(lease, 10)
+        .await
+        .expect("claim")
+        .watches
+        .is_empty());
+
+    // A resolution is recorded once; the same event again changes nothing.
+    assert_eq!(
+        store
+            .resolve_run("A", 1, "completed", None)
+            .await
+            .expect("resolve"),
+        vec![1]
+    );
+    assert!(store
+        .resolve_run("A", 1, "completed", None)
+        .await
+        .expect("resolve again")
+        .is_empty());
+    // Another run of the same task is not ours.
+    assert!(store
+        .resolve_run("A", 2, "failed", None)
+        .await
+        .expect("other run")
+        .is_empty());
+
+    // The reply is due once; after an edit, the next waits for the window.
+    let due = store.claim_due_replies(lease, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    store
+        .reply_edited(&due[0], Duration::from_secs(10), false)
+        .await
+        .expect("edited");
+    store
+        .resolve_run("B", 0, "failed", None)
+        .await
+        .expect("resolve B");
+    assert!(store
+        .claim_due_replies(lease, 10)
+        .await
+        .expect("due")
+        .is_empty());
+    // Without a window it would be due at once.
+    let due_now = {
+        store
+            .add_watches(2, &[watch("C", 0)], Duration::ZERO)
+            .await
+            .expect("add C");
+        store
+            .resolve_run("C", 0, "completed", None)
+            .await
+            .expect("C");
+        store.claim_due_replies(lease, 10).await.expect("due")
+    };
+    assert_eq!(
+        due_now.iter().map(|d| d.job_id).collect::<Vec<_>>(),
+        vec![2]
+    );
+    let watches = store.watches_of_job(1).await.expect("watches");
+    let results: Vec<_> = watches
+        .iter()
+        .map(|w| (w.task_id.as_str(), w.result.as_deref()))
+        .collect();
+    assert_eq!(
+        results,
+        vec![("A", Some("completed")), ("B", Some("failed"))]
+    );
+}
+
+#[tokio::test]
+async fn watch_store_on_sqlite() {
+    let db = common::sqlite().await;
+    watch_store_rules(&db.store).await;
+}
+
+#[tokio::test]
+async fn watch_store_on_postgres() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let store = Store::connect(&url).await.expect("postgres");
+    watch_store_rules(&store).await;
+}

@@ -6,10 +6,10 @@
 mod common;
 
 use rerunbot::follow::{FollowConfig, FollowEvent};
+use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::worker::{Step, WorkerScript};
 use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
 use rerunbot::store::{NewWatch, Store};
-use rerunbot::taskcluster::snapshot::TaskState;
 use std::time::Duration;
 use tokio::sync::broadcast;
 

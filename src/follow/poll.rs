@@ -5,8 +5,8 @@
 //! interval while its run is open.
 
 use super::{FollowEvent, Follower};
+use crate::policy::task::TaskState;
 use crate::store::{StoreError, Watch};
-use crate::taskcluster::snapshot::TaskState;
 use crate::types::TaskId;
 use serde_json::Value;
 use std::collections::BTreeMap;

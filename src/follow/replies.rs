@@ -7,9 +7,9 @@
 use super::{FollowEvent, Follower};
 use crate::dispatch::Outcomes;
 use crate::pipeline::prepared::Prepared;
+use crate::policy::task::TaskState;
 use crate::reply::follow::{final_reaction, Followed, RunProgress};
 use crate::store::{DueReply, StoreError, Watch};
-use crate::taskcluster::snapshot::TaskState;
 use crate::types::CommentId;
 use crate::webhook::event::CommentJob;
 use std::time::Duration;

@@ -5,8 +5,8 @@
 use super::markdown::code;
 use super::Reaction;
 use crate::outcome::ActionOutcome;
+use crate::policy::task::TaskState;
 use crate::policy::Action;
-use crate::taskcluster::snapshot::TaskState;
 use crate::types::TaskId;
 use std::collections::BTreeMap;
 

@@ -8,7 +8,7 @@
 //! test on a paused clock drives it with `tokio::time::advance`.
 
 use super::state::{runs, state_of, QueueData};
-use crate::taskcluster::snapshot::TaskState;
+use crate::policy::task::TaskState;
 use chrono::Utc;
 use globset::{Glob, GlobMatcher};
 use serde_json::Value;

@@ -450,7 +450,7 @@ impl JobHandler for Pipeline {
                         message: error.clone(),
                     };
                     let outcomes = crate::dispatch::known_outcomes(&prepared, &known, &unknown);
-                    pipeline.render(&job, &prepared, &outcomes).0
+                    pipeline.render(&job, &prepared, &outcomes, None).0
                 }
                 None => crate::reply::render_gave_up(&job.commenter, &error),
             };

@@ -142,6 +142,7 @@ CREATE TABLE IF NOT EXISTS job_units (
     PRIMARY KEY (job_id, unit)
 );
 "#,
+    r#"
 CREATE TABLE IF NOT EXISTS watches (
     id            BIGSERIAL PRIMARY KEY,
     job_id        BIGINT NOT NULL,

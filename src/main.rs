@@ -179,6 +179,8 @@ async fn serve() -> anyhow::Result<()> {
         &settings.github_private_key,
     )
     .map_err(|e| anyhow::anyhow!("RERUNBOT_GITHUB_PRIVATE_KEY is invalid: {e}"))?;
+    // One content-creation budget per installation for every replica.
+    github.share_content_limit(store.clone());
     let queue = rerunbot::taskcluster::QueueClient::new(
         &settings.taskcluster_root_url,
         settings.taskcluster_credentials.clone(),

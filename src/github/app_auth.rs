@@ -5,6 +5,7 @@
 
 use super::client::{InstallationClient, InstallationState};
 use super::error::GithubError;
+use super::limiter::{ContentLimiter, InstallationLimiter};
 use super::model::RawAccessToken;
 use super::transport::{Authorizer, Request, Transport};
 use super::GithubOptions;
@@ -29,6 +30,8 @@ pub(crate) struct AppInner {
     app_id: u64,
     key: EncodingKey,
     installations: Mutex<HashMap<InstallationId, Arc<InstallationState>>>,
+    /// The content-creation budget of every installation.
+    limiter: Arc<ContentLimiter>,
 }
 
 impl fmt::Debug for GithubApp {
@@ -74,14 +77,26 @@ impl GithubApp {
         // The parser's error text is generic; it never echoes the key.
         let key = EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes())
             .map_err(|e| GithubError::Key(format!("not a usable RSA private key: {e}")))?;
+        let limiter = Arc::new(ContentLimiter::new(
+            options.content_requests_per_window,
+            options.content_window,
+        ));
         Ok(GithubApp {
             inner: Arc::new(AppInner {
                 transport: Transport::new(api_url, options)?,
                 app_id,
                 key,
                 installations: Mutex::new(HashMap::new()),
+                limiter,
             }),
         })
+    }
+
+    /// Counts content-creating requests in `store` from now on: one budget
+    /// per installation for every process on that database, surviving
+    /// restarts (without it, each process counts its own).
+    pub fn share_content_limit(&self, store: crate::store::Store) {
+        self.inner.limiter.share(store);
     }
 
     pub fn app_id(&self) -> u64 {
@@ -98,7 +113,10 @@ impl GithubApp {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             map.entry(id)
-                .or_insert_with(|| Arc::new(InstallationState::new(self.inner.transport.options())))
+                .or_insert_with(|| {
+                    let limiter = InstallationLimiter::new(self.inner.limiter.clone(), id);
+                    Arc::new(InstallationState::new(limiter))
+                })
                 .clone()
         };
         InstallationClient::new(self.inner.clone(), state, id)

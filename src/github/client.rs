@@ -5,7 +5,7 @@
 
 use super::app_auth::{AppInner, CachedToken, InstallationAuth};
 use super::error::GithubError;
-use super::limiter::ContentLimiter;
+use super::limiter::InstallationLimiter;
 use super::transport::Request;
 use crate::policy::plan::Role;
 use crate::types::{InstallationId, Login, RepoName};
@@ -72,19 +72,16 @@ pub(crate) struct CachedFile {
 /// What all clients of one installation share.
 pub(crate) struct InstallationState {
     pub token: tokio::sync::Mutex<Option<CachedToken>>,
-    pub limiter: ContentLimiter,
+    pub limiter: InstallationLimiter,
     pub roles: Mutex<HashMap<(String, String), (Role, Instant)>>,
     pub configs: Mutex<HashMap<String, CachedFile>>,
 }
 
 impl InstallationState {
-    pub fn new(options: &GithubOptions) -> Self {
+    pub fn new(limiter: InstallationLimiter) -> Self {
         Self {
             token: tokio::sync::Mutex::new(None),
-            limiter: ContentLimiter::new(
-                options.content_requests_per_window,
-                options.content_window,
-            ),
+            limiter,
             roles: Mutex::new(HashMap::new()),
             configs: Mutex::new(HashMap::new()),
         }

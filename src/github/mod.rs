@@ -3,7 +3,8 @@
 //! the configured API URL, so GitHub Enterprise Server works the same.
 //!
 //! - `app_auth`: the App JWT and installation tokens (cached).
-//! - `transport`: headers, retries, rate limits; `limiter`: content creation.
+//! - `transport`: headers, retries, rate limits; `limiter`: content creation
+//!   (one budget per installation, shared through the store).
 //! - `client`: `InstallationClient` and its request helpers.
 //! - `pulls`, `contents`, `checks`, `comments`: the calls, one topic each.
 //! - `model`: the objects returned; `error`: `GithubError`.
@@ -22,6 +23,7 @@ mod transport;
 pub use app_auth::GithubApp;
 pub use client::{GithubOptions, InstallationClient};
 pub use error::GithubError;
+pub use limiter::ContentLimiter;
 pub use model::{
     CheckRun, CommentUser, CommitStatus, IssueComment, PullRequest, PullState, Reaction,
 };

@@ -4,7 +4,7 @@
 //! failures, and one re-authorization after a 401.
 
 use super::error::GithubError;
-use super::limiter::ContentLimiter;
+use super::limiter::InstallationLimiter;
 use super::GithubOptions;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, IF_NONE_MATCH, USER_AGENT};
 use reqwest::{Method, Response, StatusCode};
@@ -85,7 +85,7 @@ impl Transport {
     pub async fn execute<A: Authorizer>(
         &self,
         auth: &A,
-        limiter: Option<&ContentLimiter>,
+        limiter: Option<&InstallationLimiter>,
         req: &Request<'_>,
     ) -> Result<Response, GithubError> {
         let path = display_path(req.target, &self.base);

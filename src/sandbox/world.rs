@@ -391,6 +391,7 @@ async fn start_service(
         &Secret::new(TEST_APP_PRIVATE_KEY),
         options.github.clone(),
     )?;
+    app.share_content_limit(store.clone());
     let client = QueueClient::new(
         &root,
         Some(TaskclusterCredentials {

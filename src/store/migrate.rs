@@ -89,6 +89,19 @@ CREATE TABLE IF NOT EXISTS followed_replies (
     lease_until    INTEGER
 );
 "#,
+    // GitHub's content-creation budget, shared by every process (see `budget`).
+    r#"
+CREATE TABLE IF NOT EXISTS content_budgets (
+    installation INTEGER PRIMARY KEY,
+    asked        INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS content_grants (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    installation INTEGER NOT NULL,
+    granted_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS content_grants_window ON content_grants (installation, granted_at);
+"#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -171,6 +184,18 @@ CREATE TABLE IF NOT EXISTS followed_replies (
     lease_owner    TEXT,
     lease_until    BIGINT
 );
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS content_budgets (
+    installation BIGINT PRIMARY KEY,
+    asked        BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS content_grants (
+    id           BIGSERIAL PRIMARY KEY,
+    installation BIGINT NOT NULL,
+    granted_at   BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS content_grants_window ON content_grants (installation, granted_at);
 "#,
 ];
 

@@ -4,6 +4,7 @@
 //! Postgres through sqlx's `Any` driver; the few statements that differ are
 //! chosen by [`Backend`].
 
+mod budget;
 mod hold;
 mod jobs;
 mod ledger;

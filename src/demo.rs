@@ -66,7 +66,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         title: "Help",
         pr: PR_OPEN,
-        login: "rita",
+        login: "bob",
         comment: "/rerunbot help",
     },
 ];
@@ -232,7 +232,9 @@ fn plan_summary(stored: &str) -> String {
         return "(unreadable)".to_owned();
     };
     match prepared.reply {
-        PreparedReply::Text { .. } => "nothing to run (the reply explains why)".to_owned(),
+        PreparedReply::Text { .. } | PreparedReply::Refused { .. } => {
+            "nothing to run (the reply explains why)".to_owned()
+        }
         PreparedReply::Sections { sections } => sections
             .iter()
             .map(|s| match s {

@@ -101,6 +101,26 @@ pub fn render_comment_error(author: &Login, error: &CommentError) -> String {
     ))
 }
 
+/// The comment when the commenter may run none of the commands here.
+pub fn render_not_allowed(
+    author: &Login,
+    role: Role,
+    needed: Role,
+    author_may_rerun: bool,
+) -> String {
+    let authors = if author_may_rerun {
+        " (a pull request's author may `/rerun` the failed tasks of their own pull request)"
+    } else {
+        ""
+    };
+    cap(format!(
+        "@{} — nothing was run: rerunbot's commands need the `{}` role or above in this repository; yours is `{}`{authors}; ask someone with that role.",
+        author.as_str(),
+        needed.as_str(),
+        role.as_str()
+    ))
+}
+
 /// The comment when a job gave up after its retries before it had a plan
 /// (GitHub or Taskcluster kept failing while it was being worked out), so
 /// nothing was sent. A job that gave up after planning replies with its

@@ -14,6 +14,14 @@ use std::time::Instant;
 impl InstallationClient {
     /// The text of `.github/rerunbot.yml` on the default branch; `None` when
     /// the file does not exist.
+    /// The configuration as last read for `repo`, however old, without a
+    /// call; `None` when it was never read (by this process).
+    pub fn cached_repo_config_text(&self, repo: &RepoName) -> Option<Option<String>> {
+        self.lock_configs()
+            .get(&repo_key(repo))
+            .map(|c| c.text.clone())
+    }
+
     pub async fn repo_config_text(&self, repo: &RepoName) -> Result<Option<String>, GithubError> {
         let key = repo_key(repo);
         let ttl = self.options().config_ttl;

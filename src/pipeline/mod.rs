@@ -3,6 +3,7 @@
 //! place → reaction. Every step is safe to repeat: a retried job reuses the
 //! stored plan and the stored reply comment.
 
+mod gate;
 mod prepare;
 pub mod prepared;
 
@@ -33,6 +34,8 @@ struct Inner {
     /// Slug of the GitHub App trusted to name tasks (DESIGN.md §12).
     taskcluster_app: String,
     concurrency: usize,
+    /// Refusal replies per person (see `gate`).
+    refusals: gate::RefusalLimiter,
 }
 
 /// A step failed; retryable or not.
@@ -94,6 +97,7 @@ impl Pipeline {
                 root_url: root_url.trim_end_matches('/').to_owned(),
                 taskcluster_app: taskcluster_app.to_owned(),
                 concurrency: DEFAULT_CONCURRENCY,
+                refusals: gate::RefusalLimiter::default(),
             }),
         }
     }
@@ -104,6 +108,10 @@ impl Pipeline {
 
     pub(crate) fn root_url(&self) -> &str {
         &self.inner.root_url
+    }
+
+    pub(crate) fn refusals(&self) -> &gate::RefusalLimiter {
+        &self.inner.refusals
     }
 
     pub(crate) fn queue(&self) -> &QueueClient {
@@ -187,16 +195,25 @@ impl Pipeline {
         let marker = crate::reply::delivery_marker(delivery.as_str());
         let body = format!("{body}\n\n{marker}");
         // The reply and the final reaction are independent: send both at once.
+        let react = async {
+            match reaction {
+                Some(reaction) => gh.add_reaction(&job.repo, job.comment_id, reaction).await,
+                None => Ok(()),
+            }
+        };
         let (replied, reacted) = tokio::join!(
             post_reply(&gh, &store, &claim, &job, &body, &marker, resumed),
-            gh.add_reaction(&job.repo, job.comment_id, reaction)
+            react
         );
         replied?;
         reacted?;
         // A watched run that resolved before the reply existed is shown by
         // the next live edit.
         store.reply_posted(claim.job.id).await?;
-        tracing::info!(reaction = reaction.as_str(), "replied");
+        tracing::info!(
+            reaction = reaction.map_or("none", Reaction::as_str),
+            "replied"
+        );
         Ok(())
     }
 
@@ -235,17 +252,19 @@ impl Pipeline {
         Ok(Some(prepared))
     }
 
-    /// The reply body and the reaction that sums it up; `followed`: the
-    /// runs followed since (the live reply).
+    /// The reply body and the reaction that sums it up (none for a refusal,
+    /// which costs one reply and nothing more); `followed`: the runs
+    /// followed since (the live reply).
     pub(crate) fn render(
         &self,
         job: &CommentJob,
         prepared: &Prepared,
         outcomes: &Outcomes,
         followed: Option<&crate::reply::follow::Followed>,
-    ) -> (String, Reaction) {
+    ) -> (String, Option<Reaction>) {
         let sections = match &prepared.reply {
-            PreparedReply::Text { body } => return (body.clone(), Reaction::Confused),
+            PreparedReply::Text { body } => return (body.clone(), Some(Reaction::Confused)),
+            PreparedReply::Refused { body } => return (body.clone(), None),
             PreparedReply::Sections { sections } => sections,
         };
         let help: Vec<(&str, &str)> = crate::command::COMMANDS
@@ -289,7 +308,7 @@ impl Pipeline {
         if !note.is_empty() {
             body = format!("{body}\n\n{note}");
         }
-        (body, reaction)
+        (body, Some(reaction))
     }
 }
 

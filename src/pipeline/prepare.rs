@@ -3,7 +3,7 @@
 //! command. Nothing is dispatched here; the result is stored first.
 
 use super::prepared::{Prepared, PreparedReply, PreparedSection};
-use super::{Pipeline, StepError};
+use super::{gate, Pipeline, StepError};
 use crate::command::{Command, ParseLimits, ParsedComment};
 use crate::github::{InstallationClient, PullState, Reaction};
 use crate::policy::provenance::{filter_groups, Expected, SkippedGroup};
@@ -45,21 +45,59 @@ pub(super) async fn prepare(
     delivery: &DeliveryId,
 ) -> Result<Option<Draft>, StepError> {
     let repo = job.repo.to_string();
-    let config = match gh.repo_config_text(&job.repo).await? {
-        None => Ok(RepoConfig::default()),
-        Some(text) => crate::repo_config::parse(&text),
-    };
-    let limits = ParseLimits {
-        max_retrigger: config
-            .as_ref()
-            .map_or(ParseLimits::default().max_retrigger, |c| {
-                c.limits.max_retrigger
-            }),
-    };
-    let parsed = parse(job, &limits);
+    // Nothing is read from GitHub for a comment that holds no command: the
+    // grammar's limits come from the configuration as last read.
+    let cached = gh
+        .cached_repo_config_text(&job.repo)
+        .map(|text| read_config(text.as_deref()));
+    let parsed = parse(job, &parse_limits(cached.as_ref()));
     if parsed.commands.is_empty() && parsed.error.is_none() {
         return Ok(None);
     }
+    // Who is asking, before anything else is spent on the comment.
+    let role = gh.permission(&job.repo, &job.commenter).await?;
+    let permissions = match &cached {
+        Some(Ok(config)) => config.permissions.clone(),
+        Some(Err(_)) => RepoConfig::default().permissions,
+        // Never read: one read, cached for every later comment.
+        None => match gh.repo_config_text(&job.repo).await? {
+            None => RepoConfig::default().permissions,
+            Some(text) => crate::repo_config::parse(&text)
+                .map(|c| c.permissions)
+                .unwrap_or_else(|_| RepoConfig::default().permissions),
+        },
+    };
+    let is_author = job
+        .pr_author
+        .as_str()
+        .eq_ignore_ascii_case(job.commenter.as_str());
+    if !gate::may_use(role, is_author, &permissions) {
+        if !pipeline
+            .refusals()
+            .allow(job.commenter.as_str(), std::time::Instant::now())
+        {
+            tracing::info!(%role, "refused again within the window; not answering");
+            return Ok(None);
+        }
+        tracing::info!(%role, "the commenter may run no command here");
+        let body = crate::reply::render_not_allowed(
+            &job.commenter,
+            role,
+            gate::needed(&permissions),
+            permissions.pr_author_rerun,
+        );
+        return Ok(Some(Draft::Done(Prepared {
+            repo,
+            sha: String::new(),
+            force_role: permissions.force,
+            reply: PreparedReply::Refused { body },
+            definitions: BTreeMap::new(),
+            skipped_groups: Vec::new(),
+        })));
+    }
+    // Allowed: the configuration as it is now (revalidated when stale).
+    let config = read_config(gh.repo_config_text(&job.repo).await?.as_deref());
+    let parsed = parse(job, &parse_limits(Some(&config)));
     // The comment is for us: say so at once, while the context is gathered.
     let eyes = async {
         if let Err(e) = gh
@@ -204,6 +242,24 @@ impl Planner {
             definitions,
             skipped_groups: context.map(|c| c.skipped.clone()).unwrap_or_default(),
         }
+    }
+}
+
+fn read_config(text: Option<&str>) -> Result<RepoConfig, crate::repo_config::ConfigError> {
+    match text {
+        None => Ok(RepoConfig::default()),
+        Some(text) => crate::repo_config::parse(text),
+    }
+}
+
+fn parse_limits(
+    config: Option<&Result<RepoConfig, crate::repo_config::ConfigError>>,
+) -> ParseLimits {
+    ParseLimits {
+        max_retrigger: match config {
+            Some(Ok(c)) => c.limits.max_retrigger,
+            _ => ParseLimits::default().max_retrigger,
+        },
     }
 }
 

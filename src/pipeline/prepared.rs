@@ -31,6 +31,8 @@ pub enum PreparedReply {
     /// The whole comment is answered with one text (a config error, too many
     /// commands): nothing is dispatched.
     Text { body: String },
+    /// The commenter may run no command here: one reply, no reaction.
+    Refused { body: String },
     /// One section per command line.
     Sections { sections: Vec<PreparedSection> },
 }
@@ -54,7 +56,7 @@ impl Prepared {
     pub fn plans(&self) -> impl Iterator<Item = &Plan> {
         let sections = match &self.reply {
             PreparedReply::Sections { sections } => sections.as_slice(),
-            PreparedReply::Text { .. } => &[],
+            PreparedReply::Text { .. } | PreparedReply::Refused { .. } => &[],
         };
         sections.iter().filter_map(|s| match s {
             PreparedSection::Planned { plan, .. } => Some(plan),

@@ -34,6 +34,9 @@ enum Cmd {
         /// Path to the file
         path: std::path::PathBuf,
     },
+    /// Follow a task group to the end and rerun its failures within limits;
+    /// exit 0 all completed, 1 internal error, 2 failures remain, 5 canceled, 6 timed out.
+    Supervise(rerunbot::follow::supervise::SuperviseArgs),
 }
 
 #[derive(clap::Args)]
@@ -149,12 +152,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Cmd::Supervise(args) = command {
+        let exit = runtime.block_on(rerunbot::follow::supervise::run_cli(args));
+        return ExitCode::from(exit.code());
+    }
     let result = runtime.block_on(async {
         match command {
             Cmd::Serve => serve().await,
             Cmd::Demo => rerunbot::demo::run().await,
             Cmd::Send(args) => rerunbot_send::run(args).await,
-            Cmd::Plan(_) | Cmd::CheckConfig { .. } => Ok(()),
+            Cmd::Plan(_) | Cmd::CheckConfig { .. } | Cmd::Supervise(_) => Ok(()),
         }
     });
     match result {

@@ -45,19 +45,12 @@ struct SourceLabels {
     effect: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabels {
-    outcome: &'static str,
-}
-
 /// The follow-through's metrics (DESIGN.md §13).
 #[derive(Default)]
 struct FollowMetrics {
     watches_open: Gauge,
     events: Family<SourceLabels, Counter>,
     edits: Counter,
-    auto_reruns: Counter,
-    waits: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -104,16 +97,6 @@ impl Metrics {
             "reply_edits",
             "Live edits of reply comments",
             follow.edits.clone(),
-        );
-        registry.register(
-            "auto_reruns",
-            "Tasks rerun automatically",
-            follow.auto_reruns.clone(),
-        );
-        registry.register(
-            "waits",
-            "Actions that waited, by outcome (fired, dropped)",
-            follow.waits.clone(),
         );
         Arc::new(Self {
             follow,
@@ -166,19 +149,6 @@ impl Metrics {
     /// One live edit of a reply.
     pub fn reply_edit(&self) {
         self.follow.edits.inc();
-    }
-
-    /// `n` tasks rerun automatically.
-    pub fn auto_reruns(&self, n: u64) {
-        self.follow.auto_reruns.inc_by(n);
-    }
-
-    /// A waiting action fired or was dropped.
-    pub fn wait(&self, outcome: &'static str) {
-        self.follow
-            .waits
-            .get_or_create(&OutcomeLabels { outcome })
-            .inc();
     }
 
     /// Prometheus text format, with the job counts given (queued, running, done, failed).

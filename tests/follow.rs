@@ -127,6 +127,14 @@ async fn retrigger_reply_evolves_as_copies_resolve() {
         *bodies.last().expect("bodies")
     );
     insta::assert_snapshot!(bodies.join("\n\n════════ edited ════════\n\n"));
+    // Metrics: three resolutions polled, three edits.
+    let metrics = w.service.metrics.render([0; 4]);
+    for line in [
+        "rerunbot_reply_edits_total 3",
+        "rerunbot_follow_events_total{source=\"poll\",effect=\"new\"} 3",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
     w.shutdown().await;
 }
 

@@ -9,11 +9,15 @@
 //!   re-rendered and edited, at most once per reply per `edit_every`, and
 //!   get their final reaction once every run resolved.
 //!
+//! - [`supervise`]: `rerunbot supervise`, one task group followed from a
+//!   terminal or a CI step.
+//!
 //! Everything the loop learns is stored before it acts on it, so a process
 //! killed mid-way leaves nothing half done that another cannot finish.
 
 pub mod poll;
 pub mod replies;
+pub mod supervise;
 
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;

@@ -7,6 +7,7 @@ pub mod plan;
 pub mod provenance;
 mod select;
 mod suggest;
+pub mod supervise;
 pub mod task;
 
 #[cfg(test)]

@@ -304,3 +304,46 @@ async fn watch_store_on_postgres() {
     let store = Store::connect(&url).await.expect("postgres");
     watch_store_rules(&store).await;
 }
+
+/// Many watched tasks of one group are read with listTaskGroup, not one
+/// status call each.
+#[tokio::test]
+async fn many_watches_of_one_group_are_read_with_one_listing() {
+    let mut w = World::start(WorldOptions {
+        follow: Some(FollowConfig {
+            list_group_from: 2,
+            ..fast_follow()
+        }),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    let mut events = w.follow_events().expect("following");
+    w.comment(
+        PR_OPEN,
+        "bob",
+        "/retrigger 3 test-linux64/opt-mochitest-browser-chrome-1",
+    )
+    .await
+    .expect("answer");
+    let copies = created(&w).await;
+    for copy in &copies {
+        assert!(w.queue.set_state(copy, TaskState::Completed, None));
+    }
+    assert_eq!(next(&mut events, reacted).await, "hooray");
+    let calls = w.queue.calls();
+    let status_calls = calls
+        .iter()
+        .filter(|c| {
+            copies
+                .iter()
+                .any(|id| c.path.contains(&format!("/task/{id}/status")))
+        })
+        .count();
+    assert_eq!(status_calls, 0);
+    assert!(calls.iter().any(|c| c.path.contains(&format!(
+        "/task-group/{}/list",
+        rerunbot::sandbox::taskcluster::fixtures::pr::GROUP
+    ))));
+    w.shutdown().await;
+}

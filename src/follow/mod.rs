@@ -41,6 +41,9 @@ pub struct FollowConfig {
     pub batch: usize,
     /// Status requests in flight at once.
     pub concurrency: usize,
+    /// A task group with at least this many watched tasks due together is
+    /// read with one listTaskGroup instead of one status call per task.
+    pub list_group_from: usize,
     /// How long a claim holds due watches or a reply.
     pub lease: Duration,
 }
@@ -53,6 +56,7 @@ impl Default for FollowConfig {
             wake_every: Duration::from_secs(1),
             batch: 200,
             concurrency: 16,
+            list_group_from: 20,
             lease: Duration::from_secs(120),
         }
     }

@@ -1,8 +1,8 @@
-//! The polling source: due watches are claimed a batch at a time, each
-//! task's status read once per batch (however many watches name it), and
-//! every resolved run recorded. Open ones are looked at again after the
-//! poll interval. Cost: one `GET /task/<id>/status` per watched task per
-//! interval while its run is open.
+//! The polling source: due watches are claimed a batch at a time and every
+//! resolved run recorded; open ones are looked at again after the poll
+//! interval. A task group with many watched tasks in the batch is read with
+//! `listTaskGroup` (one call per 1000 tasks); the others with one
+//! `GET /task/<id>/status` per task (however many watches name it).
 
 use super::{FollowEvent, Follower};
 use crate::policy::task::TaskState;
@@ -56,7 +56,9 @@ pub async fn check_due(follower: &Follower) -> Result<(), StoreError> {
                 .or_default()
                 .push(w.clone());
         }
-        let statuses = fetch(follower, by_task.keys().cloned().collect()).await;
+        let (listed, single) = split_by_group(&by_task, follower.config.list_group_from);
+        let mut statuses = fetch(follower, single).await;
+        statuses.extend(list_groups(follower, listed).await);
         let mut still_open = Vec::new();
         for (task_id, watches) in by_task {
             let status = statuses.get(&task_id);
@@ -120,6 +122,48 @@ pub async fn record(
         source,
     });
     Ok(true)
+}
+
+/// Groups with at least `from` watched tasks (read with listTaskGroup),
+/// and the other tasks (read one by one).
+fn split_by_group(
+    by_task: &BTreeMap<String, Vec<Watch>>,
+    from: usize,
+) -> (Vec<String>, Vec<String>) {
+    let mut groups: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+    for (task, watches) in by_task {
+        let group = watches.first().map_or("", |w| w.task_group_id.as_str());
+        groups.entry(group).or_default().push(task);
+    }
+    let (mut listed, mut single) = (Vec::new(), Vec::new());
+    for (group, tasks) in groups {
+        if !group.is_empty() && tasks.len() >= from.max(2) {
+            listed.push(group.to_owned());
+        } else {
+            single.extend(tasks.into_iter().cloned());
+        }
+    }
+    (listed, single)
+}
+
+/// The statuses of every task of these groups, by task id. listTaskGroup
+/// returns each task's full status, runs included.
+async fn list_groups(follower: &Follower, groups: Vec<String>) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for group in groups {
+        match follower
+            .pipeline
+            .queue()
+            .list_task_group_statuses(&crate::types::TaskGroupId::new(group.clone()))
+            .await
+        {
+            Ok(statuses) => out.extend(statuses),
+            Err(e) => {
+                tracing::warn!(task_group_id = group, error = %e, "follow: group unavailable")
+            }
+        }
+    }
+    out
 }
 
 /// The status of each task, read with bounded concurrency. A task whose

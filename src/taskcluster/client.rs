@@ -165,6 +165,37 @@ impl QueueClient {
         &self,
         group_id: &TaskGroupId,
     ) -> Result<Vec<TaskSnapshot>, QueueError> {
+        let entries = self.list_task_group_entries(group_id).await?;
+        let (tasks, unreadable) = readable_snapshots(&entries);
+        for error in unreadable {
+            tracing::warn!(group = %group_id, %error, "skipping a task the queue listed but we cannot read");
+        }
+        Ok(tasks)
+    }
+
+    /// `GET /task-group/<id>/list`, every page: each task's full status
+    /// (runs included), by taskId. What the follow-through's poller reads
+    /// for a group with many watched tasks.
+    pub async fn list_task_group_statuses(
+        &self,
+        group_id: &TaskGroupId,
+    ) -> Result<std::collections::BTreeMap<String, Value>, QueueError> {
+        let entries = self.list_task_group_entries(group_id).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|mut e| {
+                let status = e.get_mut("status").map(Value::take)?;
+                let id = status.get("taskId").and_then(Value::as_str)?.to_owned();
+                Some((id, status))
+            })
+            .collect())
+    }
+
+    /// Every `{status, task}` entry of a group, page after page.
+    async fn list_task_group_entries(
+        &self,
+        group_id: &TaskGroupId,
+    ) -> Result<Vec<Value>, QueueError> {
         let mut entries: Vec<Value> = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -193,11 +224,7 @@ impl QueueClient {
                 break;
             }
         }
-        let (tasks, unreadable) = readable_snapshots(&entries);
-        for error in unreadable {
-            tracing::warn!(group = %group_id, %error, "skipping a task the queue listed but we cannot read");
-        }
-        Ok(tasks)
+        Ok(entries)
     }
 
     /// `POST /task/<id>/rerun`: the task's new `status`. A no-op on a pending

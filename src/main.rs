@@ -191,7 +191,8 @@ async fn serve() -> anyhow::Result<()> {
     let queue = rerunbot::taskcluster::QueueClient::new(
         &settings.taskcluster_root_url,
         settings.taskcluster_credentials.clone(),
-    );
+    )
+    .with_authorized_scopes_template(settings.authorized_scopes.clone());
     let pipeline = rerunbot::pipeline::Pipeline::with_taskcluster_app(
         github,
         queue,

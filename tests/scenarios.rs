@@ -396,8 +396,10 @@ async fn s11_taskcluster_errors() {
         .count();
     assert_eq!(attempts, 4, "three failures then one success");
     assert_eq!(answer.reactions, vec!["eyes", "rocket"]);
-    // Missing scopes: the reply names them.
-    assert!(w.queue.set_scopes("rerunbot", &["queue:*"]));
+    // Missing scopes (the repository's role lacks the task's): the reply
+    // names them.
+    w.queue
+        .set_role("repo:github.com/mozilla/gecko-dev:*", &["queue:*"]);
     let scopes = w
         .comment(
             PR_OPEN,

@@ -24,6 +24,8 @@ struct Origin<'a> {
     sha: &'a str,
     /// The role its decision task assumed (`pull-request`, `branch:main`).
     role: &'a str,
+    /// The tasks' `schedulerId`: whose trust domain they are in.
+    scheduler: &'a str,
 }
 
 /// Seeds a group (decision task + one failed task labelled [`LABEL`]).
@@ -37,7 +39,7 @@ fn plant_group(w: &World, origin: &Origin<'_>) {
         }
         json!({
             "provisionerId": "gecko-t", "workerType": "t-linux",
-            "taskQueueId": "gecko-t/t-linux", "schedulerId": "gecko-level-1",
+            "taskQueueId": "gecko-t/t-linux", "schedulerId": origin.scheduler,
             "projectId": "none", "taskGroupId": DECISION,
             "dependencies": [], "requires": "all-completed", "routes": [],
             "priority": "low", "retries": 5,
@@ -94,6 +96,7 @@ async fn a_check_run_of_another_app_naming_another_repositorys_task_is_ignored()
             repo: "evil/other",
             sha: HEAD_SHA,
             role: "pull-request",
+            scheduler: "gecko-level-1",
         },
     );
     let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
@@ -121,6 +124,7 @@ async fn a_status_not_posted_by_the_taskcluster_app_is_ignored() {
             repo: "mozilla/gecko-dev",
             sha: HEAD_SHA,
             role: "pull-request",
+            scheduler: "gecko-level-1",
         },
     );
     // Statuses are read only when no check run names a task: use a commit
@@ -158,6 +162,7 @@ async fn a_look_alike_host_is_ignored() {
             repo: "mozilla/gecko-dev",
             sha: HEAD_SHA,
             role: "pull-request",
+            scheduler: "gecko-level-1",
         },
     );
     // Under the root by a plain prefix test, not under `<root>/`; the
@@ -182,6 +187,7 @@ async fn a_group_from_another_repository_is_skipped_and_said_so() {
             repo: "evil/other",
             sha: HEAD_SHA,
             role: "pull-request",
+            scheduler: "gecko-level-1",
         },
     );
     let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
@@ -211,6 +217,7 @@ async fn a_group_of_another_commit_is_skipped_and_said_so() {
             repo: "mozilla/gecko-dev",
             sha: "3333333333333333333333333333333333333333",
             role: "pull-request",
+            scheduler: "gecko-level-1",
         },
     );
     let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
@@ -238,6 +245,7 @@ async fn the_pr_author_reruns_only_the_pull_requests_own_groups() {
             repo: "mozilla/gecko-dev",
             sha: HEAD_SHA,
             role: "branch:main",
+            scheduler: "gecko-level-1",
         },
     );
     let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
@@ -271,5 +279,40 @@ async fn the_pr_author_reruns_only_the_pull_requests_own_groups() {
         vec![format!("POST /api/queue/v1/task/{FAILED}/rerun")]
     );
     assert!(!reply(&w, &answer).contains("Task groups not used"));
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_fooled_discovery_still_cannot_touch_another_repositorys_task() {
+    let mut w = world().await;
+    // Everything discovery and provenance read is forged to look like this
+    // repository's pull-request graph; the tasks are another project's.
+    plant_group(
+        &w,
+        &Origin {
+            repo: "mozilla/gecko-dev",
+            sha: HEAD_SHA,
+            role: "pull-request",
+            scheduler: "evil-level-3",
+        },
+    );
+    let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
+    check_run(&w, FAILED, "taskcluster", url);
+    let answer = w
+        .comment(PR_OPEN, "bob", &format!("/rerun {LABEL}"))
+        .await
+        .expect("comment");
+    assert_eq!(planted_writes(&w), Vec::<String>::new());
+    let refused: Vec<u16> = w
+        .queue
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.contains(FAILED))
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(refused, vec![403], "the queue itself refused it");
+    let text = reply(&w, &answer);
+    assert!(text.contains("queue:rerun-task:evil-level-3/"), "{text}");
+    assert_eq!(answer.reactions, vec!["eyes", "confused"]);
     w.shutdown().await;
 }

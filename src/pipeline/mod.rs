@@ -114,8 +114,22 @@ impl Pipeline {
         &self.inner.refusals
     }
 
-    pub(crate) fn queue(&self) -> &QueueClient {
-        &self.inner.queue
+    /// The queue client for reads that concern no repository in particular
+    /// (follow-through's status polls): restricted to no scopes at all, so
+    /// it can read but never change anything.
+    pub(crate) fn queue(&self) -> QueueClient {
+        if self.inner.queue.has_authorized_scopes_template() {
+            self.inner.queue.clone().with_authorized_scopes(Vec::new())
+        } else {
+            self.inner.queue.clone()
+        }
+    }
+
+    /// The queue client restricted to `repo`'s scopes (Hawk
+    /// `authorizedScopes`, DESIGN.md §12): every queue call of a job goes
+    /// through it.
+    pub(crate) fn queue_for(&self, repo: &crate::types::RepoName) -> QueueClient {
+        self.inner.queue.for_repository(&repo.owner, &repo.name)
     }
 
     pub(crate) fn github(&self) -> &GithubApp {
@@ -160,7 +174,7 @@ impl Pipeline {
             Memory::first_attempt()
         };
         let dispatched = dispatch_job(
-            &self.inner.queue,
+            &self.queue_for(&job.repo),
             &prepared,
             &memory.recording(&store, &claim),
             self.inner.concurrency,

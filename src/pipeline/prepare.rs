@@ -319,7 +319,7 @@ async fn gather(
         filter_groups(found, expected, pr_only)
     };
     let external = if forced_rerun {
-        external_dependency_states(pipeline, &tasks).await
+        external_dependency_states(&pipeline.queue_for(&job.repo), &tasks).await
     } else {
         BTreeMap::new()
     };
@@ -341,7 +341,7 @@ const MAX_EXTERNAL_LOOKUPS: usize = 50;
 /// toolchain tasks of older groups). One `status` call each, concurrently;
 /// one that fails is left out (and so counts as unresolved).
 async fn external_dependency_states(
-    pipeline: &Pipeline,
+    queue: &crate::taskcluster::QueueClient,
     tasks: &[TaskSnapshot],
 ) -> BTreeMap<TaskId, TaskState> {
     let known: std::collections::BTreeSet<&TaskId> = tasks.iter().map(|t| &t.task_id).collect();
@@ -355,7 +355,7 @@ async fn external_dependency_states(
         .collect();
     let mut lookups = tokio::task::JoinSet::new();
     for id in outside {
-        let queue = pipeline.queue().clone();
+        let queue = queue.clone();
         lookups.spawn(
             async move {
                 let state = queue.status(&id).await.ok().and_then(|s| {
@@ -412,7 +412,8 @@ async fn find_tasks(
         } else {
             Vec::new()
         };
-    Ok(discover_tasks(pipeline.queue(), root, &checks, &statuses).await?)
+    let queue = pipeline.queue_for(&job.repo);
+    Ok(discover_tasks(&queue, root, &checks, &statuses).await?)
 }
 
 /// The exact definition of every retrigger copy of `plan`.

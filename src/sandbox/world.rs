@@ -400,7 +400,8 @@ async fn start_service(
             certificate: None,
         }),
     )
-    .with_retry(options.queue_retry);
+    .with_retry(options.queue_retry)
+    .with_authorized_scopes_template(vec![crate::config::DEFAULT_AUTHORIZED_SCOPES.to_owned()]);
     let pipeline = Pipeline::new(app, client, &root);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let secrets = WebhookSecrets::parse(SECRET).ok_or_else(|| anyhow::anyhow!("secret"))?;

@@ -80,6 +80,8 @@ pub struct QueueClient {
     base: Result<Url, String>,
     signer: Option<Signer>,
     retry: RetryPolicy,
+    /// `RERUNBOT_AUTHORIZED_SCOPES`, `{owner}`/`{repo}` not yet filled.
+    authorized_scopes_template: Vec<String>,
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,7 +111,36 @@ impl QueueClient {
             base,
             signer,
             retry: RetryPolicy::default(),
+            authorized_scopes_template: Vec::new(),
         }
+    }
+
+    /// Sets the `authorizedScopes` template (`{owner}`, `{repo}`) that
+    /// [`QueueClient::for_repository`] fills.
+    pub fn with_authorized_scopes_template(mut self, template: Vec<String>) -> Self {
+        self.authorized_scopes_template = template;
+        self
+    }
+
+    /// Whether [`QueueClient::for_repository`] restricts calls.
+    pub fn has_authorized_scopes_template(&self) -> bool {
+        !self.authorized_scopes_template.is_empty()
+    }
+
+    /// This client restricted to `owner/repo`'s scopes: every call carries
+    /// the filled template as Hawk `authorizedScopes` (DESIGN.md §12), so
+    /// the queue itself refuses anything beyond that repository's role,
+    /// whatever discovery was fooled into. Unchanged without a template.
+    pub fn for_repository(&self, owner: &str, repo: &str) -> QueueClient {
+        if self.authorized_scopes_template.is_empty() {
+            return self.clone();
+        }
+        let scopes = self
+            .authorized_scopes_template
+            .iter()
+            .map(|s| s.replace("{owner}", owner).replace("{repo}", repo))
+            .collect();
+        self.clone().with_authorized_scopes(scopes)
     }
 
     /// Replaces the retry policy (tests use a tiny base delay).

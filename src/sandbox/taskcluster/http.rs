@@ -3,6 +3,7 @@
 //! rules in `state`.
 
 use super::certificate;
+use super::roles::expand;
 use super::scopes::satisfies;
 use super::state::{error_reply, Caller, Reply};
 use super::{RecordedCall, Shared};
@@ -55,6 +56,7 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
         path: resource.clone(),
         client_id: None,
         certificate: None,
+        authorized_scopes: None,
         body: json_body.clone(),
         status: 0,
         injected: false,
@@ -81,10 +83,11 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
             now.timestamp_millis(),
         ) {
             Err(message) => error_reply(401, "AuthenticationFailed", "sandbox", &message, now),
-            Ok((caller, certificate)) => {
+            Ok((caller, presented)) => {
                 call.client_id =
                     (caller.client_id != "anonymous").then(|| caller.client_id.clone());
-                call.certificate = certificate;
+                call.certificate = presented.certificate;
+                call.authorized_scopes = presented.authorized_scopes;
                 route(
                     &mut guard,
                     &method,
@@ -134,14 +137,14 @@ fn authenticate(
     content_type: &str,
     body: &[u8],
     now_ms: i64,
-) -> Result<(Caller, Option<Value>), String> {
+) -> Result<(Caller, ExtRecord), String> {
     let Some(authorization) = authorization else {
         return Ok((
             Caller {
                 client_id: "anonymous".to_owned(),
                 scopes: state.config.anonymous_scopes.clone(),
             },
-            None,
+            ExtRecord::default(),
         ));
     };
     let fail = |why: &str| format!("Authentication Error: {why}");
@@ -191,7 +194,10 @@ fn authenticate(
         .map_err(|e| fail(&e.to_string()))?;
     // authorizedScopes restrict the call to those scopes, which the client
     // must hold (Taskcluster refuses a request that oversteps them).
-    let scopes = match ext.authorized_scopes {
+    // Both expand through the role table (`assume:` scopes).
+    let roles = &state.config.roles;
+    let scopes = expand(&scopes, roles);
+    let scopes = match &ext.authorized_scopes {
         None => scopes,
         Some(authorized) => {
             if let Some(missing) = authorized.iter().find(|s| !satisfies(&scopes, s)) {
@@ -199,7 +205,7 @@ fn authenticate(
                     "ext.authorizedScopes oversteps your scopes: {missing}"
                 )));
             }
-            authorized
+            expand(authorized, roles)
         }
     };
     Ok((
@@ -207,8 +213,18 @@ fn authenticate(
             client_id: header.id().to_owned(),
             scopes,
         },
-        certificate,
+        ExtRecord {
+            certificate,
+            authorized_scopes: ext.authorized_scopes.map(|a| serde_json::json!(a)),
+        },
     ))
+}
+
+/// What the caller's Hawk `ext` carried, for the call record.
+#[derive(Default)]
+struct ExtRecord {
+    certificate: Option<Value>,
+    authorized_scopes: Option<Value>,
 }
 
 fn route(

@@ -3,6 +3,10 @@
 //! idempotent createTask, cancel, scope checks, Hawk verification (path +
 //! query), small pages with continuation tokens, and fault injection.
 //!
+//! `authorizedScopes` in Hawk `ext` must lie within the caller's scopes
+//! (else 401) and then replace them; both are expanded through a role
+//! table (`assume:` scopes), as the auth service does.
+//!
 //! Temporary credentials: a certificate in Hawk `ext` is verified against
 //! its issuer (a configured client) and the MAC checked with the derived
 //! temporary token, as the auth service does; [`certificate::issue`] makes
@@ -21,6 +25,7 @@ pub mod certificate;
 mod control;
 pub mod fixtures;
 mod http;
+pub mod roles;
 pub mod scopes;
 pub mod state;
 pub mod worker;
@@ -63,13 +68,37 @@ pub struct SandboxQueueConfig {
     pub anonymous_scopes: Vec<String>,
     /// listTaskGroup page size (the real queue: up to 1000).
     pub page_size: usize,
+    /// The auth service's roles: `assume:` scopes of clients and of a
+    /// request's `authorizedScopes` expand through them.
+    pub roles: Vec<roles::SandboxRole>,
+}
+
+/// The role of the sandbox's repository, `mozilla/gecko-dev`: what its
+/// decision tasks may do (its schedulers and the fixtures' task scopes).
+/// Another repository's tasks are out of its reach.
+pub fn gecko_dev_role() -> roles::SandboxRole {
+    roles::SandboxRole::new(
+        "repo:github.com/mozilla/gecko-dev:*",
+        &[
+            "queue:rerun-task:gecko-level-*",
+            "queue:cancel-task:gecko-level-*",
+            "queue:scheduler-id:gecko-level-*",
+            "queue:create-task:*",
+            "queue:route:*",
+            "project:releng:*",
+            "secrets:get:*",
+            "docker-worker:*",
+            "generic-worker:*",
+        ],
+    )
 }
 
 impl Default for SandboxQueueConfig {
     /// One client, `rerunbot` / `sandbox-access-token`, holding the queue
     /// scopes rerunbot needs (`queue:*`) but none of the tasks' own scopes
     /// beyond the sandbox fixtures' (`project:releng:*`, `secrets:get:*`,
-    /// `docker-worker:*`, `generic-worker:*`).
+    /// `docker-worker:*`, `generic-worker:*`), and the `assume:repo:`
+    /// scopes behind `authorizedScopes`; one role, [`gecko_dev_role`].
     fn default() -> Self {
         Self {
             clients: vec![SandboxClient {
@@ -81,12 +110,14 @@ impl Default for SandboxQueueConfig {
                     "secrets:get:*",
                     "docker-worker:*",
                     "generic-worker:*",
+                    "assume:repo:github.com/*",
                 ]
                 .map(str::to_owned)
                 .to_vec(),
             }],
             anonymous_scopes: Vec::new(),
             page_size: 3,
+            roles: vec![gecko_dev_role()],
         }
     }
 }
@@ -101,6 +132,8 @@ pub struct RecordedCall {
     pub client_id: Option<String>,
     /// The certificate carried in Hawk `ext`, if any.
     pub certificate: Option<Value>,
+    /// The `authorizedScopes` carried in Hawk `ext`, if any.
+    pub authorized_scopes: Option<Value>,
     pub body: Option<Value>,
     /// The status answered.
     pub status: u16,
@@ -389,6 +422,15 @@ impl SandboxQueue {
     /// Runs the sandbox worker resolves from now on.
     pub fn resolutions(&self) -> broadcast::Receiver<worker::Resolution> {
         self.resolved.subscribe()
+    }
+
+    /// Sets (adds or replaces) a role of the auth service's role table.
+    pub fn set_role(&self, role_id: &str, scopes: &[&str]) {
+        let role = roles::SandboxRole::new(role_id, scopes);
+        let mut inner = self.shared.lock();
+        let table = &mut inner.config.roles;
+        table.retain(|r| r.role_id != role_id);
+        table.push(role);
     }
 
     /// Stops serving and waits for the server task to end.

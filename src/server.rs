@@ -32,7 +32,13 @@ pub struct AppState {
     pub body_budget: Arc<Semaphore>,
     /// How long a request body may take to arrive.
     pub body_read_timeout: Duration,
+    /// Done and failed job counts, as last read (see [`HISTORY_PERIOD`]).
+    pub history_counts: Arc<std::sync::Mutex<Option<(std::time::Instant, [i64; 4])>>>,
 }
+
+/// Done and failed jobs are counted at most once per this period: their
+/// number grows with the history, so it is not read on every scrape.
+pub const HISTORY_PERIOD: Duration = Duration::from_secs(300);
 
 /// Limits on what the listener takes in.
 #[derive(Clone, Copy, Debug)]
@@ -148,7 +154,28 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 async fn metrics(
     State(state): State<AppState>,
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
-    let counts = state.store.job_counts().await.unwrap_or_default();
+    let mut counts = state.store.active_job_counts().await.unwrap_or_default();
+    let cached = *state
+        .history_counts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let history = match cached {
+        Some((at, history)) if at.elapsed() < HISTORY_PERIOD => Some(history),
+        _ => match state.store.job_counts().await {
+            Ok(all) => {
+                *state
+                    .history_counts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), all));
+                Some(all)
+            }
+            Err(_) => cached.map(|(_, history)| history),
+        },
+    };
+    if let Some(history) = history {
+        counts[2] = history[2];
+        counts[3] = history[3];
+    }
     (
         StatusCode::OK,
         [(

@@ -59,6 +59,7 @@ impl Service {
             job_ready: job_ready.clone(),
             body_budget: Arc::new(tokio::sync::Semaphore::new(limits.body_budget)),
             body_read_timeout: limits.body_read_timeout,
+            history_counts: Arc::default(),
         };
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {

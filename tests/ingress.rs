@@ -267,3 +267,44 @@ async fn form_encoded_deliveries_are_decoded_or_refused_with_a_reason() {
     assert!(text.contains("application/json"), "{text}");
     service.shutdown(Duration::from_secs(1)).await;
 }
+
+/// The value of `rerunbot_queue_jobs{state}` in a scrape.
+async fn queue_jobs(service: &Service, state: &str) -> i64 {
+    let text = reqwest::get(format!("http://{}/metrics", service.addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let prefix = format!("rerunbot_queue_jobs{{state=\"{state}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn a_scrape_counts_the_queue_not_the_history() {
+    let (service, db) = limited(IngressLimits::default()).await;
+    let mut events = service.subscribe();
+    assert_eq!(queue_jobs(&service, "done").await, 0);
+    let body = comment_payload("created", "/rerun", "bob");
+    let (status, _) = post(
+        &service.webhook_url(),
+        Some("issue_comment"),
+        Some("counted"),
+        Some(SECRET),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 202);
+    wait_for(&mut events, 1, |k| {
+        matches!(k, rerunbot::worker::JobEventKind::Done)
+    })
+    .await;
+    assert_eq!(db.store.job_counts().await.expect("counts")[2], 1);
+    // Done jobs are counted at most once per period; the queue every time.
+    assert_eq!(queue_jobs(&service, "done").await, 0, "from the last count");
+    assert_eq!(queue_jobs(&service, "queued").await, 0);
+    service.shutdown(Duration::from_secs(1)).await;
+}

@@ -33,8 +33,11 @@ pub struct AppState {
     /// How long a request body may take to arrive.
     pub body_read_timeout: Duration,
     /// Done and failed job counts, as last read (see [`HISTORY_PERIOD`]).
-    pub history_counts: Arc<std::sync::Mutex<Option<(std::time::Instant, [i64; 4])>>>,
+    pub history_counts: Arc<std::sync::Mutex<Option<LastCount>>>,
 }
+
+/// Job counts by state and when they were read.
+pub type LastCount = (std::time::Instant, [i64; 4]);
 
 /// Done and failed jobs are counted at most once per this period: their
 /// number grows with the history, so it is not read on every scrape.

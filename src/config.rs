@@ -27,6 +27,9 @@ pub struct Settings {
     /// How long a claimed job is leased: a job whose process died is taken
     /// over by another worker this long after its last renewal.
     pub lease: Duration,
+    /// Finished jobs (and the comment bodies they hold) older than this
+    /// are purged.
+    pub retention: Duration,
     pub log_json: bool,
     /// How long running jobs may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
@@ -200,6 +203,17 @@ impl Settings {
                     )
                 })?,
         };
+        let retention = match get("RERUNBOT_RETENTION") {
+            None => DEFAULT_RETENTION,
+            Some(text) => parse_duration(text)
+                .filter(|d| *d >= MIN_RETENTION)
+                .ok_or_else(|| {
+                    invalid(
+                        "RERUNBOT_RETENTION",
+                        "expected a duration of at least 1h, e.g. 30d or 720h",
+                    )
+                })?,
+        };
         let log_json = match get("RERUNBOT_LOG_FORMAT") {
             None | Some("text") => false,
             Some("json") => true,
@@ -251,6 +265,7 @@ impl Settings {
             authorized_scopes,
             workers,
             lease,
+            retention,
             log_json,
             shutdown_grace: Duration::from_secs(25),
         })
@@ -288,6 +303,12 @@ fn parse_authorized_scopes(text: &str) -> Result<Vec<String>, String> {
     Ok(scopes)
 }
 
+/// `RERUNBOT_RETENTION` when unset.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+/// Shorter would purge jobs that may still be retried (the retry and
+/// report budgets are hours).
+const MIN_RETENTION: Duration = Duration::from_secs(3600);
+
 /// `RERUNBOT_LEASE` when unset.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// A lease is renewed every third of it; under 5 s that is a database
@@ -295,8 +316,8 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 const MIN_LEASE: Duration = Duration::from_secs(5);
 const MAX_LEASE: Duration = Duration::from_secs(3600);
 
-/// A duration as operators write it: `500ms`, `30s`, `2m`, `1h`, or a bare
-/// number of seconds.
+/// A duration as operators write it: `500ms`, `30s`, `2m`, `1h`, `30d`, or
+/// a bare number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text
@@ -309,6 +330,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "" | "s" => Some(1_000),
         "m" => Some(60_000),
         "h" => Some(3_600_000),
+        "d" => Some(86_400_000),
         _ => None,
     }?;
     n.checked_mul(millis).map(Duration::from_millis)
@@ -384,6 +406,7 @@ mod tests {
             vec!["assume:repo:github.com/{owner}/{repo}:*".to_owned()]
         );
         assert_eq!(s.lease, Duration::from_secs(60));
+        assert_eq!(s.retention, Duration::from_secs(30 * 86_400));
         assert_eq!(s.webhook_secrets.iter().count(), 2);
         assert!(s.taskcluster_credentials.is_none());
         assert_eq!(s.poll_interval, Duration::from_secs(30));
@@ -449,6 +472,16 @@ mod tests {
             ("RERUNBOT_WORKERS", Some("0"), "RERUNBOT_WORKERS is invalid"),
             ("RERUNBOT_LEASE", Some("1s"), "RERUNBOT_LEASE is invalid"),
             ("RERUNBOT_LEASE", Some("soon"), "RERUNBOT_LEASE is invalid"),
+            (
+                "RERUNBOT_RETENTION",
+                Some("10m"),
+                "RERUNBOT_RETENTION is invalid",
+            ),
+            (
+                "RERUNBOT_RETENTION",
+                Some("forever"),
+                "RERUNBOT_RETENTION is invalid",
+            ),
             (
                 "RERUNBOT_TASKCLUSTER_APP",
                 Some("task cluster"),
@@ -518,7 +551,8 @@ mod tests {
             ("5s", Some(5_000)),
             (" 7m ", Some(420_000)),
             ("250ms", Some(250)),
-            ("1d", None),
+            ("1d", Some(86_400_000)),
+            ("1w", None),
             ("s", None),
             ("-1s", None),
             ("1.5s", None),

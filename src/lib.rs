@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod dry_run;
 pub mod follow;
 pub mod github;
+pub mod housekeeping;
 pub mod metrics;
 pub mod outcome;
 pub mod pipeline;

@@ -203,6 +203,7 @@ async fn serve() -> anyhow::Result<()> {
     let workers = WorkerConfig {
         workers: settings.workers,
         lease: settings.lease,
+        retention: settings.retention,
         ..WorkerConfig::default()
     };
     let mut service = Service::start(

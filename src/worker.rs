@@ -98,6 +98,8 @@ pub struct WorkerConfig {
     pub backoff_max: Duration,
     /// How often an idle worker looks for jobs queued by another process.
     pub poll_interval: Duration,
+    /// Finished jobs older than this are purged (`RERUNBOT_RETENTION`).
+    pub retention: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -111,6 +113,7 @@ impl Default for WorkerConfig {
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
             poll_interval: Duration::from_millis(500),
+            retention: crate::config::DEFAULT_RETENTION,
         }
     }
 }
@@ -188,6 +191,11 @@ impl WorkerPool {
             metrics,
             events: events.clone(),
         });
+        let housekeeping = tokio::spawn(crate::housekeeping::purge_loop(
+            shared.store.clone(),
+            shared.config.retention,
+            stop_rx.clone(),
+        ));
         let loops = (0..shared.config.workers.max(1))
             .map(|n| {
                 let shared = shared.clone();
@@ -197,6 +205,7 @@ impl WorkerPool {
                         .instrument(tracing::info_span!("worker", n)),
                 )
             })
+            .chain(std::iter::once(housekeeping))
             .collect();
         Self {
             loops,

@@ -230,3 +230,55 @@ async fn an_attempt_that_cannot_renew_its_lease_stops_before_it_runs_out() {
     );
     service.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn finished_jobs_past_the_retention_period_are_purged() {
+    let db = common::sqlite().await;
+    purges_finished_jobs(&db.store).await;
+    if let Some(url) = common::postgres_url().await {
+        purges_finished_jobs(&Store::connect(&url).await.expect("postgres")).await;
+    }
+}
+
+async fn purges_finished_jobs(store: &Store) {
+    for guid in ["finished", "waiting"] {
+        store
+            .enqueue(rerunbot::store::NewJob {
+                delivery_id: guid,
+                event: "issue_comment",
+                payload: "{\"body\":\"/rerun secret words\"}",
+            })
+            .await
+            .expect("enqueue");
+    }
+    let claim = store
+        .claim(Duration::from_secs(30))
+        .await
+        .expect("claim")
+        .expect("job");
+    assert!(store.complete(&claim).await.expect("complete"));
+    assert_eq!(
+        store.purge(Duration::from_secs(3600)).await.expect("purge"),
+        0,
+        "too young"
+    );
+    assert_eq!(store.purge(Duration::ZERO).await.expect("purge"), 1);
+    assert!(store
+        .job_by_delivery(&claim.job.delivery_id)
+        .await
+        .expect("read")
+        .is_none());
+    let waiting = if claim.job.delivery_id == "finished" {
+        "waiting"
+    } else {
+        "finished"
+    };
+    assert!(
+        store
+            .job_by_delivery(waiting)
+            .await
+            .expect("read")
+            .is_some(),
+        "a queued job is kept whatever its age"
+    );
+}

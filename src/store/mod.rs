@@ -9,6 +9,7 @@ mod hold;
 mod jobs;
 mod ledger;
 mod migrate;
+mod purge;
 mod units;
 mod watches;
 

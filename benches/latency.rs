@@ -36,7 +36,12 @@ async fn run(rounds: usize) -> anyhow::Result<()> {
     let mut calls = None;
     for _ in 0..rounds {
         let mut world = World::start(WorldOptions {
-            repo_config: Some("limits:\n  max_new_tasks: 100\n".to_owned()),
+            // Every run retriggers on the same commit, with a glob the
+            // failure guard would otherwise stop.
+            repo_config: Some(
+                "limits:\n  max_new_tasks: 100\n  max_retriggers_per_sha: 100000\n  max_failure_percent: 100\n"
+                    .to_owned(),
+            ),
             queue_page_size: 1000,
             ..WorldOptions::default()
         })

@@ -122,7 +122,14 @@ impl Unit {
 
 /// Result of one unit.
 enum Done {
-    Run { run_id: Option<u32>, canceled: bool },
+    Run {
+        run_id: Option<u32>,
+        canceled: bool,
+    },
+    /// Already pending or running: nothing was sent.
+    Already {
+        state: String,
+    },
     Created(TaskId),
 }
 
@@ -382,6 +389,9 @@ fn merge(current: ActionOutcome, result: Result<Done, DispatchError>) -> ActionO
                 canceled: true,
             }),
         ) => ActionOutcome::CancelRerun { run_id },
+        (ActionOutcome::Pending, Ok(Done::Already { state })) => {
+            ActionOutcome::AlreadyQueued { state }
+        }
         (ActionOutcome::Pending, Ok(Done::Created(id))) => {
             ActionOutcome::Retriggered { task_ids: vec![id] }
         }
@@ -410,7 +420,7 @@ async fn run_unit(queue: &QueueClient, unit: Unit, resumed: bool) -> Result<Done
     let result = match unit {
         Unit::Rerun { task, runs_seen } => rerun(queue, &task, runs_seen, resumed).await,
         Unit::CancelRerun { task, runs_seen } => {
-            cancel_rerun(queue, &task, runs_seen, resumed).await
+            return cancel_rerun(queue, &task, runs_seen).await
         }
         Unit::Create { copy, definition } => {
             let Some(definition) = definition else {
@@ -515,6 +525,15 @@ async fn rerun(
     resumed: bool,
 ) -> Result<Done, QueueError> {
     let policy = queue.retry_policy();
+    if !resumed {
+        // The queue's rerun is a silent no-op on a pending or running task:
+        // read first, so the reply can say it was already queued.
+        let status = queue.status(task).await?;
+        let state = state_of(&status);
+        if run_count(&status) > runs_seen || matches!(state.as_str(), "pending" | "running") {
+            return Ok(Done::Already { state });
+        }
+    }
     let mut check_first = resumed;
     let mut attempt = 0;
     loop {
@@ -571,24 +590,35 @@ async fn cancel_rerun(
     queue: &QueueClient,
     task: &TaskId,
     runs_seen: u32,
-    resumed: bool,
-) -> Result<Done, QueueError> {
+) -> Result<Done, DispatchError> {
     let policy = queue.retry_policy();
-    let mut check_first = resumed;
     let mut attempt = 0;
+    // Set once the cancel went through: a rerun failing after it leaves the
+    // task canceled, and the reply must say so.
+    let mut canceled = false;
+    // The status is read first every time, resumed job or not: a task
+    // scheduled or started since the plan is never canceled, and a retry
+    // learns which step went through.
     loop {
-        let step = if check_first {
-            cancel_step(queue.status(task).await?, runs_seen)
-        } else {
-            CancelStep::Cancel
-        };
+        let status = queue.status(task).await?;
+        let state = state_of(&status);
+        let step = cancel_step(status, runs_seen);
         let sent = match step {
             CancelStep::Done(status) => return Ok(run_done(&status, true)),
+            CancelStep::Cancel if state != "unscheduled" => {
+                return Err(DispatchError::StartedSincePlan { state })
+            }
             CancelStep::Cancel => match queue.cancel_task(task).await {
-                Ok(_) => queue.rerun_task(task).await,
+                Ok(_) => {
+                    canceled = true;
+                    queue.rerun_task(task).await
+                }
                 Err(e) => Err(e),
             },
-            CancelStep::Rerun => queue.rerun_task(task).await,
+            CancelStep::Rerun => {
+                canceled = true;
+                queue.rerun_task(task).await
+            }
         };
         match sent {
             Ok(status) => return Ok(run_done(&status, true)),
@@ -596,11 +626,24 @@ async fn cancel_rerun(
                 tracing::warn!(%task, %message, "cancel or rerun answer lost; checking the task before sending again");
                 tokio::time::sleep(policy.delay(attempt)).await;
                 attempt += 1;
-                check_first = true;
             }
-            Err(e) => return Err(e),
+            Err(e) if canceled => {
+                return Err(DispatchError::CanceledNotRerun {
+                    error: Box::new(DispatchError::from(&e)),
+                })
+            }
+            Err(e) => return Err(DispatchError::from(&e)),
         }
     }
+}
+
+/// The `state` of a status answer.
+fn state_of(status: &Value) -> String {
+    status
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn run_done(status: &Value, canceled: bool) -> Done {

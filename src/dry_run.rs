@@ -105,7 +105,7 @@ pub fn run(args: &DryRunArgs, parse: ParseFn) -> (i32, String) {
             ledger: &ledger,
             pr: PrState::Open,
             delivery: &delivery,
-            external: &Default::default(),
+            outside: &Default::default(),
             command_index: index,
             now: args.now,
         });

@@ -22,6 +22,12 @@ pub enum DispatchError {
     Unavailable { message: String },
     /// Anything else the queue answered (400 input errors, 401 auth).
     Rejected { status: u16, message: String },
+    /// Cancel-then-rerun: the task was scheduled or started after the plan
+    /// (it is now `state`), so it was not canceled.
+    StartedSincePlan { state: String },
+    /// Cancel-then-rerun: the cancel went through, the rerun did not
+    /// (`error`): the task is now canceled.
+    CanceledNotRerun { error: Box<DispatchError> },
 }
 
 /// The result of one planned action.
@@ -34,6 +40,9 @@ pub enum ActionOutcome {
     Rerun { run_id: Option<u32> },
     /// A cancel then rerun was accepted.
     CancelRerun { run_id: Option<u32> },
+    /// The task was already pending or running (`state`) when the rerun
+    /// was sent: the queue made no new run.
+    AlreadyQueued { state: String },
     /// Retrigger copies created (all of them, in copy order).
     Retriggered { task_ids: Vec<TaskId> },
     /// Some or all of the action failed. `created` lists copies that were

@@ -66,9 +66,17 @@ impl Default for Permissions {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
+    /// N of `/retrigger N`.
     pub max_retrigger: u32,
+    /// Tasks created by one comment (all its commands together).
     pub max_new_tasks: u32,
+    /// Tasks rerun by one command.
+    pub max_reruns_per_command: u32,
+    /// Reruns of one task by the app per head SHA.
     pub max_reruns_per_task: u32,
+    /// Retrigger copies per head SHA, all comments together.
+    pub max_retriggers_per_sha: u32,
+    /// The failure guard, 1–100.
     pub max_failure_percent: u32,
 }
 
@@ -77,7 +85,9 @@ impl Default for Limits {
         Self {
             max_retrigger: 10,
             max_new_tasks: 50,
+            max_reruns_per_command: 50,
             max_reruns_per_task: 3,
+            max_retriggers_per_sha: 200,
             max_failure_percent: 50,
         }
     }
@@ -96,15 +106,26 @@ pub struct Classify {
 pub struct ReleaseRules {
     /// Globs over `taskQueueId` (`provisionerId/workerType`).
     pub task_queues: Vec<GlobPattern>,
+    /// Globs over `tags.kind`: release-graph tasks that run on other pools
+    /// (e.g. `release-generate-checksums` on a build pool).
+    pub kinds: Vec<GlobPattern>,
 }
 
 impl Default for ReleaseRules {
     fn default() -> Self {
+        let globs = |list: &[&str]| list.iter().map(|g| GlobPattern((*g).into())).collect();
         Self {
-            task_queues: vec![
-                GlobPattern("scriptworker-k8s/*".into()),
-                GlobPattern("scriptworker-prov-v1/*".into()),
-            ],
+            task_queues: globs(&["scriptworker-k8s/*", "scriptworker-prov-v1/*"]),
+            kinds: globs(&[
+                "*signing*",
+                "beetmover*",
+                "balrog*",
+                "bouncer*",
+                "push-*",
+                "release-*",
+                "ship*",
+                "notarization*",
+            ]),
         }
     }
 }

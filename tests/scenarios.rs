@@ -178,8 +178,9 @@ async fn s05_notarization_poller_timeout() {
 #[tokio::test]
 async fn s06_release_task_behind_a_failed_dependency() {
     let mut w = world().await;
-    // Every other dependency resolved: cancel, then rerun.
-    let ok = w
+    // It uploads the failed poller's artifacts: canceling and rerunning it
+    // would only fail again. Refused, naming the poller.
+    let consumes = w
         .comment(
             PR_MERGED,
             "mia",
@@ -187,7 +188,18 @@ async fn s06_release_task_behind_a_failed_dependency() {
         )
         .await
         .expect("comment");
-    let id = release::BEETMOVER_MAC_BEHIND_FAILED;
+    assert!(writes(&w).is_empty(), "nothing sent: {:?}", writes(&w));
+    // It uses none of the poller's artifacts and every other dependency
+    // completed: cancel, then rerun.
+    let ok = w
+        .comment(
+            PR_MERGED,
+            "mia",
+            "/rerun --force release-notify-push-firefox",
+        )
+        .await
+        .expect("comment");
+    let id = release::NOTIFY_PUSH_BEHIND_FAILED;
     assert_eq!(
         writes(&w),
         vec![
@@ -205,6 +217,7 @@ async fn s06_release_task_behind_a_failed_dependency() {
         .await
         .expect("comment");
     assert_eq!(writes(&w).len(), 2, "nothing more sent");
+    insta::assert_snapshot!("s06_refused_consumes_artifacts", reply(&w, &consumes));
     insta::assert_snapshot!("s06_cancel_then_rerun", reply(&w, &ok));
     insta::assert_snapshot!("s06_refused_while_running", reply(&w, &refused));
     w.shutdown().await;

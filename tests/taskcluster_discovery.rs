@@ -115,7 +115,7 @@ async fn legacy_statuses_name_groups_directly() {
     let tasks = discover_tasks(&client, &root, &checks, &statuses)
         .await
         .expect("discovers");
-    assert_eq!(tasks.len(), 10 + 12);
+    assert_eq!(tasks.len(), 11 + 12);
     // The release group came from the status, so its check run needed no
     // status call; the PR task's did.
     let status_calls: Vec<String> = queue

@@ -252,8 +252,8 @@ impl Pipeline {
             prepare::Draft::ToPlan(planner) => {
                 let (repo, sha) = (planner.repo().to_owned(), planner.sha().to_owned());
                 store
-                    .plan_exclusively(claim, &repo, &sha, |reruns| {
-                        let prepared = planner.finish(reruns);
+                    .plan_exclusively(claim, &repo, &sha, |recorded| {
+                        let prepared = planner.finish(recorded);
                         Ok::<_, StepError>(PlannedJob {
                             plan_json: to_json(&prepared)?,
                             actions: planned_actions(&prepared),
@@ -360,14 +360,23 @@ fn planned_actions(prepared: &Prepared) -> Vec<PlannedAction> {
     prepared
         .plans()
         .flat_map(|plan| plan.actions())
-        .map(|(row, action)| PlannedAction {
-            label: row.label.clone(),
-            task_id: row.task_id.to_string(),
-            kind: match action {
-                crate::policy::Action::Rerun { .. } => "rerun",
-                crate::policy::Action::CancelRerun { .. } => "cancel-rerun",
-                crate::policy::Action::Retrigger { .. } => "retrigger",
-            },
+        .flat_map(|(row, action)| {
+            let one = |task_id: String, kind| PlannedAction {
+                label: row.label.clone(),
+                task_id,
+                kind,
+            };
+            match action {
+                crate::policy::Action::Rerun { .. } => vec![one(row.task_id.to_string(), "rerun")],
+                crate::policy::Action::CancelRerun { .. } => {
+                    vec![one(row.task_id.to_string(), "cancel-rerun")]
+                }
+                // One row per copy: `max_retriggers_per_sha` counts copies.
+                crate::policy::Action::Retrigger { copies } => copies
+                    .iter()
+                    .map(|c| one(c.to_string(), "retrigger"))
+                    .collect(),
+            }
         })
         .collect()
 }

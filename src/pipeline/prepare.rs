@@ -8,7 +8,7 @@ use crate::command::{Command, ParseLimits, ParsedComment};
 use crate::github::{InstallationClient, PullState, Reaction};
 use crate::policy::provenance::{filter_groups, Expected, SkippedGroup};
 use crate::policy::task::{TaskSnapshot, TaskState};
-use crate::policy::{Actor, Ledger, PlanInput, PrState};
+use crate::policy::{Actor, Ledger, Lookups, Outside, PlanInput, PrState};
 use crate::repo_config::RepoConfig;
 use crate::taskcluster::discovery::{
     discover_tasks, is_trusted_app, is_trusted_status_creator, CheckRunRef, StatusRef,
@@ -24,7 +24,7 @@ pub(super) enum Draft {
     Done(Prepared),
     /// Commands to judge against the gathered context; the plan is made
     /// under the commit's planning lock (it reads the ledger).
-    ToPlan(Planner),
+    ToPlan(Box<Planner>),
 }
 
 /// The gathered context of a comment's commands, ready to be planned.
@@ -139,26 +139,20 @@ pub(super) async fn prepare(
         )
     });
     let context = if needs_tasks {
-        // Only `--force` can cancel-then-rerun, the one rule that needs the
-        // states of dependencies outside the pull request's groups.
-        let forced_rerun = parsed
-            .commands
-            .iter()
-            .any(|c| matches!(c.result, Ok(Command::Rerun { force: true, .. })));
-        let ((), context) = tokio::join!(eyes, gather(pipeline, gh, job, &config, forced_rerun));
+        let ((), context) = tokio::join!(eyes, gather(pipeline, gh, job, &parsed, &config));
         Some(context?)
     } else {
         eyes.await;
         None
     };
     Ok(Some(match context {
-        Some(context) => Draft::ToPlan(Planner {
+        Some(context) => Draft::ToPlan(Box::new(Planner {
             repo,
             config,
             parsed,
             context,
             delivery: delivery.clone(),
-        }),
+        })),
         None => Draft::Done(Planner::sections(
             &repo,
             &config,
@@ -180,16 +174,20 @@ impl Planner {
         &self.repo
     }
 
-    /// Plans every command, given the reruns already recorded for the
+    /// Plans every command, given what the ledger recorded for the
     /// commit. Pure: called under the planning lock.
-    pub(super) fn finish(&self, reruns_by_label: BTreeMap<String, u32>) -> Prepared {
+    pub(super) fn finish(&self, recorded: crate::store::Recorded) -> Prepared {
         Self::sections(
             &self.repo,
             &self.config,
             &self.parsed,
             Some(&self.context),
             &self.delivery,
-            Ledger { reruns_by_label },
+            Ledger {
+                reruns_by_task: recorded.reruns_by_task,
+                copies: recorded.copies,
+                new_tasks_in_comment: 0,
+            },
         )
     }
 
@@ -220,7 +218,7 @@ impl Planner {
                         actor: &context.actor,
                         config,
                         ledger: &ledger,
-                        external: &context.external,
+                        outside: &context.outside,
                         pr: context.pr,
                         delivery,
                         command_index: index,
@@ -276,8 +274,8 @@ struct Context {
     sha: CommitSha,
     actor: Actor,
     tasks: Vec<TaskSnapshot>,
-    /// States of dependencies outside the pull request's groups.
-    external: BTreeMap<TaskId, TaskState>,
+    /// What the rules asked to look up beyond the pull request's groups.
+    outside: Outside,
     /// Groups the provenance check left out.
     skipped: Vec<SkippedGroup>,
 }
@@ -286,8 +284,8 @@ async fn gather(
     pipeline: &Pipeline,
     gh: &InstallationClient,
     job: &CommentJob,
+    parsed: &ParsedComment,
     config: &RepoConfig,
-    forced_rerun: bool,
 ) -> Result<Context, StepError> {
     let (pull, role) = tokio::try_join!(
         gh.pull_request(&job.repo, job.pr),
@@ -318,61 +316,64 @@ async fn gather(
         };
         filter_groups(found, expected, pr_only)
     };
-    let external = if forced_rerun {
-        external_dependency_states(&pipeline.queue_for(&job.repo), &tasks).await
-    } else {
-        BTreeMap::new()
-    };
+    let wanted = crate::policy::lookups(parsed.valid().map(|(_, c)| c), &tasks, config);
+    let outside = look_up(&pipeline.queue_for(&job.repo), wanted).await;
     Ok(Context {
         pr,
         sha,
         actor,
         tasks,
-        external,
+        outside,
         skipped,
     })
 }
 
-/// At most this many outside dependencies are looked up per command.
-const MAX_EXTERNAL_LOOKUPS: usize = 50;
-
-/// The states of the dependencies of unscheduled tasks that are not among
-/// `tasks` (Firefox CI tasks often depend on cached docker-image and
-/// toolchain tasks of older groups). One `status` call each, concurrently;
-/// one that fails is left out (and so counts as unresolved).
-async fn external_dependency_states(
-    queue: &crate::taskcluster::QueueClient,
-    tasks: &[TaskSnapshot],
-) -> BTreeMap<TaskId, TaskState> {
-    let known: std::collections::BTreeSet<&TaskId> = tasks.iter().map(|t| &t.task_id).collect();
-    let outside: std::collections::BTreeSet<TaskId> = tasks
-        .iter()
-        .filter(|t| t.state == TaskState::Unscheduled)
-        .flat_map(|t| t.dependencies.iter())
-        .filter(|d| !known.contains(d))
-        .take(MAX_EXTERNAL_LOOKUPS)
-        .cloned()
-        .collect();
-    let mut lookups = tokio::task::JoinSet::new();
-    for id in outside {
+/// Does the lookups the rules asked for (Firefox CI tasks often depend on
+/// cached docker-image and toolchain tasks of older groups; a release task
+/// is a leaf only when no task of any group depends on it). One call each,
+/// concurrently; one that fails is left out: an unknown dependency counts
+/// as unresolved, unknown dependents as none beyond the group's own.
+async fn look_up(queue: &crate::taskcluster::QueueClient, wanted: Lookups) -> Outside {
+    enum Found {
+        State(TaskId, Option<TaskState>),
+        Dependents(TaskId, Option<Vec<TaskId>>),
+    }
+    let mut calls = tokio::task::JoinSet::new();
+    for id in wanted.statuses {
         let queue = queue.clone();
-        lookups.spawn(
+        calls.spawn(
             async move {
                 let state = queue.status(&id).await.ok().and_then(|s| {
                     serde_json::from_value::<TaskState>(s.get("state")?.clone()).ok()
                 });
-                (id, state)
+                Found::State(id, state)
             }
             .in_current_span(),
         );
     }
-    let mut states = BTreeMap::new();
-    while let Some(joined) = lookups.join_next().await {
-        if let Ok((id, Some(state))) = joined {
-            states.insert(id, state);
+    for id in wanted.dependents {
+        let queue = queue.clone();
+        calls.spawn(
+            async move {
+                let list = queue.dependent_tasks(&id).await.ok();
+                Found::Dependents(id, list)
+            }
+            .in_current_span(),
+        );
+    }
+    let mut outside = Outside::default();
+    while let Some(joined) = calls.join_next().await {
+        match joined {
+            Ok(Found::State(id, Some(state))) => {
+                outside.states.insert(id, state);
+            }
+            Ok(Found::Dependents(id, Some(list))) => {
+                outside.dependents.insert(id, list);
+            }
+            _ => {}
         }
     }
-    states
+    outside
 }
 
 /// Check runs first (taskcluster-github's current reporting); commit

@@ -1,14 +1,11 @@
 //! `plan`: one command → a decision per selected task (DESIGN.md §6).
 //! Whole-command checks come first (pull request state, count, roles,
 //! selection, failure guard), then each task is judged on its own, then
-//! the total of new tasks is checked against `max_new_tasks`.
+//! the limits on what the command (and its comment, and its commit) adds.
 
+use super::deps::{Deps, Graph};
 use super::plan::*;
-use super::select::{by_selectors, default_selection};
-use super::suggest::closest;
-
-/// Unmatched selectors that get "did you mean" suggestions.
-const MAX_SUGGESTED_SELECTORS: usize = 10;
+use super::select::{pick, Picked};
 use super::{copy_ids, PlanInput, PrState};
 use crate::command::Command;
 use crate::policy::task::{TaskSnapshot, TaskState};
@@ -28,14 +25,6 @@ pub fn plan(input: &PlanInput) -> Plan {
         } => (CommandKind::Retrigger, selectors, *force, *times),
         Command::Help => return Plan::default(),
     };
-    // `*` (or `**`) names every task: it is the bulk command, with the bulk
-    // command's default selection and failure guard.
-    let selectors: Vec<String> = selectors
-        .iter()
-        .filter(|s| !s.chars().all(|c| c == '*'))
-        .cloned()
-        .collect();
-    let selectors = &selectors;
     let config = input.config;
     let perms = &config.permissions;
     let limits = &config.limits;
@@ -56,16 +45,15 @@ pub fn plan(input: &PlanInput) -> Plan {
     };
     // Authorship covers the pull request's own CI, not the release graph of a
     // merged one.
-    let author_may_rerun = kind == CommandKind::Rerun
-        && !force
-        && perms.pr_author_rerun
-        && actor.is_pr_author
-        && input.pr == PrState::Open;
+    let author_exemption = perms.pr_author_rerun && input.pr == PrState::Open;
+    let author_may_rerun =
+        kind == CommandKind::Rerun && !force && author_exemption && actor.is_pr_author;
     if actor.role < required && !author_may_rerun {
         return Plan::refused(CommandRefusal::RoleTooLow {
             command: kind,
             required,
             actual: actor.role,
+            author_may_rerun: kind == CommandKind::Rerun && author_exemption,
         });
     }
     if force && actor.role < perms.force {
@@ -86,71 +74,51 @@ pub fn plan(input: &PlanInput) -> Plan {
         warnings.push(Warning::MergedPullRequest);
     }
 
-    let mut unmatched = Vec::new();
-    let picked = if selectors.is_empty() {
-        let failed = tasks.iter().filter(|t| t.state.is_broken()).count();
-        let total = tasks.len();
-        // Integer form of failed / total > max_percent / 100.
-        if failed * 100 > limits.max_failure_percent as usize * total {
-            let guard = (failed, total, limits.max_failure_percent);
+    let Picked {
+        picked,
+        unmatched,
+        broad,
+    } = pick(kind, selectors, tasks, &classes);
+    if broad {
+        if let Some((failed, total)) = failure_guard(tasks, limits.max_failure_percent) {
+            let max_percent = limits.max_failure_percent;
             if !force {
                 return Plan {
                     warnings,
                     ..Plan::refused(CommandRefusal::FailureGuard {
-                        failed: guard.0,
-                        total: guard.1,
-                        max_percent: guard.2,
+                        failed,
+                        total,
+                        max_percent,
                     })
                 };
             }
             warnings.push(Warning::FailureGuardOverridden {
-                failed: guard.0,
-                total: guard.1,
-                max_percent: guard.2,
+                failed,
+                total,
+                max_percent,
             });
         }
-        let picked = default_selection(kind, tasks, &classes);
-        if picked.is_empty() {
-            return Plan {
-                warnings,
-                ..Plan::refused(CommandRefusal::NothingSelected { command: kind })
-            };
-        }
-        picked
-    } else {
-        let selection = by_selectors(kind, selectors, tasks);
-        unmatched = selection
-            .unmatched
-            .into_iter()
-            .enumerate()
-            .map(|(n, selector)| UnmatchedSelector {
-                // Suggestions cost a scan of every task: a few selectors get them.
-                suggestions: if n < MAX_SUGGESTED_SELECTORS {
-                    closest(&selector, tasks)
-                } else {
-                    Vec::new()
-                },
-                selector,
-            })
-            .collect();
-        if selection.picked.is_empty() {
-            return Plan {
-                refusal: Some(CommandRefusal::NoMatch),
-                rows: Vec::new(),
-                warnings,
-                unmatched,
-            };
-        }
-        selection.picked
-    };
+    }
+    if picked.is_empty() {
+        let refusal = if unmatched.is_empty() {
+            CommandRefusal::NothingSelected { command: kind }
+        } else {
+            CommandRefusal::NoMatch
+        };
+        return Plan {
+            refusal: Some(refusal),
+            rows: Vec::new(),
+            warnings,
+            unmatched,
+        };
+    }
 
-    let by_id: BTreeMap<&str, &TaskSnapshot> =
-        tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
-    let mut reruns = input.ledger.reruns_by_label.clone();
+    let graph = Graph::new(tasks, input.outside);
+    let mut reruns = input.ledger.reruns_by_task.clone();
     let judge = Judge {
         input,
         force,
-        by_id: &by_id,
+        graph: &graph,
     };
     let mut rows = Vec::with_capacity(picked.len());
     for i in picked {
@@ -158,10 +126,9 @@ pub fn plan(input: &PlanInput) -> Plan {
         let class = classes[i];
         let (decision, row_warnings) = match kind {
             CommandKind::Rerun => {
-                let done = reruns.get(&task.label).copied().unwrap_or(0);
-                let out = judge.rerun(task, class, done);
+                let out = judge.rerun(task, class, &reruns);
                 if matches!(out.0, Decision::Act(_)) {
-                    *reruns.entry(task.label.clone()).or_default() += 1;
+                    *reruns.entry(task.task_id.to_string()).or_default() += 1;
                 }
                 out
             }
@@ -184,28 +151,81 @@ pub fn plan(input: &PlanInput) -> Plan {
         warnings,
         unmatched,
     };
-    let requested = plan.new_tasks();
-    if requested > limits.max_new_tasks as usize {
-        return Plan {
+    match over_limits(&plan, input) {
+        Some(refusal) => Plan {
             rows: Vec::new(),
-            refusal: Some(CommandRefusal::TooManyNewTasks {
-                requested,
-                max: limits.max_new_tasks,
-            }),
+            refusal: Some(refusal),
             ..plan
-        };
+        },
+        None => plan,
     }
-    plan
+}
+
+/// `(failed, total)` when more than `max_percent` of the resolved tasks
+/// failed. Decision and action tasks are not counted, nor earlier instances
+/// of a label (a retriggered label counts once, by its newest instance).
+fn failure_guard(tasks: &[TaskSnapshot], max_percent: u32) -> Option<(usize, usize)> {
+    let mut newest: BTreeMap<&str, &TaskSnapshot> = BTreeMap::new();
+    for task in tasks.iter().filter(|t| !t.is_decision_or_action()) {
+        let entry = newest.entry(task.label.as_str()).or_insert(task);
+        if (task.created, &task.task_id) > (entry.created, &entry.task_id) {
+            *entry = task;
+        }
+    }
+    let resolved: Vec<&&TaskSnapshot> = newest.values().filter(|t| t.state.is_resolved()).collect();
+    let total = resolved.len();
+    let failed = resolved.iter().filter(|t| t.state.is_broken()).count();
+    // Integer form of failed / total > max_percent / 100.
+    (failed * 100 > max_percent as usize * total).then_some((failed, total))
+}
+
+/// The limits on what a command adds: reruns per command, new tasks per
+/// comment, copies per commit.
+fn over_limits(plan: &Plan, input: &PlanInput) -> Option<CommandRefusal> {
+    let limits = &input.config.limits;
+    let ledger = input.ledger;
+    let reruns = plan.actions().filter(|(_, a)| a.new_tasks() == 0).count();
+    if reruns > limits.max_reruns_per_command as usize {
+        return Some(CommandRefusal::TooManyReruns {
+            requested: reruns,
+            max: limits.max_reruns_per_command,
+        });
+    }
+    let requested = plan.new_tasks();
+    if requested == 0 {
+        return None;
+    }
+    let earlier = ledger.new_tasks_in_comment;
+    if requested + earlier as usize > limits.max_new_tasks as usize {
+        return Some(CommandRefusal::TooManyNewTasks {
+            requested,
+            max: limits.max_new_tasks,
+            earlier,
+        });
+    }
+    if requested + ledger.copies as usize > limits.max_retriggers_per_sha as usize {
+        return Some(CommandRefusal::TooManyCopiesForCommit {
+            requested,
+            done: ledger.copies,
+            max: limits.max_retriggers_per_sha,
+        });
+    }
+    None
 }
 
 struct Judge<'a> {
     input: &'a PlanInput<'a>,
     force: bool,
-    by_id: &'a BTreeMap<&'a str, &'a TaskSnapshot>,
+    graph: &'a Graph<'a>,
 }
 
 impl Judge<'_> {
-    fn rerun(&self, task: &TaskSnapshot, class: TaskClass, done: u32) -> (Decision, Vec<Warning>) {
+    fn rerun(
+        &self,
+        task: &TaskSnapshot,
+        class: TaskClass,
+        reruns: &BTreeMap<String, u32>,
+    ) -> (Decision, Vec<Warning>) {
         let force_role = self.input.config.permissions.force;
         let mut warnings = Vec::new();
         if matches!(task.state, TaskState::Pending | TaskState::Running) {
@@ -214,42 +234,29 @@ impl Judge<'_> {
         // Past its deadline the queue refuses any rerun, forced or not: say
         // that first, whatever the state (a retrigger is what works).
         if self.input.now > task.deadline {
-            let hint = hint_for(task, class);
+            let hint = self.hint_for(task, class);
             return (Decision::Refuse(Refusal::PastDeadline { hint }), Vec::new());
         }
+        let deps = self.graph.deps(task);
+        // A task that never ran because a dependency is not completed is
+        // judged as unscheduled: its dependency is what is broken.
+        let waiting =
+            task.state == TaskState::Unscheduled || (task.never_ran() && !deps.all_completed());
         let action = match task.state {
-            TaskState::Pending | TaskState::Running => {
-                return (Decision::Skip(SkipReason::InProgress), warnings)
-            }
+            _ if waiting => match self.waiting_rerun(task, &deps, reruns, force_role) {
+                Ok(action) => {
+                    warnings.push(Warning::Forced {
+                        what: ForcedAction::CancelRerun,
+                    });
+                    action
+                }
+                Err(refusal) => return (Decision::Refuse(refusal), warnings),
+            },
             TaskState::Completed if !self.force => {
                 return (
                     Decision::Refuse(Refusal::AlreadyGreen { force_role }),
                     warnings,
                 )
-            }
-            TaskState::Unscheduled => {
-                let unresolved = self.unresolved_dependencies(task);
-                if !self.force {
-                    return (
-                        Decision::Refuse(Refusal::WaitsOnDependencies {
-                            unresolved,
-                            force_role,
-                        }),
-                        warnings,
-                    );
-                }
-                if !unresolved.is_empty() {
-                    return (
-                        Decision::Refuse(Refusal::DependenciesUnresolved { unresolved }),
-                        warnings,
-                    );
-                }
-                warnings.push(Warning::Forced {
-                    what: ForcedAction::CancelRerun,
-                });
-                Action::CancelRerun {
-                    runs_seen: task.runs,
-                }
             }
             TaskState::Completed => {
                 warnings.push(Warning::Forced {
@@ -262,12 +269,12 @@ impl Judge<'_> {
                     runs_seen: task.runs,
                 }
             }
-            TaskState::Failed | TaskState::Exception => Action::Rerun {
+            _ => Action::Rerun {
                 runs_seen: task.runs,
             },
         };
-        let hint = hint_for(task, class);
         if task.runs >= QUEUE_MAX_RUNS {
+            let hint = self.hint_for(task, class);
             return (
                 Decision::Refuse(Refusal::RunLimit {
                     runs: task.runs,
@@ -277,6 +284,7 @@ impl Judge<'_> {
             );
         }
         let limit = self.input.config.limits.max_reruns_per_task;
+        let done = reruns.get(task.task_id.as_str()).copied().unwrap_or(0);
         if done >= limit {
             return (
                 Decision::Refuse(Refusal::RerunLimitPerTask { limit, done }),
@@ -284,6 +292,65 @@ impl Judge<'_> {
             );
         }
         (Decision::Act(action), warnings)
+    }
+
+    /// A task waiting on its dependencies (unscheduled, or resolved without
+    /// running). Without `--force`: the order to follow. With it: cancel
+    /// (when unscheduled) and rerun, only when every dependency has resolved
+    /// and the task uses no artifact of a failed one.
+    fn waiting_rerun(
+        &self,
+        task: &TaskSnapshot,
+        deps: &Deps,
+        reruns: &BTreeMap<String, u32>,
+        force_role: Role,
+    ) -> Result<Action, Refusal> {
+        // A broken dependency already being rerun: this task follows it.
+        if let Some(dep) = deps
+            .failed
+            .iter()
+            .find(|d| reruns.contains_key(d.task_id.as_str()))
+        {
+            return Err(Refusal::AfterDependencyRerun {
+                dependency: dep.label.clone(),
+            });
+        }
+        if !self.force {
+            return Err(if deps.failed.is_empty() {
+                Refusal::WaitsOnDependencies {
+                    unresolved: deps.labels_unresolved(),
+                    force_role,
+                }
+            } else {
+                Refusal::DependencyFailed {
+                    failed: deps.labels_failed(),
+                    force_role,
+                }
+            });
+        }
+        if !deps.unresolved.is_empty() {
+            return Err(Refusal::DependenciesUnresolved {
+                unresolved: deps.labels_unresolved(),
+            });
+        }
+        if let Some(dep) = deps
+            .failed
+            .iter()
+            .find(|d| task.consumes.contains(&d.task_id))
+        {
+            return Err(Refusal::ConsumesArtifacts {
+                dependency: dep.label.clone(),
+            });
+        }
+        Ok(match task.state {
+            TaskState::Unscheduled => Action::CancelRerun {
+                runs_seen: task.runs,
+            },
+            // Resolved already: a rerun alone makes it pending again.
+            _ => Action::Rerun {
+                runs_seen: task.runs,
+            },
+        })
     }
 
     fn retrigger(
@@ -312,13 +379,45 @@ impl Judge<'_> {
                 what: ForcedAction::RetriggerNotRetriggerable,
             }),
             (TaskClass::Release, true) => {
+                if times > 1 {
+                    return (Decision::Refuse(Refusal::ReleaseOneCopy), Vec::new());
+                }
                 warnings.push(Warning::Forced {
                     what: ForcedAction::RetriggerRelease,
                 });
                 warnings.push(Warning::CopyOutsideGraph {
-                    dependents: task.dependents.len(),
+                    dependents: self.graph.dependents(task),
                 });
+                if self.graph.post_build_phase(task) {
+                    warnings.push(Warning::PostBuildPhase);
+                }
             }
+        }
+        // A copy has the same dependencies: it would wait on the same
+        // broken or unfinished one, never running.
+        let deps = self.graph.deps(task);
+        let blocker = deps
+            .failed
+            .first()
+            .map(|d| (d, true))
+            .or_else(|| deps.unresolved.first().map(|d| (d, false)));
+        if let Some((dep, failed)) = blocker {
+            return (
+                Decision::Refuse(Refusal::CopyWouldWait {
+                    dependency: dep.label.clone(),
+                    failed,
+                }),
+                Vec::new(),
+            );
+        }
+        if task.state == TaskState::Unscheduled {
+            return (
+                Decision::Refuse(Refusal::CopyWouldWait {
+                    dependency: task.label.clone(),
+                    failed: false,
+                }),
+                Vec::new(),
+            );
         }
         let copies = copy_ids(
             self.input.delivery,
@@ -329,28 +428,19 @@ impl Judge<'_> {
         (Decision::Act(Action::Retrigger { copies }), warnings)
     }
 
-    /// Dependencies not completed, failed or exception (or not found among
-    /// the pull request's tasks, so their state is unknown), by label.
-    fn unresolved_dependencies(&self, task: &TaskSnapshot) -> Vec<String> {
-        task.dependencies
-            .iter()
-            .filter_map(|dep| match self.by_id.get(dep.as_str()) {
-                Some(t) if t.state.is_resolved() => None,
-                Some(t) => Some(t.label.clone()),
-                None => match self.input.external.get(dep) {
-                    Some(state) if state.is_resolved() => None,
-                    _ => Some(dep.to_string()),
-                },
-            })
-            .collect()
-    }
-}
-
-/// What to type instead of a rerun the queue cannot do.
-fn hint_for(task: &TaskSnapshot, class: TaskClass) -> Hint {
-    match class {
-        TaskClass::Test => Hint::Retrigger,
-        _ if task.dependents.is_empty() => Hint::RetriggerForce,
-        _ => Hint::NewPush,
+    /// What to type instead of a rerun the queue cannot do. A copy stands
+    /// in for a release task only when it is a leaf: no dependent in any
+    /// group, and nothing taken from an earlier phase's group.
+    fn hint_for(&self, task: &TaskSnapshot, class: TaskClass) -> Hint {
+        let no_dependents = self.graph.dependents(task) == 0;
+        match class {
+            TaskClass::Test => Hint::Retrigger,
+            TaskClass::Release if no_dependents && !self.graph.depends_outside_group(task) => {
+                Hint::RetriggerForce
+            }
+            TaskClass::Release => Hint::NewRelease,
+            TaskClass::Other if no_dependents => Hint::RetriggerForce,
+            TaskClass::Other => Hint::NewPush,
+        }
     }
 }

@@ -192,6 +192,9 @@ pub enum Hint {
     RetriggerForce,
     /// Nothing the bot can do; push a new commit for a new graph.
     NewPush,
+    /// A release task that is not a leaf (tasks depend on it, in any group,
+    /// or it uses an earlier phase's artifacts): a copy would not help.
+    NewRelease,
 }
 
 /// A task the command selected but may not act on.
@@ -209,6 +212,25 @@ pub enum Refusal {
     /// `/rerun --force` of an unscheduled task whose dependencies are not all
     /// completed, failed or exception: cancel-then-rerun would not help.
     DependenciesUnresolved { unresolved: Vec<String> },
+    /// `/rerun` of a task that waits on (or, never having run, was stopped
+    /// by) failed dependencies: rerun those first.
+    DependencyFailed {
+        failed: Vec<String>,
+        force_role: Role,
+    },
+    /// A dependency is being rerun (by this command, an earlier command of
+    /// the comment or an earlier comment): rerun this task when that
+    /// dependency's new run completes.
+    AfterDependencyRerun { dependency: String },
+    /// `/rerun --force` of a task that downloads artifacts of the failed
+    /// `dependency` (`upstreamArtifacts`, `MOZ_FETCHES`): it would fail too.
+    ConsumesArtifacts { dependency: String },
+    /// `/retrigger` of a task that is unscheduled or whose dependency is not
+    /// completed: a copy would wait on the same dependency. `failed` names
+    /// a failed dependency to rerun first.
+    CopyWouldWait { dependency: String, failed: bool },
+    /// `/retrigger N --force` of a release task with N > 1: one copy only.
+    ReleaseOneCopy,
     /// The deadline has passed; the queue cannot rerun it.
     PastDeadline { hint: Hint },
     /// The queue's limit of runs per task.
@@ -241,6 +263,10 @@ pub enum Warning {
     },
     /// The pull request is merged: acting on the merge commit's tasks.
     MergedPullRequest,
+    /// A copy of a task of a post-build release phase (promote, push,
+    /// ship): it runs outside that phase's graph and may recreate its
+    /// on-push dependencies.
+    PostBuildPhase,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,6 +296,10 @@ pub enum CommandRefusal {
         command: CommandKind,
         required: Role,
         actual: Role,
+        /// The pull request's author could `/rerun` here whatever their role
+        /// (open pull request, `pr_author_rerun`): the reply says so.
+        #[serde(default)]
+        author_may_rerun: bool,
     },
     /// `--force` without the force role.
     ForceNeedsRole { required: Role, actual: Role },
@@ -288,6 +318,21 @@ pub enum CommandRefusal {
         total: usize,
         max_percent: u32,
     },
-    /// The command would create more tasks than `max_new_tasks`.
-    TooManyNewTasks { requested: usize, max: u32 },
+    /// The comment would create more tasks than `max_new_tasks`; `earlier`
+    /// were planned by its earlier commands.
+    TooManyNewTasks {
+        requested: usize,
+        max: u32,
+        #[serde(default)]
+        earlier: u32,
+    },
+    /// The command would rerun more tasks than `max_reruns_per_command`.
+    TooManyReruns { requested: usize, max: u32 },
+    /// The copies would take this commit past `max_retriggers_per_sha`;
+    /// `done` were made already.
+    TooManyCopiesForCommit {
+        requested: usize,
+        done: u32,
+        max: u32,
+    },
 }

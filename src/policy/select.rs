@@ -2,15 +2,76 @@
 //! selectors by taskId, label, name or glob. A label names a task and its
 //! earlier retrigger copies.
 
-use super::plan::{CommandKind, TaskClass};
+use super::plan::{CommandKind, TaskClass, UnmatchedSelector};
+use super::suggest::closest;
 use crate::policy::task::TaskSnapshot;
 use std::collections::BTreeSet;
+
+/// Unmatched selectors that get "did you mean" suggestions.
+const MAX_SUGGESTED_SELECTORS: usize = 10;
+/// A glob matching more tasks than this is a bulk command: the failure
+/// guard applies to it as to a selector-less command.
+pub(crate) const BROAD_GLOB_TASKS: usize = 5;
+
+/// What a command selects.
+pub(crate) struct Picked {
+    /// Indexes into the task list, in task-list order, no duplicates.
+    pub picked: Vec<usize>,
+    pub unmatched: Vec<UnmatchedSelector>,
+    /// Selected without naming each task: no selector, `*`, or a glob that
+    /// matches more than [`BROAD_GLOB_TASKS`] tasks.
+    pub broad: bool,
+}
+
+/// The tasks a command selects (DESIGN.md §5). `*` (or `**`) names every
+/// task: it is the bulk command, with the bulk command's default selection.
+pub(crate) fn pick(
+    kind: CommandKind,
+    selectors: &[String],
+    tasks: &[TaskSnapshot],
+    classes: &[TaskClass],
+) -> Picked {
+    let selectors: Vec<String> = selectors
+        .iter()
+        .filter(|s| !s.chars().all(|c| c == '*'))
+        .cloned()
+        .collect();
+    if selectors.is_empty() {
+        return Picked {
+            picked: default_selection(kind, tasks, classes),
+            unmatched: Vec::new(),
+            broad: true,
+        };
+    }
+    let selection = by_selectors(kind, &selectors, tasks);
+    let unmatched = selection
+        .unmatched
+        .into_iter()
+        .enumerate()
+        .map(|(n, selector)| UnmatchedSelector {
+            // Suggestions cost a scan of every task: a few selectors get them.
+            suggestions: if n < MAX_SUGGESTED_SELECTORS {
+                closest(&selector, tasks)
+            } else {
+                Vec::new()
+            },
+            selector,
+        })
+        .collect();
+    Picked {
+        picked: selection.picked,
+        unmatched,
+        broad: selection.broad,
+    }
+}
 
 pub(crate) struct Selection {
     /// Indexes into the task list, in task-list order, no duplicates.
     pub picked: Vec<usize>,
     /// Selectors that matched no task.
     pub unmatched: Vec<String>,
+    /// A glob matched more than [`BROAD_GLOB_TASKS`] tasks.
+    pub broad: bool,
 }
 
 /// The default selection: every failed or exception task for `/rerun`; for
@@ -46,6 +107,7 @@ pub(crate) fn by_selectors(
     let mut exact: Vec<usize> = Vec::new();
     let mut labels: Vec<&str> = Vec::new();
     let mut unmatched = Vec::new();
+    let mut broad = false;
     for selector in selectors {
         if let Some(i) = tasks.iter().position(|t| t.task_id.as_str() == selector) {
             exact.push(i);
@@ -60,6 +122,7 @@ pub(crate) fn by_selectors(
         if hits.is_empty() {
             unmatched.push(selector.clone());
         }
+        broad |= matcher.is_glob() && hits.len() > BROAD_GLOB_TASKS;
         labels.extend(hits);
     }
     let mut picked: BTreeSet<usize> = exact.iter().copied().collect();
@@ -87,6 +150,7 @@ pub(crate) fn by_selectors(
     Selection {
         picked: picked.into_iter().collect(),
         unmatched,
+        broad,
     }
 }
 
@@ -118,6 +182,10 @@ impl<'a> Matcher<'a> {
             }
         }
         Matcher::Exact(selector)
+    }
+
+    fn is_glob(&self) -> bool {
+        matches!(self, Matcher::Glob(_))
     }
 
     fn is_match(&self, text: &str) -> bool {

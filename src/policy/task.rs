@@ -59,10 +59,18 @@ pub struct TaskSnapshot {
     pub runs: u32,
     /// `reasonResolved` of the last run, if it resolved.
     pub last_reason_resolved: Option<String>,
+    /// The last run was started by a worker. A task canceled while
+    /// unscheduled, or whose deadline passed while it waited, resolved
+    /// without running (DESIGN.md §6).
+    #[serde(default)]
+    pub ran: bool,
     pub created: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     pub expires: DateTime<Utc>,
     pub dependencies: Vec<TaskId>,
+    /// The tasks whose artifacts this one downloads ([`artifact_sources`]).
+    #[serde(default)]
+    pub consumes: Vec<TaskId>,
     /// Tasks of the same group that depend on this one.
     pub dependents: Vec<TaskId>,
     /// `taskQueueId`, or `provisionerId/workerType` for older definitions.
@@ -73,4 +81,121 @@ pub struct TaskSnapshot {
     pub routes: Vec<String>,
     /// The task definition exactly as the queue returned it.
     pub definition: serde_json::Value,
+}
+
+impl TaskSnapshot {
+    /// `tags.kind` (taskgraph's kind, e.g. `beetmover-repackage`), if any.
+    pub fn kind(&self) -> Option<&str> {
+        self.tags.get("kind").map(String::as_str)
+    }
+
+    /// A decision or action task: it builds or changes the graph rather
+    /// than being part of what the pull request tests.
+    pub fn is_decision_or_action(&self) -> bool {
+        self.task_id.as_str() == self.task_group_id.as_str()
+            || matches!(self.kind(), Some("decision" | "action-callback"))
+            || self.tags.contains_key("action")
+    }
+
+    /// Resolved `exception` without running: canceled while unscheduled,
+    /// or its deadline passed while it waited. When a dependency is not
+    /// completed, what is broken is that dependency, not the task, so the
+    /// rules judge it as unscheduled (DESIGN.md §6).
+    pub fn never_ran(&self) -> bool {
+        self.state.is_broken()
+            && !self.ran
+            && matches!(
+                self.last_reason_resolved.as_deref(),
+                Some("canceled" | "deadline-exceeded")
+            )
+    }
+}
+
+/// The tasks whose artifacts a definition downloads: the `taskId` of every
+/// `payload.upstreamArtifacts` entry (scriptworker), and the `task` of every
+/// `MOZ_FETCHES` entry (`payload.env.MOZ_FETCHES`, a JSON string in a final
+/// definition) or `fetches` entry (`payload.fetches`, `extra.fetches`).
+/// Sorted, without duplicates.
+pub fn artifact_sources(definition: &serde_json::Value) -> Vec<TaskId> {
+    use serde_json::Value;
+    let mut out = std::collections::BTreeSet::new();
+    let payload = definition.get("payload");
+    let upstream = payload
+        .and_then(|p| p.get("upstreamArtifacts"))
+        .and_then(Value::as_array);
+    for entry in upstream.into_iter().flatten() {
+        if let Some(id) = entry.get("taskId").and_then(Value::as_str) {
+            out.insert(id.to_owned());
+        }
+    }
+    let mut fetch_lists: Vec<Value> = Vec::new();
+    match payload
+        .and_then(|p| p.get("env"))
+        .and_then(|e| e.get("MOZ_FETCHES"))
+    {
+        Some(Value::String(text)) => fetch_lists.extend(serde_json::from_str::<Value>(text).ok()),
+        Some(list) => fetch_lists.push(list.clone()),
+        None => {}
+    }
+    for holder in [payload, definition.get("extra")].into_iter().flatten() {
+        if let Some(list) = holder.get("fetches") {
+            fetch_lists.push(list.clone());
+        }
+    }
+    for list in &fetch_lists {
+        // `fetches` may be a list, or a map of kind → list (taskgraph's form).
+        let entries: Vec<&Value> = match list {
+            Value::Array(a) => a.iter().collect(),
+            Value::Object(m) => m.values().filter_map(Value::as_array).flatten().collect(),
+            _ => Vec::new(),
+        };
+        for entry in entries {
+            if let Some(id) = entry.get("task").and_then(Value::as_str) {
+                out.insert(id.to_owned());
+            }
+        }
+    }
+    out.into_iter().map(TaskId).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn artifact_sources_of_scriptworker_and_fetch_definitions() {
+        let rows: &[(&str, serde_json::Value, &[&str])] = &[
+            ("none", json!({"payload": {}}), &[]),
+            (
+                "upstreamArtifacts",
+                json!({"payload": {"upstreamArtifacts": [
+                {"taskId": "B", "taskType": "build", "paths": ["a"]},
+                {"taskId": "A", "taskType": "signing", "paths": ["b"]},
+                {"taskId": "B", "taskType": "build", "paths": ["c"]}]}}),
+                &["A", "B"],
+            ),
+            (
+                "MOZ_FETCHES as a JSON string",
+                json!({"payload": {"env": {"MOZ_FETCHES":
+                "[{\"artifact\": \"public/build/target.tar.bz2\", \"extract\": true, \"task\": \"F\"}]"}}}),
+                &["F"],
+            ),
+            (
+                "MOZ_FETCHES unparsable",
+                json!({"payload": {"env": {"MOZ_FETCHES": "{task-reference"}}}),
+                &[],
+            ),
+            (
+                "fetches map",
+                json!({"extra": {"fetches": {"toolchain": [{"task": "T", "artifact": "x"}]}}}),
+                &["T"],
+            ),
+            ("not a definition", json!("x"), &[]),
+        ];
+        for (name, def, want) in rows {
+            let got: Vec<String> = artifact_sources(def).into_iter().map(|t| t.0).collect();
+            assert_eq!(got, *want, "{name}");
+        }
+    }
 }

@@ -21,10 +21,12 @@ pub(crate) fn task(id: &str, label: &str) -> TaskSnapshot {
         state: TaskState::Failed,
         runs: 1,
         last_reason_resolved: Some("failed".into()),
+        ran: true,
         created: now() - Duration::hours(1),
         deadline: now() + Duration::hours(23),
         expires: now() + Duration::days(30),
         dependencies: Vec::new(),
+        consumes: Vec::new(),
         dependents: Vec::new(),
         task_queue_id: "gecko-3/b-linux".into(),
         tags: BTreeMap::new(),
@@ -44,6 +46,10 @@ pub(crate) trait TaskExt {
     fn deps(self, ids: &[&str]) -> Self;
     fn dependents(self, ids: &[&str]) -> Self;
     fn named(self, name: &str) -> Self;
+    fn consumes(self, ids: &[&str]) -> Self;
+    fn kind(self, kind: &str) -> Self;
+    /// Resolved exception without running, for `reason`.
+    fn never_ran(self, reason: &str) -> Self;
 }
 
 impl TaskExt for TaskSnapshot {
@@ -83,6 +89,19 @@ impl TaskExt for TaskSnapshot {
         self.name = name.to_owned();
         self
     }
+    fn consumes(mut self, ids: &[&str]) -> Self {
+        self.consumes = ids.iter().map(|i| TaskId::new(*i)).collect();
+        self
+    }
+    fn kind(mut self, kind: &str) -> Self {
+        self.tags.insert("kind".into(), kind.into());
+        self
+    }
+    fn never_ran(mut self, reason: &str) -> Self {
+        self.ran = false;
+        self.last_reason_resolved = Some(reason.to_owned());
+        self
+    }
 }
 
 pub(crate) fn rerun(selectors: &[&str], force: bool) -> Command {
@@ -110,7 +129,7 @@ pub(crate) struct Ctx {
     pub ledger: Ledger,
     pub pr: PrState,
     pub command_index: usize,
-    pub external: std::collections::BTreeMap<crate::types::TaskId, TaskState>,
+    pub outside: Outside,
 }
 
 impl Default for Ctx {
@@ -122,7 +141,7 @@ impl Default for Ctx {
             ledger: Ledger::default(),
             pr: PrState::Open,
             command_index: 0,
-            external: Default::default(),
+            outside: Outside::default(),
         }
     }
 }
@@ -144,7 +163,7 @@ impl Ctx {
             ledger: &self.ledger,
             pr: self.pr,
             delivery: &delivery,
-            external: &self.external,
+            outside: &self.outside,
             command_index: self.command_index,
             now: now(),
         })

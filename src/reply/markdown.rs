@@ -67,7 +67,7 @@ pub fn task_url(root_url: &str, task_id: &str) -> String {
 pub fn task_link(root_url: &str, task_id: &str, label: &str) -> String {
     format!(
         "[{}]({})",
-        text(&shorten(label, 120)),
+        text(&shorten(label, 120).replace(['\n', '\r'], " ")),
         task_url(root_url, task_id)
     )
 }

@@ -3,7 +3,7 @@
 //! table (folded when long, cut to the size budget) and row warnings.
 
 use super::follow::{copy_result, run_result, started_runs, Followed};
-use super::markdown::{cell, code, plural, sentence, short_task_link, task_link, text};
+use super::markdown::{cell, code, plural, sentence, short_task_link, task_link};
 use super::wording;
 use super::{ReplySection, FOLD_ROWS};
 use crate::outcome::{ActionOutcome, DispatchError};
@@ -107,7 +107,7 @@ fn planned(
         for w in row.warnings.iter().filter(|w| shown_below(w)) {
             notes.push_str(&format!(
                 "- ⚠️ {}: {}\n",
-                text(&row.label),
+                code(&row.label),
                 wording::warning(w)
             ));
         }
@@ -230,6 +230,9 @@ fn result(row: &PlanRow, outcome: Option<&ActionOutcome>, root_url: &str) -> Str
     match outcome {
         None | Some(ActionOutcome::Pending) => "pending".to_owned(),
         Some(ActionOutcome::Rerun { run_id }) => format!("rerun started{}", run(run_id)),
+        Some(ActionOutcome::AlreadyQueued { state }) => {
+            format!("already {}: the queue made no new run", code(state))
+        }
         Some(ActionOutcome::CancelRerun { run_id }) => {
             format!("canceled, rerun started{}", run(run_id))
         }

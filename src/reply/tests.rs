@@ -309,6 +309,16 @@ fn command_refusals() {
                 command: CommandKind::Rerun,
                 required: Role::Write,
                 actual: Role::Read,
+                author_may_rerun: true,
+            },
+        ),
+        (
+            "/rerun",
+            CommandRefusal::RoleTooLow {
+                command: CommandKind::Rerun,
+                required: Role::Write,
+                actual: Role::Read,
+                author_may_rerun: false,
             },
         ),
         (
@@ -317,6 +327,7 @@ fn command_refusals() {
                 command: CommandKind::Retrigger,
                 required: Role::Write,
                 actual: Role::Triage,
+                author_may_rerun: false,
             },
         ),
         (
@@ -356,6 +367,30 @@ fn command_refusals() {
             CommandRefusal::TooManyNewTasks {
                 requested: 120,
                 max: 50,
+                earlier: 0,
+            },
+        ),
+        (
+            "/retrigger 10 test-*",
+            CommandRefusal::TooManyNewTasks {
+                requested: 30,
+                max: 50,
+                earlier: 30,
+            },
+        ),
+        (
+            "/rerun test-*",
+            CommandRefusal::TooManyReruns {
+                requested: 60,
+                max: 50,
+            },
+        ),
+        (
+            "/retrigger 10 test-*",
+            CommandRefusal::TooManyCopiesForCommit {
+                requested: 30,
+                done: 190,
+                max: 200,
             },
         ),
     ];

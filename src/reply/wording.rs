@@ -65,7 +65,18 @@ fn names(list: &[String]) -> String {
     out.join(", ")
 }
 
+/// A label as a selector the parser reads back: double-quoted when it
+/// holds spaces (`"Gecko Decision Task"`).
+pub fn selector(label: &str) -> String {
+    if label.chars().any(char::is_whitespace) {
+        format!("\"{label}\"")
+    } else {
+        label.to_owned()
+    }
+}
+
 fn hinted(reason: String, hint: Hint, label: &str, force_role: Role) -> Explained {
+    let label = &selector(label);
     match hint {
         Hint::Retrigger => Explained::new(reason).instead(format!("/retrigger {label}"), None),
         Hint::RetriggerForce => Explained::new(reason)
@@ -73,21 +84,25 @@ fn hinted(reason: String, hint: Hint, label: &str, force_role: Role) -> Explaine
         Hint::NewPush => {
             Explained::new(format!("{reason}; push a new commit for a new task graph"))
         }
+        Hint::NewRelease => Explained::new(format!(
+            "{reason}, and a copy would not do: other tasks depend on it or it uses an earlier phase's artifacts; start a build 2 or use advanced release-promotion"
+        )),
     }
 }
 
 /// Why one task is refused, and what to type instead.
 pub fn refusal(r: &Refusal, label: &str, force_role: Role) -> Explained {
+    let quoted = selector(label);
     match r {
         Refusal::AlreadyGreen { force_role } => Explained::new("green already (completed)")
-            .instead(format!("/rerun {label} --force"), Some(*force_role)),
+            .instead(format!("/rerun {quoted} --force"), Some(*force_role)),
         Refusal::WaitsOnDependencies {
             unresolved,
             force_role,
         } => {
             if unresolved.is_empty() {
                 Explained::new("waits on dependencies that did not complete; rerun them, or cancel and rerun this task")
-                    .instead(format!("/rerun {label} --force"), Some(*force_role))
+                    .instead(format!("/rerun {quoted} --force"), Some(*force_role))
             } else {
                 Explained::new(format!(
                     "waits on dependencies that have not finished: {}; it starts when they complete",
@@ -99,6 +114,49 @@ pub fn refusal(r: &Refusal, label: &str, force_role: Role) -> Explained {
             "cannot cancel and rerun while dependencies are unresolved: {}; wait for them to finish",
             names(unresolved)
         )),
+        Refusal::DependencyFailed { failed, .. } => {
+            let first = failed.first().map(String::as_str).unwrap_or_default();
+            Explained::new(format!(
+                "waits on failed {}: {}; rerun {} first, then this task when its new run completes",
+                if failed.len() == 1 { "dependency" } else { "dependencies" },
+                names(failed),
+                if failed.len() == 1 { "it" } else { "them" }
+            ))
+            .instead(format!("/rerun {}", selector(first)), None)
+        }
+        Refusal::AfterDependencyRerun { dependency } => Explained::new(format!(
+            "waits on {}, which is being rerun; rerun {} first, then this task when its new run completes",
+            code(dependency),
+            code(dependency)
+        ))
+        .instead(format!("/rerun {}", selector(label)), None),
+        Refusal::ConsumesArtifacts { dependency } => Explained::new(format!(
+            "cannot cancel and rerun: it uses artifacts of the failed dependency {}, so it would fail too; rerun that dependency first",
+            code(dependency)
+        ))
+        .instead(format!("/rerun {}", selector(dependency)), None),
+        Refusal::CopyWouldWait { dependency, failed } => {
+            if *failed {
+                Explained::new(format!(
+                    "a copy would wait on the same failed dependency {} and never run; rerun it first",
+                    code(dependency)
+                ))
+                .instead(format!("/rerun {}", selector(dependency)), None)
+            } else if dependency == label {
+                Explained::new(
+                    "a copy would wait on the same dependencies as this task, which have not completed",
+                )
+            } else {
+                Explained::new(format!(
+                    "a copy would wait on {}, which has not completed; retrigger when it has",
+                    code(dependency)
+                ))
+            }
+        }
+        Refusal::ReleaseOneCopy => Explained::new(
+            "a forced retrigger of a release task makes one copy, never more",
+        )
+        .instead(format!("/retrigger 1 {} --force", selector(label)), Some(force_role)),
         Refusal::PastDeadline { hint } => hinted(
             "past its deadline: the queue cannot rerun it".to_owned(),
             *hint,
@@ -115,11 +173,11 @@ pub fn refusal(r: &Refusal, label: &str, force_role: Role) -> Explained {
             "not retriggerable: only test tasks are (`--force` overrides, needs the {} role)",
             code(force_role.as_str())
         ))
-        .instead(format!("/rerun {label}"), None),
+        .instead(format!("/rerun {quoted}"), None),
         Refusal::ReleaseRetriggerDisabled { .. } => Explained::new(
             "retrigger is disabled for release tasks (a rerun unblocks the graph)",
         )
-        .instead(format!("/rerun {label}"), None),
+        .instead(format!("/rerun {quoted}"), None),
         Refusal::RerunLimitPerTask { limit, done } => Explained::new(format!(
             "already rerun {} for this commit (limit {limit}); push a fix or ask a maintainer to look",
             plural(*done as usize, "time")
@@ -150,6 +208,7 @@ pub fn command_refusal(r: &CommandRefusal, command_text: &str, force_role: Role)
             command,
             required,
             actual,
+            author_may_rerun,
         } => {
             let mut reason = format!(
                 "{} needs the {} role or above in this repository; yours is {}",
@@ -157,7 +216,7 @@ pub fn command_refusal(r: &CommandRefusal, command_text: &str, force_role: Role)
                 code(required.as_str()),
                 code(actual.as_str())
             );
-            if *command == CommandKind::Rerun {
+            if *command == CommandKind::Rerun && *author_may_rerun {
                 reason.push_str(
                     " (a pull request's author may `/rerun` the failed tasks of their own pull request when the repository allows it)",
                 );
@@ -200,8 +259,20 @@ pub fn command_refusal(r: &CommandRefusal, command_text: &str, force_role: Role)
             "{failed} of {total} tasks failed, more than {max_percent}%: that looks like a real breakage, not intermittent failures; name the tasks to act on, or force it"
         ))
         .instead(format!("{} --force", command_text.trim()), Some(force_role)),
-        CommandRefusal::TooManyNewTasks { requested, max } => Explained::new(format!(
-            "this would create {requested} tasks; the limit per command is {max}; select fewer tasks or ask for fewer copies"
+        CommandRefusal::TooManyNewTasks {
+            requested,
+            max,
+            earlier,
+        } => Explained::new(if *earlier == 0 {
+            format!("this would create {requested} tasks; the limit per comment is {max}; select fewer tasks or ask for fewer copies")
+        } else {
+            format!("this would create {requested} tasks after the {earlier} of the comment's earlier commands; the limit per comment is {max}; select fewer tasks or ask for fewer copies")
+        }),
+        CommandRefusal::TooManyReruns { requested, max } => Explained::new(format!(
+            "this would rerun {requested} tasks; the limit per command is {max} (`limits.max_reruns_per_command`); select fewer tasks"
+        )),
+        CommandRefusal::TooManyCopiesForCommit { requested, done, max } => Explained::new(format!(
+            "this would make {requested} copies; {done} were made for this commit already and the limit is {max} (`limits.max_retriggers_per_sha`); push a fix or ask a maintainer to look"
         )),
     }
 }
@@ -227,6 +298,7 @@ pub fn warning(w: &Warning) -> String {
             "forced past the failure guard: {failed} of {total} tasks failed (more than {max_percent}%)"
         ),
         Warning::MergedPullRequest => "the pull request is merged: acting on the merge commit's tasks".to_owned(),
+        Warning::PostBuildPhase => "a task of a post-build release phase (promote, push, ship): the copy runs outside that phase's graph and may recreate its on-push dependencies".to_owned(),
     }
 }
 
@@ -297,6 +369,15 @@ pub fn dispatch_error(e: &DispatchError, label: &str) -> String {
         DispatchError::Rejected { status, message } => {
             format!("the queue answered {status}: {}", quoted(message))
         }
+        DispatchError::StartedSincePlan { state } => format!(
+            "not canceled: it was scheduled since the plan (now {}); it runs on its own",
+            code(state)
+        ),
+        DispatchError::CanceledNotRerun { error } => format!(
+            "canceled, but the rerun then failed ({}); the task is now canceled: use {}",
+            dispatch_error(error, label),
+            code(&format!("/rerun {}", selector(label)))
+        ),
     }
 }
 

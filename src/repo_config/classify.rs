@@ -1,6 +1,6 @@
 //! Task classification (DESIGN.md §7 `classify`): release when the task's
-//! queue matches a release glob, then test when its tags or its Treeherder
-//! job kind say so, else other. First match wins.
+//! queue or its `tags.kind` matches a release glob, then test when its tags
+//! or its Treeherder job kind say so, else other. First match wins.
 
 use super::RepoConfig;
 use crate::policy::plan::TaskClass;
@@ -11,30 +11,36 @@ use std::collections::BTreeMap;
 /// The classification rules of one configuration, globs compiled once.
 #[derive(Clone, Debug)]
 pub struct Classifier {
-    release_queues: GlobSet,
+    /// `None` when the configured release globs do not build into a set:
+    /// then every task is release, the strictest class, never "nothing is
+    /// release" (`parse` reports such a file as an error with a position).
+    release: Option<(GlobSet, GlobSet)>,
     test_tags: BTreeMap<String, String>,
     job_kinds: Vec<String>,
 }
 
 impl Classifier {
     pub fn new(config: &RepoConfig) -> Self {
-        let mut builder = GlobSetBuilder::new();
-        for pattern in &config.classify.release.task_queues {
-            // Patterns were validated by `parse`; a config built in code with
-            // a bad glob simply classifies nothing as release by that glob.
-            if let Ok(glob) = Glob::new(&pattern.0) {
-                builder.add(glob);
-            }
-        }
+        let release = &config.classify.release;
+        let release = glob_set(&release.task_queues)
+            .and_then(|queues| Ok((queues, glob_set(&release.kinds)?)))
+            .ok();
         Self {
-            release_queues: builder.build().unwrap_or_else(|_| GlobSet::empty()),
+            release,
             test_tags: config.classify.test.tags.clone(),
             job_kinds: config.classify.test.treeherder_job_kinds.clone(),
         }
     }
 
     pub fn classify(&self, task: &TaskSnapshot) -> TaskClass {
-        if self.release_queues.is_match(&task.task_queue_id) {
+        let release = match &self.release {
+            None => true,
+            Some((queues, kinds)) => {
+                queues.is_match(&task.task_queue_id)
+                    || task.kind().is_some_and(|k| kinds.is_match(k))
+            }
+        };
+        if release {
             return TaskClass::Release;
         }
         let tags_match = !self.test_tags.is_empty()
@@ -54,4 +60,17 @@ impl Classifier {
             TaskClass::Other
         }
     }
+}
+
+/// Builds one glob set; the error says which glob (or the set) failed.
+pub(crate) fn glob_set(patterns: &[super::GlobPattern]) -> Result<GlobSet, String> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = Glob::new(&pattern.0)
+            .map_err(|e| format!("invalid glob `{}`: {}", pattern.0, e.kind()))?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("the globs do not build into a set: {e}"))
 }

@@ -74,10 +74,20 @@ fn validate(text: &str, config: &RepoConfig) -> Result<(), ConfigError> {
             "must be at least 1".to_owned(),
         ),
         (
+            "max_reruns_per_command",
+            l.max_reruns_per_command == 0,
+            "must be at least 1".to_owned(),
+        ),
+        (
+            "max_retriggers_per_sha",
+            l.max_retriggers_per_sha == 0,
+            "must be at least 1".to_owned(),
+        ),
+        (
             "max_failure_percent",
-            l.max_failure_percent > 100,
+            !(1..=100).contains(&l.max_failure_percent),
             format!(
-                "{} is out of range: a percentage is 0 to 100",
+                "{} is out of range: a percentage is 1 to 100",
                 l.max_failure_percent
             ),
         ),
@@ -90,6 +100,23 @@ fn validate(text: &str, config: &RepoConfig) -> Result<(), ConfigError> {
                 line: position.map(|p| p.0),
                 column: position.map(|p| p.1),
                 message: format!("limits.{key}: {message}"),
+            });
+        }
+    }
+    // Each glob was checked when read; the set as a whole can still fail
+    // (too large a pattern set), which must not mean "nothing is release".
+    let release = &config.classify.release;
+    for (key, globs) in [
+        ("task_queues", &release.task_queues),
+        ("kinds", &release.kinds),
+    ] {
+        if let Err(message) = super::classify::glob_set(globs) {
+            let position = locate_key(text, &["classify", "release", key]);
+            return Err(ConfigError {
+                path: CONFIG_PATH.to_owned(),
+                line: position.map(|p| p.0),
+                column: position.map(|p| p.1),
+                message: format!("classify.release.{key}: {message}"),
             });
         }
     }

@@ -12,9 +12,19 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedAction {
     pub label: String,
+    /// The task rerun, or the copy created (one row per copy).
     pub task_id: String,
     /// `rerun`, `cancel-rerun` or `retrigger`.
     pub kind: &'static str,
+}
+
+/// What the ledger holds for one commit when a plan is made.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Reruns (and cancel-then-reruns) by taskId.
+    pub reruns_by_task: BTreeMap<String, u32>,
+    /// Retrigger copies.
+    pub copies: u32,
 }
 
 /// What a planning function hands back to be stored.
@@ -38,7 +48,7 @@ impl Store {
         claim: &Claim,
         repo: &str,
         head_sha: &str,
-        plan: impl FnOnce(BTreeMap<String, u32>) -> Result<PlannedJob<T>, E>,
+        plan: impl FnOnce(Recorded) -> Result<PlannedJob<T>, E>,
     ) -> Result<Result<T, E>, StoreError> {
         let mut tx = self.pool().begin().await.context("begin")?;
         sqlx::query(
@@ -50,20 +60,26 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("take the planning lock")?;
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT label, COUNT(*) FROM actions WHERE repo = $1 AND head_sha = $2 \
-             AND kind IN ('rerun', 'cancel-rerun') GROUP BY label",
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT kind, task_id, COUNT(*) FROM actions WHERE repo = $1 AND head_sha = $2 \
+             GROUP BY kind, task_id",
         )
         .bind(repo)
         .bind(head_sha)
         .fetch_all(&mut *tx)
         .await
         .context("read ledger")?;
-        let reruns = rows
-            .into_iter()
-            .map(|(label, n)| (label, u32::try_from(n).unwrap_or(u32::MAX)))
-            .collect();
-        let planned = match plan(reruns) {
+        let mut recorded = Recorded::default();
+        for (kind, task_id, n) in rows {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            if kind == "retrigger" {
+                recorded.copies = recorded.copies.saturating_add(n);
+            } else {
+                let entry = recorded.reruns_by_task.entry(task_id).or_default();
+                *entry = entry.saturating_add(n);
+            }
+        }
+        let planned = match plan(recorded) {
             Ok(planned) => planned,
             Err(e) => return Ok(Err(e)),
         };

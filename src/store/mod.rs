@@ -15,7 +15,7 @@ mod watches;
 
 pub use hold::LeaseHold;
 pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};
-pub use ledger::{PlannedAction, PlannedJob};
+pub use ledger::{PlannedAction, PlannedJob, Recorded};
 pub use watches::{DueReply, NewWatch, Watch, WatchBatch};
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};

@@ -258,6 +258,43 @@ impl QueueClient {
         Ok(entries)
     }
 
+    /// `GET /task/<id>/dependents` (listDependentTasks), every page: the
+    /// ids of the tasks that depend on `task_id`, in any task group.
+    pub async fn dependent_tasks(&self, task_id: &TaskId) -> Result<Vec<TaskId>, QueueError> {
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let query: Vec<(&str, &str)> = match &token {
+                Some(t) => vec![("continuationToken", t.as_str())],
+                None => Vec::new(),
+            };
+            let page = self
+                .call(
+                    Method::GET,
+                    &["task", task_id.as_str(), "dependents"],
+                    &query,
+                    None,
+                )
+                .await?;
+            let Some(tasks) = page.get("tasks").and_then(Value::as_array) else {
+                return Err(bad_response("listDependentTasks answer has no tasks array"));
+            };
+            ids.extend(tasks.iter().filter_map(|t| {
+                let id = t.pointer("/status/taskId").and_then(Value::as_str)?;
+                Some(TaskId::new(id))
+            }));
+            token = page
+                .get("continuationToken")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
     /// `POST /task/<id>/rerun`: the task's new `status`. A no-op on a pending
     /// or running task (the queue returns the current status).
     ///

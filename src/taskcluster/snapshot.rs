@@ -1,7 +1,7 @@
 //! Reading the queue's answers (`listTaskGroup` entries) into the task model
 //! the rules judge ([`TaskSnapshot`], owned by `policy::task`).
 
-use crate::policy::task::{TaskSnapshot, TaskState};
+use crate::policy::task::{artifact_sources, TaskSnapshot, TaskState};
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -95,10 +95,12 @@ pub fn snapshot_from_entry(
         state,
         runs: u32::try_from(runs.len()).unwrap_or(u32::MAX),
         last_reason_resolved,
+        ran: runs.last().is_some_and(|r| r.get("started").is_some()),
         created: time("created")?,
         deadline: time("deadline")?,
         expires: time("expires")?,
         dependencies: strings("dependencies").into_iter().map(TaskId).collect(),
+        consumes: artifact_sources(task),
         dependents: Vec::new(),
         task_queue_id,
         tags,

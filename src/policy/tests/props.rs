@@ -117,9 +117,7 @@ fn arb_ctx() -> impl Strategy<Value = Ctx> {
                     l.max_reruns_per_task,
                     l.max_failure_percent,
                 ) = (max_rt, max_new, max_rr, pct);
-                c.ledger
-                    .reruns_by_label
-                    .insert("label-0".into(), done as u32);
+                c.ledger.reruns_by_task.insert("T0".into(), done as u32);
                 c
             },
         )

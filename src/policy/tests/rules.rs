@@ -89,17 +89,19 @@ fn rules() -> Vec<Rule> {
         Rule { name: "rerun --force unscheduled with an unresolved dependency is refused", tasks: vec![task("D1", "dep1").state(Completed), task("D2", "dep2").state(Pending), task("T1", "a").state(Unscheduled).runs(0).deps(&["D1", "D2", "GONE"])], ctx: maintainer(), command: rerun(&["a"], true),
             expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::DependenciesUnresolved { unresolved })) if unresolved == &["dep2".to_owned(), "GONE".to_owned()]) },
         Rule { name: "rerun --force unscheduled: dependencies outside the groups count by their looked-up state", tasks: vec![task("T1", "a").state(Unscheduled).runs(0).deps(&["DOCKER", "TOOLCHAIN"])],
-            ctx: with(|c| { c.role = Role::Maintain; c.external.insert("DOCKER".into(), Completed); c.external.insert("TOOLCHAIN".into(), Failed); }), command: rerun(&["a"], true),
+            ctx: with(|c| { c.role = Role::Maintain; c.outside.states.insert("DOCKER".into(), Completed); c.outside.states.insert("TOOLCHAIN".into(), Failed); }), command: rerun(&["a"], true),
             expect: |p| row_decision(p) == Some(&Decision::Act(Action::CancelRerun { runs_seen: 0 })) },
         Rule { name: "rerun --force unscheduled: an outside dependency still running is unresolved", tasks: vec![task("T1", "a").state(Unscheduled).runs(0).deps(&["DOCKER"])],
-            ctx: with(|c| { c.role = Role::Maintain; c.external.insert("DOCKER".into(), Running); }), command: rerun(&["a"], true),
+            ctx: with(|c| { c.role = Role::Maintain; c.outside.states.insert("DOCKER".into(), Running); }), command: rerun(&["a"], true),
             expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::DependenciesUnresolved { unresolved })) if unresolved == &["DOCKER".to_owned()]) },
         // ---- past deadline
         Rule { name: "rerun past deadline, test task: suggest /retrigger", tasks: vec![task("T1", "a").test().past_deadline()], ctx: ctx(), command: rerun(&["a"], false),
             expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::Retrigger })) },
         Rule { name: "rerun past deadline, leaf release task: suggest /retrigger 1 --force", tasks: vec![task("T1", "a").release().past_deadline()], ctx: ctx(), command: rerun(&["a"], false),
             expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::RetriggerForce })) },
-        Rule { name: "rerun past deadline, release task with dependents: new push", tasks: vec![task("T1", "a").release().past_deadline().dependents(&["X"])], ctx: ctx(), command: rerun(&["a"], false),
+        Rule { name: "rerun past deadline, release task with dependents: start a build 2 or use advanced release-promotion", tasks: vec![task("T1", "a").release().past_deadline().dependents(&["X"])], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::NewRelease })) },
+        Rule { name: "rerun past deadline, other task with dependents: new push", tasks: vec![task("T1", "a").past_deadline().dependents(&["X"])], ctx: ctx(), command: rerun(&["a"], false),
             expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::NewPush })) },
         Rule { name: "rerun --force of a completed task past deadline: the deadline, not 'green already'", tasks: vec![task("T1", "a").test().state(Completed).past_deadline()], ctx: maintainer(), command: rerun(&["a"], true),
             expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::Retrigger })) },
@@ -125,9 +127,9 @@ fn rules() -> Vec<Rule> {
         Rule { name: "force role is configurable", tasks: vec![task("T1", "a").state(Completed)], ctx: with(|c| c.config.permissions.force = Role::Write), command: rerun(&["a"], true), expect: is_rerun },
         // ---- bullet: permissions
         Rule { name: "rerun below the rerun role is refused", tasks: failed(id), ctx: with(|c| c.role = Role::Read), command: rerun(&[], false),
-            expect: |p| refusal(p) == Some(&CommandRefusal::RoleTooLow { command: CommandKind::Rerun, required: Role::Write, actual: Role::Read }) },
+            expect: |p| refusal(p) == Some(&CommandRefusal::RoleTooLow { command: CommandKind::Rerun, required: Role::Write, actual: Role::Read, author_may_rerun: true }) },
         Rule { name: "retrigger below the retrigger role is refused", tasks: failed(test), ctx: with(|c| c.role = Role::Triage), command: retrigger(1, &[], false),
-            expect: |p| refusal(p) == Some(&CommandRefusal::RoleTooLow { command: CommandKind::Retrigger, required: Role::Write, actual: Role::Triage }) },
+            expect: |p| refusal(p) == Some(&CommandRefusal::RoleTooLow { command: CommandKind::Retrigger, required: Role::Write, actual: Role::Triage, author_may_rerun: false }) },
         Rule { name: "roles are configurable (rerun: triage)", tasks: failed(id), ctx: with(|c| { c.role = Role::Triage; c.config.permissions.rerun = Role::Triage }), command: rerun(&[], false), expect: is_rerun },
         // ---- bullet: pr_author_rerun
         Rule { name: "pr author may rerun failed tasks of their pull request", tasks: failed(id), ctx: with(|c| { c.role = Role::Read; c.author = true }), command: rerun(&[], false), expect: is_rerun },
@@ -146,11 +148,11 @@ fn rules() -> Vec<Rule> {
             expect: |p| refusal(p) == Some(&CommandRefusal::CountOutOfRange { count: 11, max: 10 }) },
         Rule { name: "max_retrigger: N at the limit is fine", tasks: failed(test), ctx: ctx(), command: retrigger(10, &["a"], false), expect: |p| copies(p) == 10 },
         Rule { name: "max_new_tasks: a command creating more tasks is refused whole", tasks: (0..6).map(|i| task(&format!("T{i}"), &format!("t{i}")).test()).collect(), ctx: with(|c| c.config.limits.max_failure_percent = 100), command: retrigger(10, &[], false),
-            expect: |p| refusal(p) == Some(&CommandRefusal::TooManyNewTasks { requested: 60, max: 50 }) },
-        Rule { name: "max_reruns_per_task: the ledger's reruns of the label count", tasks: failed(id), ctx: with(|c| { c.ledger.reruns_by_label.insert("a".into(), 3); }), command: rerun(&["a"], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::TooManyNewTasks { requested: 60, max: 50, earlier: 0 }) },
+        Rule { name: "max_reruns_per_task: the ledger's reruns of the label count", tasks: failed(id), ctx: with(|c| { c.ledger.reruns_by_task.insert("T1".into(), 3); }), command: rerun(&["a"], false),
             expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::RerunLimitPerTask { limit: 3, done: 3 })) },
-        Rule { name: "max_reruns_per_task: reruns planned in this command count too", tasks: vec![task("T1", "a"), task("T2", "a")], ctx: with(|c| { c.ledger.reruns_by_label.insert("a".into(), 2); }), command: rerun(&["a"], false),
-            expect: |p| p.rows.len() == 2 && matches!(p.rows[0].decision, Decision::Act(_)) && matches!(p.rows[1].decision, Decision::Refuse(Refusal::RerunLimitPerTask { .. })) },
+        Rule { name: "max_reruns_per_task: a failed copy has its own budget, not the original's", tasks: vec![task("T1", "a"), task("T2", "a")], ctx: with(|c| { c.ledger.reruns_by_task.insert("T1".into(), 3); }), command: rerun(&["a"], false),
+            expect: |p| p.rows.len() == 2 && matches!(p.rows[0].decision, Decision::Refuse(Refusal::RerunLimitPerTask { .. })) && matches!(p.rows[1].decision, Decision::Act(_)) },
         Rule { name: "max_failure_percent: bulk command refused when most tasks failed", tasks: vec![task("T1", "a"), task("T2", "b"), task("T3", "c").state(Completed)], ctx: ctx(), command: rerun(&[], false),
             expect: |p| refusal(p) == Some(&CommandRefusal::FailureGuard { failed: 2, total: 3, max_percent: 50 }) },
         Rule { name: "max_failure_percent: exactly at the limit is allowed", tasks: vec![task("T1", "a"), task("T2", "b").state(Completed)], ctx: ctx(), command: rerun(&[], false), expect: is_rerun },
@@ -161,6 +163,65 @@ fn rules() -> Vec<Rule> {
             expect: |p| refusal(p) == Some(&CommandRefusal::FailureGuard { failed: 2, total: 3, max_percent: 50 }) },
         Rule { name: "max_failure_percent: retrigger without selector is guarded too", tasks: vec![task("T1", "a").test(), task("T2", "b").test()], ctx: ctx(), command: retrigger(1, &[], false),
             expect: |p| matches!(refusal(p), Some(CommandRefusal::FailureGuard { .. })) },
+        // ---- issue 11.1: cancel-then-rerun and the artifacts of a failed dependency
+        Rule { name: "11.1 rerun --force unscheduled that consumes a failed dependency's artifacts is refused, naming it", tasks: vec![task("D1", "poller").state(Failed), task("T1", "a").release().state(Unscheduled).runs(0).deps(&["D1"]).consumes(&["D1"])], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::ConsumesArtifacts { dependency: "poller".into() })) },
+        Rule { name: "11.1 rerun --force unscheduled that uses no artifact of the failed dependency cancels then reruns", tasks: vec![task("D1", "poller").state(Failed), task("D2", "signed").state(Completed), task("T1", "a").state(Unscheduled).runs(0).deps(&["D1", "D2"]).consumes(&["D2"])], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| row_decision(p) == Some(&Decision::Act(Action::CancelRerun { runs_seen: 0 })) },
+        Rule { name: "11.1 rerun --force unscheduled: every other dependency must be completed", tasks: vec![task("D1", "poller").state(Failed), task("D2", "other").state(Running), task("T1", "a").state(Unscheduled).runs(0).deps(&["D1", "D2"])], ctx: maintainer(), command: rerun(&["a"], true),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::DependenciesUnresolved { unresolved })) if unresolved == &["other".to_owned()]) },
+        // ---- issue 11.2: failed/exception that never ran is judged as unscheduled
+        Rule { name: "11.2 rerun of a task canceled while unscheduled behind a failed build is refused: rerun the build first", tasks: vec![task("B", "build").state(Failed), task("T1", "test-a").test().state(Exception).never_ran("canceled").deps(&["B"]), task("G", "green").state(Completed)], ctx: ctx(), command: rerun(&["test-*"], false),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::DependencyFailed { failed, .. })) if failed == &["build".to_owned()]) },
+        Rule { name: "11.2 deadline passed while waiting on a running dependency: waits like unscheduled", tasks: vec![task("B", "build").state(Running), task("T1", "a").state(Exception).never_ran("deadline-exceeded").deps(&["B"])], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::WaitsOnDependencies { unresolved, .. })) if unresolved == &["build".to_owned()]) },
+        Rule { name: "11.2 canceled while unscheduled, dependencies all completed: a plain rerun", tasks: vec![task("B", "build").state(Completed), task("T1", "a").state(Exception).never_ran("canceled").deps(&["B"])], ctx: ctx(), command: rerun(&["a"], false),
+            expect: |p| matches!(row_decision(p), Some(Decision::Act(Action::Rerun { .. }))) },
+        Rule { name: "11.2 the bulk rerun reruns the build and orders the test after it", tasks: vec![task("B", "build").state(Failed), task("T1", "test-a").state(Exception).never_ran("canceled").deps(&["B"]), task("G1", "g1").state(Completed), task("G2", "g2").state(Completed)], ctx: ctx(), command: rerun(&[], false),
+            expect: |p| p.rows.len() == 2 && matches!(p.rows[0].decision, Decision::Act(Action::Rerun { .. })) && p.rows[1].decision == Decision::Refuse(Refusal::AfterDependencyRerun { dependency: "build".into() }) },
+        Rule { name: "11.2 a dependency rerun by an earlier command: rerun X first; Y when X's new run completes", tasks: vec![task("B", "build").state(Failed), task("T1", "a").state(Unscheduled).runs(0).deps(&["B"])], ctx: with(|c| { c.ledger.reruns_by_task.insert("B".into(), 1); }), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::AfterDependencyRerun { dependency: "build".into() })) },
+        // ---- issue 11.3: leaf release tasks across groups, phases, one copy
+        Rule { name: "11.3 past deadline, release task with dependents in another group (listDependentTasks): start a build 2", tasks: vec![task("T1", "a").release().past_deadline()], ctx: with(|c| { c.outside.dependents.insert("T1".into(), vec!["LATER".into()]); }), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::NewRelease })) },
+        Rule { name: "11.3 past deadline, release task with a dependency in an earlier phase's group: not a leaf", tasks: vec![task("T1", "a").release().past_deadline().deps(&["EARLIER"])], ctx: with(|c| { c.outside.states.insert("EARLIER".into(), Completed); }), command: rerun(&["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::PastDeadline { hint: Hint::NewRelease })) },
+        Rule { name: "11.3 retrigger --force of a release task makes one copy; N > 1 is refused", tasks: vec![task("T1", "a").release()], ctx: maintainer(), command: retrigger(3, &["a"], true),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::ReleaseOneCopy)) },
+        Rule { name: "11.3 retrigger --force of a release task counts dependents across groups", tasks: vec![task("T1", "a").release().dependents(&["X"])], ctx: with(|c| { c.role = Role::Maintain; c.outside.dependents.insert("T1".into(), vec!["X".into(), "LATER".into()]); }), command: retrigger(1, &["a"], true),
+            expect: |p| copies(p) == 1 && has_warning(p, Warning::CopyOutsideGraph { dependents: 2 }) },
+        Rule { name: "11.3 retrigger --force of a post-build phase task warns it may recreate on-push dependencies", tasks: vec![task("GROUP", "Action: Release Promotion").state(Completed).kind("action-callback"), task("T1", "a").release().deps(&["GROUP"])], ctx: maintainer(), command: retrigger(1, &["a"], true),
+            expect: |p| copies(p) == 1 && has_warning(p, Warning::PostBuildPhase) },
+        // ---- issue 11.4: a copy that cannot run
+        Rule { name: "11.4 retrigger of a task whose dependency failed is refused: rerun the dependency", tasks: vec![task("B", "build").state(Failed), task("T1", "a").test().deps(&["B"])], ctx: ctx(), command: retrigger(2, &["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::CopyWouldWait { dependency: "build".into(), failed: true })) },
+        Rule { name: "11.4 retrigger of an unscheduled task is refused", tasks: vec![task("B", "build").state(Running), task("T1", "a").test().state(Unscheduled).runs(0).deps(&["B"])], ctx: ctx(), command: retrigger(1, &["a"], false),
+            expect: |p| row_decision(p) == Some(&Decision::Refuse(Refusal::CopyWouldWait { dependency: "build".into(), failed: false })) },
+        // ---- issue 11.5: outside dependencies of the selected tasks
+        Rule { name: "11.5 plain rerun behind a failed outside dependency names it, not 'not finished'", tasks: vec![task("T1", "a").state(Unscheduled).runs(0).deps(&["TOOLCHAIN"])], ctx: with(|c| { c.outside.states.insert("TOOLCHAIN".into(), Failed); }), command: rerun(&["a"], false),
+            expect: |p| matches!(row_decision(p), Some(Decision::Refuse(Refusal::DependencyFailed { failed, .. })) if failed == &["TOOLCHAIN".to_owned()]) },
+        // ---- issue 11.6: release classification by kind
+        Rule { name: "11.6 a release-graph kind on a build pool is release (CoT warning)", tasks: vec![task("T1", "release-generate-checksums-firefox").kind("release-generate-checksums").state(Completed)], ctx: maintainer(), command: rerun(&["release-generate-checksums-firefox"], true),
+            expect: |p| is_rerun(p) && has_warning(p, Warning::ChainOfTrust) },
+        // ---- issue 11.7: failure guard
+        Rule { name: "11.7 failure guard counts resolved tasks only, without decision/action tasks and earlier copies", tasks: vec![task("GROUP", "decision").state(Completed), task("T1", "a"), task("T1b", "a").created_mins_ago(5).state(Completed), task("T2", "b").state(Completed), task("P", "p").state(Pending), task("U", "u").state(Unscheduled)], ctx: ctx(), command: rerun(&[], false),
+            expect: |p| refusal(p).is_none() && p.rows.len() == 1 },
+        Rule { name: "11.7 failure guard: unresolved tasks do not dilute the denominator", tasks: vec![task("T1", "a"), task("T2", "b").state(Completed), task("T3", "c"), task("P1", "p1").state(Pending), task("P2", "p2").state(Pending)], ctx: ctx(), command: rerun(&[], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::FailureGuard { failed: 2, total: 3, max_percent: 50 }) },
+        Rule { name: "11.7 failure guard applies to a glob matching more than 5 tasks", tasks: (0..6).map(|i| task(&format!("T{i}"), &format!("t{i}"))).chain([task("G", "green").state(Completed)]).collect(), ctx: ctx(), command: rerun(&["?*"], false),
+            expect: |p| matches!(refusal(p), Some(CommandRefusal::FailureGuard { failed: 6, total: 7, .. })) },
+        Rule { name: "11.7 a glob matching 5 tasks or fewer is not guarded", tasks: (0..5).map(|i| task(&format!("T{i}"), &format!("t{i}"))).collect(), ctx: ctx(), command: rerun(&["t*"], false),
+            expect: |p| refusal(p).is_none() && p.rows.len() == 5 },
+        // ---- issue 11.8: limits
+        Rule { name: "11.8 max_new_tasks is per comment: earlier commands' copies count", tasks: failed(test), ctx: with(|c| c.ledger.new_tasks_in_comment = 45), command: retrigger(6, &["a"], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::TooManyNewTasks { requested: 6, max: 50, earlier: 45 }) },
+        Rule { name: "11.8 max_reruns_per_command", tasks: (0..4).map(|i| task(&format!("T{i}"), &format!("t{i}"))).collect(), ctx: with(|c| c.config.limits.max_reruns_per_command = 3), command: rerun(&["t0", "t1", "t2", "t3"], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::TooManyReruns { requested: 4, max: 3 }) },
+        Rule { name: "11.8 max_retriggers_per_sha counts the commit's earlier copies", tasks: failed(test), ctx: with(|c| c.ledger.copies = 198), command: retrigger(3, &["a"], false),
+            expect: |p| refusal(p) == Some(&CommandRefusal::TooManyCopiesForCommit { requested: 3, done: 198, max: 200 }) },
+        // ---- issue 11.10: merged pull request role refusal
+        Rule { name: "11.10 merged pull request: the role refusal does not offer the author exemption", tasks: failed(id), ctx: with(|c| { c.role = Role::Read; c.pr = PrState::Merged }), command: rerun(&[], false),
+            expect: |p| matches!(refusal(p), Some(CommandRefusal::RoleTooLow { author_may_rerun: false, .. })) },
         // ---- bullet: merged and closed pull requests
         Rule { name: "merged pull request acts normally, saying it uses the merge commit", tasks: failed(release), ctx: with(|c| c.pr = PrState::Merged), command: rerun(&[], false),
             expect: |p| is_rerun(p) && p.warnings == vec![Warning::MergedPullRequest] },
@@ -264,5 +325,5 @@ fn ledger_record_counts_reruns_per_label() {
     let p = Ctx::default().plan(&rerun(&["a"], false), &[task("T1", "a")]);
     let mut ledger = Ledger::default();
     ledger.record(&p);
-    assert_eq!(ledger.reruns_by_label.get("a"), Some(&1));
+    assert_eq!(ledger.reruns_by_task.get("T1"), Some(&1));
 }

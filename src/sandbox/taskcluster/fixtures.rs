@@ -12,7 +12,9 @@
 //! `RELEASE_GROUP`: a release-promotion graph on scriptworker queues:
 //! signing, `notarization-part-1` (completed), `notarization-poller`
 //! (failed), beetmover (completed; and unscheduled behind the failed
-//! poller), balrog (failed; and unscheduled while checksums still runs),
+//! poller, whose artifacts it uploads), a push-phase notification on a
+//! build pool (unscheduled behind the poller, using none of its
+//! artifacts), balrog (failed; and unscheduled while checksums still runs),
 //! and a leaf bouncer task resolved exception/deadline-exceeded whose
 //! deadline stays in the past after rebasing.
 
@@ -47,6 +49,7 @@ pub mod release {
     pub const NOTARIZATION_POLLER_FAILED: &str = "KqLqT5Q6SvCREbAC8wSMvw";
     pub const BEETMOVER_LINUX_COMPLETED: &str = "NoqquOcfR4m52gDVrN7B6w";
     pub const BEETMOVER_MAC_BEHIND_FAILED: &str = "WOZbxRlAQUGFBbY5vCZTsw";
+    pub const NOTIFY_PUSH_BEHIND_FAILED: &str = "NpQ2e5mYRW-tvx3lH0cJ1g";
     pub const CHECKSUMS_RUNNING: &str = "eXz7-VlQS5e-r3cyVe55fg";
     pub const BALROG_LINUX_FAILED: &str = "bDezbm1GRbGbuwMkZSgCVg";
     pub const BALROG_TOPLEVEL_BEHIND_RUNNING: &str = "VrKCBpnkQyWs0T4YsDdWLw";

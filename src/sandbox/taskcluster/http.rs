@@ -247,18 +247,24 @@ fn route(
     };
     let segments: Vec<&str> = rest.split('/').collect();
     let data = &mut state.data;
+    let param = |name: &str| {
+        query.and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_owned())
+        })
+    };
     match (method, segments.as_slice()) {
         ("GET", ["task", id]) => data.get_task(id, now),
         ("GET", ["task", id, "status"]) => data.get_status(id, now),
+        ("GET", ["task", id, "dependents"]) => data.list_dependents(
+            id,
+            param("continuationToken").as_deref(),
+            state.config.page_size,
+            now,
+        ),
         ("GET", ["task-group", id, "list"]) => {
-            let param = |name: &str| {
-                query.and_then(|q| {
-                    q.split('&')
-                        .filter_map(|kv| kv.split_once('='))
-                        .find(|(k, _)| *k == name)
-                        .map(|(_, v)| v.to_owned())
-                })
-            };
             let limit = param("limit").and_then(|l| l.parse().ok());
             data.list_group(
                 id,

@@ -331,6 +331,57 @@ impl QueueData {
         }
     }
 
+    /// One page of `listDependentTasks`: the tasks, in any group, whose
+    /// `dependencies` name `task_id`. The token is an opaque offset.
+    pub fn list_dependents(
+        &self,
+        task_id: &str,
+        token: Option<&str>,
+        page_size: usize,
+        now: DateTime<Utc>,
+    ) -> Reply {
+        if !self.tasks.contains_key(task_id) {
+            return Self::not_found(task_id, "listDependentTasks", now);
+        }
+        let mut dependents: Vec<&TaskRecord> = self
+            .tasks
+            .values()
+            .filter(|t| {
+                t.definition
+                    .get("dependencies")
+                    .and_then(Value::as_array)
+                    .is_some_and(|d| d.iter().any(|x| x.as_str() == Some(task_id)))
+            })
+            .collect();
+        dependents.sort_by_key(|t| t.seq);
+        let offset = match token.map(decode_token) {
+            None => 0,
+            Some(Some(o)) => o,
+            Some(None) => {
+                return error_reply(
+                    400,
+                    "InputError",
+                    "listDependentTasks",
+                    "Invalid continuationToken",
+                    now,
+                )
+            }
+        };
+        let size = page_size.max(1);
+        let page: Vec<Value> = dependents
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|t| json!({ "status": t.status, "task": t.definition }))
+            .collect();
+        let mut body = json!({ "taskId": task_id, "tasks": page });
+        if offset + size < dependents.len() {
+            body["continuationToken"] =
+                json!(URL_SAFE_NO_PAD.encode(format!("offset:{}", offset + size)));
+        }
+        Reply::ok(body)
+    }
+
     /// One page of `listTaskGroup`. The token is an opaque offset.
     pub fn list_group(
         &self,

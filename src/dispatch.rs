@@ -420,7 +420,7 @@ async fn run_unit(queue: &QueueClient, unit: Unit, resumed: bool) -> Result<Done
     let result = match unit {
         Unit::Rerun { task, runs_seen } => rerun(queue, &task, runs_seen, resumed).await,
         Unit::CancelRerun { task, runs_seen } => {
-            return cancel_rerun(queue, &task, runs_seen).await
+            return cancel_rerun(queue, &task, runs_seen, resumed).await
         }
         Unit::Create { copy, definition } => {
             let Some(definition) = definition else {
@@ -590,8 +590,13 @@ async fn cancel_rerun(
     queue: &QueueClient,
     task: &TaskId,
     runs_seen: u32,
+    resumed: bool,
 ) -> Result<Done, DispatchError> {
     let policy = queue.retry_policy();
+    // Whether a cancel or rerun may have been sent (by an earlier attempt
+    // of the job, or an earlier pass of this loop): until then, any run
+    // beyond `runs_seen` is someone else's.
+    let mut maybe_sent = resumed;
     let mut attempt = 0;
     // Set once the cancel went through: a rerun failing after it leaves the
     // task canceled, and the reply must say so.
@@ -602,6 +607,10 @@ async fn cancel_rerun(
     loop {
         let status = queue.status(task).await?;
         let state = state_of(&status);
+        if !maybe_sent && (state != "unscheduled" || run_count(&status) > runs_seen) {
+            return Err(DispatchError::StartedSincePlan { state });
+        }
+        maybe_sent = true;
         let step = cancel_step(status, runs_seen);
         let sent = match step {
             CancelStep::Done(status) => return Ok(run_done(&status, true)),

@@ -3,7 +3,7 @@
 
 use rerunbot::config::{Secret, TaskclusterCredentials};
 use rerunbot::dispatch::dispatch;
-use rerunbot::outcome::ActionOutcome;
+use rerunbot::outcome::{ActionOutcome, DispatchError};
 use rerunbot::pipeline::prepared::{Prepared, PreparedReply, PreparedSection};
 use rerunbot::policy::task::TaskState;
 use rerunbot::policy::{Action, Decision, Plan, PlanRow, Role, TaskClass};
@@ -210,7 +210,11 @@ async fn a_rerun_that_did_not_go_through_is_sent_again_after_the_check() {
         "{outcome:?}"
     );
     let methods: Vec<String> = sandbox.calls().into_iter().map(|c| c.method).collect();
-    assert_eq!(methods, vec!["POST", "GET", "POST"], "checked in between");
+    assert_eq!(
+        methods,
+        vec!["GET", "POST", "GET", "POST"],
+        "read first (is it queued already?), and checked in between"
+    );
     assert_eq!(runs(&sandbox, task), seen as usize + 1);
 }
 
@@ -251,4 +255,72 @@ async fn no_unit_is_sent_once_the_lease_is_not_safely_held() {
         }
     );
     assert!(sandbox.calls().is_empty(), "nothing sent");
+}
+
+#[tokio::test]
+async fn a_rerun_of_a_task_already_pending_says_so_and_sends_nothing() {
+    let (sandbox, client) = queue().await;
+    let task = release::BALROG_LINUX_FAILED;
+    let seen = runs(&sandbox, task) as u32;
+    // Another comment (or an earlier command of this one) reran it first.
+    let first = one_action(task, Action::Rerun { runs_seen: seen });
+    dispatch(&client, &first, false, 8).await;
+    let again = dispatch(&client, &first, false, 8).await;
+    assert_eq!(
+        again[0][0],
+        ActionOutcome::AlreadyQueued {
+            state: "pending".to_owned()
+        }
+    );
+    assert_eq!(sent(&sandbox, "POST").len(), 1, "one rerun sent in all");
+}
+
+#[tokio::test]
+async fn a_task_scheduled_since_the_plan_is_never_canceled() {
+    let (sandbox, client) = queue().await;
+    let task = release::BEETMOVER_MAC_BEHIND_FAILED;
+    // Its dependency was rerun and completed meanwhile: the task runs.
+    assert!(sandbox.set_state(task, TaskState::Running, None));
+    let prepared = one_action(task, Action::CancelRerun { runs_seen: 0 });
+    let outcome = dispatch(&client, &prepared, false, 8).await;
+    assert!(
+        matches!(
+            &outcome[0][0],
+            ActionOutcome::Failed { error: DispatchError::StartedSincePlan { state }, .. } if state == "running"
+        ),
+        "{outcome:?}"
+    );
+    assert!(sent(&sandbox, "POST").is_empty(), "nothing canceled");
+}
+
+#[tokio::test]
+async fn a_rerun_failing_after_the_cancel_says_the_task_is_now_canceled() {
+    let (sandbox, client) = queue().await;
+    let task = release::BEETMOVER_MAC_BEHIND_FAILED;
+    // May cancel, may not rerun.
+    assert!(sandbox.set_scopes("rerunbot", &["queue:cancel-task:*"]));
+    let prepared = one_action(task, Action::CancelRerun { runs_seen: 0 });
+    let outcome = dispatch(&client, &prepared, false, 8).await;
+    let ActionOutcome::Failed {
+        error: DispatchError::CanceledNotRerun { error },
+        ..
+    } = &outcome[0][0]
+    else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        matches!(**error, DispatchError::InsufficientScopes { .. }),
+        "{error:?}"
+    );
+    let reply = rerunbot::reply::wording::dispatch_error(
+        &DispatchError::CanceledNotRerun {
+            error: error.clone(),
+        },
+        "beetmover-repackage-macosx64-shippable/opt",
+    );
+    assert!(reply.contains("the task is now canceled"), "{reply}");
+    assert!(
+        reply.contains("`/rerun beetmover-repackage-macosx64-shippable/opt`"),
+        "{reply}"
+    );
 }

@@ -335,6 +335,9 @@ fn to_known(result: &Result<Done, DispatchError>) -> Option<UnitResult> {
         Ok(Done::Created(id)) => Some(UnitResult::Created {
             task_id: id.clone(),
         }),
+        Ok(Done::Already { state }) => Some(UnitResult::Already {
+            state: state.clone(),
+        }),
         Err(DispatchError::Unavailable { .. }) => None,
         Err(error) => Some(UnitResult::Refused {
             error: error.clone(),
@@ -349,6 +352,9 @@ fn from_known(known: &UnitResult) -> Result<Done, DispatchError> {
             canceled: *canceled,
         }),
         UnitResult::Created { task_id } => Ok(Done::Created(task_id.clone())),
+        UnitResult::Already { state } => Ok(Done::Already {
+            state: state.clone(),
+        }),
         UnitResult::Refused { error } => Err(error.clone()),
     }
 }

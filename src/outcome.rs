@@ -64,6 +64,8 @@ pub enum UnitResult {
     Run { run_id: Option<u32>, canceled: bool },
     /// The copy exists in the queue.
     Created { task_id: TaskId },
+    /// The task was already pending or running: nothing was sent.
+    Already { state: String },
     /// The queue gave a definitive answer other than yes; asking again
     /// would get the same.
     Refused { error: DispatchError },

@@ -46,7 +46,13 @@ const SCENARIOS: &[Scenario] = &[
         comment: "/retrigger balrog-linux64-shippable/opt",
     },
     Scenario {
-        title: "A release task behind a failed dependency: cancel, then rerun",
+        title: "A release task behind a failed dependency it takes nothing from: cancel, then rerun",
+        pr: PR_MERGED,
+        login: "mia",
+        comment: "/rerun --force release-notify-push-firefox",
+    },
+    Scenario {
+        title: "A release task that uploads the failed dependency's artifacts: refused, rerun the dependency first",
         pr: PR_MERGED,
         login: "mia",
         comment: "/rerun --force beetmover-repackage-macosx64-shippable/opt",

@@ -59,6 +59,10 @@ struct PlanArgs {
     /// Print JSON, one entry per task
     #[arg(long)]
     json: bool,
+    /// Judge deadlines at this time (RFC 3339) instead of now, e.g. to replay
+    /// a saved task group
+    #[arg(long)]
+    now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn parse_role(text: &str) -> Result<rerunbot::policy::Role, String> {
@@ -133,7 +137,7 @@ fn main() -> ExitCode {
                 pr_author: args.pr_author,
                 config: args.config,
                 json: args.json,
-                now: chrono::Utc::now(),
+                now: args.now.unwrap_or_else(chrono::Utc::now),
             };
             return answer(rerunbot::dry_run::run(
                 &args,

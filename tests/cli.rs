@@ -114,7 +114,7 @@ fn plan_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&stdout).expect("json")
 }
 
-fn row<'a>(plan: &'a serde_json::Value, command: usize) -> &'a serde_json::Value {
+fn row(plan: &serde_json::Value, command: usize) -> &serde_json::Value {
     &plan["commands"][command]["tasks"][0]
 }
 

@@ -32,6 +32,8 @@ pub(crate) struct AppInner {
     installations: Mutex<HashMap<InstallationId, Arc<InstallationState>>>,
     /// The content-creation budget of every installation.
     limiter: Arc<ContentLimiter>,
+    /// The login the App's comments carry (`<slug>[bot]`), once known.
+    bot_login: tokio::sync::OnceCell<String>,
 }
 
 impl fmt::Debug for GithubApp {
@@ -88,6 +90,7 @@ impl GithubApp {
                 key,
                 installations: Mutex::new(HashMap::new()),
                 limiter,
+                bot_login: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -136,6 +139,33 @@ impl AppInner {
             .map_err(|e| GithubError::Key(format!("cannot sign the App JWT: {e}")))
     }
 
+    /// The login the App's own comments carry, `<slug>[bot]`, from
+    /// `GET /app` (once per process).
+    pub async fn bot_login(&self) -> Result<String, GithubError> {
+        self.bot_login
+            .get_or_try_init(|| async {
+                let request = Request {
+                    method: Method::GET,
+                    target: "/app",
+                    body: None,
+                    if_none_match: None,
+                    replay_safe: true,
+                };
+                let response = self
+                    .transport
+                    .execute(&JwtAuth { app: self }, None, &request)
+                    .await?;
+                let app: RawApp = response.json().await.map_err(|e| GithubError::Decode {
+                    method: "GET".to_owned(),
+                    path: "/app".to_owned(),
+                    reason: e.without_url().to_string(),
+                })?;
+                Ok(format!("{}[bot]", app.slug))
+            })
+            .await
+            .cloned()
+    }
+
     /// `POST /app/installations/{id}/access_tokens`.
     pub async fn mint_token(&self, id: InstallationId) -> Result<CachedToken, GithubError> {
         let target = format!("/app/installations/{id}/access_tokens");
@@ -161,6 +191,12 @@ impl AppInner {
             expires_at: raw.expires_at,
         })
     }
+}
+
+/// The part of `GET /app` we read.
+#[derive(serde::Deserialize)]
+struct RawApp {
+    slug: String,
 }
 
 /// Authorizes as the App itself.

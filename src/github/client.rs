@@ -96,6 +96,13 @@ pub struct InstallationClient {
     id: InstallationId,
 }
 
+impl InstallationClient {
+    /// The login the App's own comments carry (`<slug>[bot]`).
+    pub async fn bot_login(&self) -> Result<String, GithubError> {
+        self.app.bot_login().await
+    }
+}
+
 impl fmt::Debug for InstallationClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InstallationClient")

@@ -429,11 +429,13 @@ async fn find_reply(
     job: &CommentJob,
     marker: &str,
 ) -> Result<Option<CommentId>, StepError> {
+    // Only the App's own comments: any other bot could copy the marker.
+    let ours = gh.bot_login().await?;
     let comments = gh.comments(&job.repo, job.pr).await?;
     Ok(comments
         .into_iter()
         .rev()
-        .find(|c| c.user.kind == "Bot" && c.body.contains(marker))
+        .find(|c| c.user.login.as_str().eq_ignore_ascii_case(&ours) && c.body.contains(marker))
         .map(|c| c.id))
 }
 

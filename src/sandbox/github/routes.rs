@@ -108,6 +108,10 @@ fn route(state: &mut State, req: &Incoming<'_>) -> Answer {
         }
         return match (req.method.as_str(), segments.as_slice()) {
             ("POST", ["app", "installations", id, "access_tokens"]) => issue_token(state, id),
+            ("GET", ["app"]) => Answer::json(
+                StatusCode::OK,
+                json!({ "id": state.app_id, "slug": BOT_LOGIN.trim_end_matches("[bot]") }),
+            ),
             _ => Answer::not_found(),
         };
     }

@@ -4,14 +4,20 @@
 
 use super::scan::is_space;
 use super::suggest::{near_command, near_flag};
-use super::{Command, CommandError, ParseLimits};
+use super::{Command, CommandError, ParseLimits, MAX_SELECTORS, MAX_SELECTOR_CHARS};
 
 /// What a line is: not ours (`None`), a command, or a malformed command.
 pub(crate) fn parse_line(
     text: &str,
     limits: &ParseLimits,
 ) -> Option<Result<Command, CommandError>> {
-    let mut words = text.split(is_space).filter(|w| !w.is_empty());
+    // A question is prose about a command (`/rerun?`, `/rerun or
+    // retrigger?`), not one.
+    if text.trim_end().ends_with('?') && !text.starts_with("/rerunbot") {
+        return None;
+    }
+    let words = words(text);
+    let mut words = words.iter().map(String::as_str);
     let word = words.next()?;
     let name = word
         .strip_prefix('/')?
@@ -37,6 +43,29 @@ pub(crate) fn parse_line(
         }
     };
     Some(result)
+}
+
+/// The words of a line; a double-quoted part is one word without its quotes
+/// (`"Gecko Decision Task"`), so names with spaces can be selected.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches(is_space);
+        if rest.is_empty() {
+            return out;
+        }
+        if let Some(quoted) = rest.strip_prefix('"') {
+            if let Some(end) = quoted.find('"') {
+                out.push(quoted[..end].to_owned());
+                rest = &quoted[end + 1..];
+                continue;
+            }
+        }
+        let end = rest.find(is_space).unwrap_or(rest.len());
+        out.push(rest[..end].to_owned());
+        rest = &rest[end..];
+    }
 }
 
 fn parse_bot<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<Command, CommandError> {
@@ -130,10 +159,37 @@ fn parse_args<'a>(
                 suggestion: near_flag(w),
             });
         }
+        if takes_count && args.times.is_none() && matches!(classify_count(w), CountWord::Count(_)) {
+            let selectors: Vec<String> = args.selectors.iter().map(|s| quote(s)).collect();
+            return Err(CommandError::CountAfterSelectors {
+                suggestion: format!("/retrigger {w} {}", selectors.join(" ")),
+            });
+        }
         first_positional = false;
-        args.selectors.push(strip_backticks(w).to_string());
+        let selector = strip_backticks(w);
+        if selector.chars().count() > MAX_SELECTOR_CHARS {
+            return Err(CommandError::SelectorTooLong {
+                max: MAX_SELECTOR_CHARS,
+            });
+        }
+        args.selectors.push(selector.to_string());
+    }
+    if args.selectors.len() > MAX_SELECTORS {
+        return Err(CommandError::TooManySelectors {
+            found: args.selectors.len(),
+            max: MAX_SELECTORS,
+        });
     }
     Ok(args)
+}
+
+/// A selector as typed back: double-quoted when it holds spaces.
+fn quote(selector: &str) -> String {
+    if selector.chars().any(is_space) {
+        format!("\"{selector}\"")
+    } else {
+        selector.to_owned()
+    }
 }
 
 fn check_count(written: &str, n: u64, limits: &ParseLimits) -> Result<u32, CommandError> {
@@ -162,6 +218,46 @@ fn strip_backticks(w: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 11.9, one row per rule: (line, what it parses to).
+    #[test]
+    fn grammar_rules() {
+        let limits = ParseLimits::default();
+        let parse = |t: &str| parse_line(t, &limits);
+        let sel = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // 11.9 count after the selector: "the count goes first".
+        assert_eq!(
+            parse("/retrigger test-foo 3"),
+            Some(Err(CommandError::CountAfterSelectors {
+                suggestion: "/retrigger 3 test-foo".into()
+            }))
+        );
+        // 11.9 double-quoted selectors hold spaces.
+        assert_eq!(
+            parse("/rerun \"Gecko Decision Task\" --force"),
+            Some(Ok(Command::Rerun {
+                selectors: sel(&["Gecko Decision Task"]),
+                force: true
+            }))
+        );
+        // 11.9 a question is prose, not a bulk rerun.
+        assert_eq!(parse("/rerun?"), None);
+        assert_eq!(parse("/rerun or retrigger?"), None);
+        assert_eq!(parse("/rerunbot ?"), Some(Ok(Command::Help)));
+        // 11.9 at most 50 selectors of 200 characters.
+        let many = format!("/rerun {}", vec!["a"; 51].join(" "));
+        assert_eq!(
+            parse(&many),
+            Some(Err(CommandError::TooManySelectors { found: 51, max: 50 }))
+        );
+        let long = format!("/rerun {}", "a".repeat(201));
+        assert_eq!(
+            parse(&long),
+            Some(Err(CommandError::SelectorTooLong { max: 200 }))
+        );
+        let fifty = format!("/rerun {}", vec!["a"; 50].join(" "));
+        assert!(matches!(parse(&fifty), Some(Ok(_))));
+    }
 
     #[test]
     fn classify_count_table() {

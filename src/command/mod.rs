@@ -206,7 +206,19 @@ pub enum CommandError {
     DuplicateFlag { flag: String },
     /// `/rerunbot frobnicate`.
     UnknownSubcommand { written: String },
+    /// `/retrigger foo 3`: the count goes first; `suggestion` is the line
+    /// with the count moved.
+    CountAfterSelectors { suggestion: String },
+    /// More than [`MAX_SELECTORS`] selectors in one command.
+    TooManySelectors { found: usize, max: usize },
+    /// A selector longer than [`MAX_SELECTOR_CHARS`] characters.
+    SelectorTooLong { max: usize },
 }
+
+/// Selectors per command.
+pub const MAX_SELECTORS: usize = 50;
+/// Characters per selector.
+pub const MAX_SELECTOR_CHARS: usize = 200;
 
 /// A problem with the comment as a whole.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -328,6 +328,16 @@ pub fn command_error(e: &CommandError) -> String {
         CommandError::DuplicateFlag { flag } => {
             format!("the flag {} is given more than once; write it once", code(flag))
         }
+        CommandError::CountAfterSelectors { suggestion } => format!(
+            "the count goes first: {}",
+            code(suggestion)
+        ),
+        CommandError::TooManySelectors { found, max } => format!(
+            "{found} selectors; at most {max} per command: use a glob, or split the command"
+        ),
+        CommandError::SelectorTooLong { max } => format!(
+            "a selector is longer than {max} characters; use a shorter label or a glob"
+        ),
         CommandError::UnknownSubcommand { written } => format!(
             "{} is not a rerunbot command; try `/rerunbot help`",
             code(&shorten(written, 80))

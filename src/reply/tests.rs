@@ -650,3 +650,37 @@ fn unconfirmed_actions_say_what_is_known_and_never_to_ask_again() {
     assert!(!out.contains("comment again"), "{out}");
     insta::assert_snapshot!(out);
 }
+
+/// Issue 11.10: a label from the pull request's own task graph cannot
+/// mention anyone, link an issue or break a line, in the table or in a row
+/// warning; a rerun that found its task queued says so.
+#[test]
+fn task_labels_stay_in_code_spans_and_link_text_on_one_line() {
+    let label = "evil\n@mozilla/releng #123 **bold**";
+    let mut warned = row(
+        "Evl",
+        label,
+        TaskClass::Release,
+        TaskState::Completed,
+        Decision::Act(Action::Rerun { runs_seen: 1 }),
+    );
+    warned.warnings = vec![Warning::ChainOfTrust];
+    let plan = plan_of(vec![warned]);
+    let outcomes = vec![ActionOutcome::AlreadyQueued {
+        state: "pending".into(),
+    }];
+    let body = render_one(planned("/rerun --force", &plan, &outcomes));
+    for line in body.lines() {
+        if line.contains("@mozilla/releng") {
+            let in_code = line.contains("`evil @mozilla/releng #123 **bold**`");
+            let in_link = line.contains("[evil \\@mozilla/releng \\#123 \\*\\*bold\\*\\*](");
+            assert!(in_code || in_link, "{line}");
+        }
+    }
+    assert!(!body.contains("evil\n"), "{body}");
+    assert!(
+        body.contains("already `pending`: the queue made no new run"),
+        "{body}"
+    );
+    assert!(!body.contains("rerun started"), "{body}");
+}

@@ -169,3 +169,23 @@ async fn content_creation_is_queued_not_dropped() {
     assert!(posts[2].at.duration_since(first) >= window - Duration::from_millis(20));
     assert!(posts[4].at.duration_since(first) >= window * 2 - Duration::from_millis(20));
 }
+
+/// octocrab's retry layer is not in the stack: a comment creation answered
+/// 502 is sent once (GitHub may have made it), while a read is retried.
+#[tokio::test]
+async fn a_comment_creation_is_never_replayed() {
+    let (sandbox, client) = setup(fast_options()).await;
+    warm(&sandbox, &client).await;
+    sandbox.fail_next(1, 502);
+    let err = client
+        .create_comment(&repo(), PullRequestNumber(1), "hello")
+        .await;
+    assert!(
+        matches!(&err, Err(e @ GithubError::Unavailable { .. }) if e.is_retryable()),
+        "{err:?}"
+    );
+    assert_eq!(
+        calls_to(&sandbox, "POST", "/repos/mozilla/gecko/issues/1/comments").len(),
+        1
+    );
+}

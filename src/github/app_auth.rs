@@ -1,25 +1,26 @@
-//! GitHub App authentication: an RS256 JWT signed with the App's private key
-//! (`iss` = app id, `iat` = now − 60 s for clock skew, `exp` = now + 9 min),
-//! exchanged for an installation access token that is cached per
-//! installation until five minutes before it expires.
+//! GitHub App authentication, done by octocrab: an RS256 JWT from the App id
+//! and key (`iss` = app id, `iat` = now − 60 s, `exp` = now + 9 min),
+//! exchanged for an installation access token that octocrab caches per
+//! installation client and replaces 30 s before it expires or after a 401.
+//! Ours: one octocrab client per installation, shared by every
+//! `InstallationClient` of it, so the token is minted once.
 
+use super::client::decode;
 use super::client::{InstallationClient, InstallationState};
 use super::error::GithubError;
 use super::limiter::{ContentLimiter, InstallationLimiter};
-use super::model::RawAccessToken;
-use super::transport::{Authorizer, Request, Transport};
+use super::transport::{Request, Transport};
 use super::GithubOptions;
 use crate::config::Secret;
 use crate::types::InstallationId;
-use chrono::{DateTime, Utc};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::Method;
+use jsonwebtoken::EncodingKey;
+use octocrab::Octocrab;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-/// The App: one HTTP client, one key, and per-installation state.
-/// Cloning is cheap and shares everything.
+/// The App: one octocrab client authenticated as the App, and
+/// per-installation state. Cloning is cheap and shares everything.
 #[derive(Clone)]
 pub struct GithubApp {
     inner: Arc<AppInner>,
@@ -28,7 +29,8 @@ pub struct GithubApp {
 pub(crate) struct AppInner {
     pub transport: Transport,
     app_id: u64,
-    key: EncodingKey,
+    /// Authenticated as the App (JWT); installation clients derive from it.
+    crab: Octocrab,
     installations: Mutex<HashMap<InstallationId, Arc<InstallationState>>>,
     /// The content-creation budget of every installation.
     limiter: Arc<ContentLimiter>,
@@ -43,19 +45,6 @@ impl fmt::Debug for GithubApp {
             .field("api_url", &self.inner.transport.base())
             .finish_non_exhaustive()
     }
-}
-
-/// An installation access token and when GitHub says it expires.
-pub(crate) struct CachedToken {
-    pub value: Secret,
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(serde::Serialize)]
-struct Claims {
-    iat: i64,
-    exp: i64,
-    iss: String,
 }
 
 impl GithubApp {
@@ -83,11 +72,28 @@ impl GithubApp {
             options.content_requests_per_window,
             options.content_window,
         ));
+        let transport = Transport::new(api_url, options);
+        let crab = Octocrab::builder()
+            .base_uri(transport.base())
+            .map_err(|e| GithubError::Key(format!("invalid GitHub API URL: {e}")))?
+            .app(octocrab::models::AppId(app_id), key)
+            .add_header(
+                http::header::ACCEPT,
+                "application/vnd.github+json".to_owned(),
+            )
+            .add_header(
+                http::header::HeaderName::from_static("x-github-api-version"),
+                "2022-11-28".to_owned(),
+            )
+            // Appended after octocrab's own `octocrab`.
+            .add_header(http::header::USER_AGENT, "rerunbot".to_owned())
+            .build()
+            .map_err(|e| GithubError::Key(format!("cannot build the GitHub client: {e}")))?;
         Ok(GithubApp {
             inner: Arc::new(AppInner {
-                transport: Transport::new(api_url, options)?,
+                transport,
                 app_id,
-                key,
+                crab,
                 installations: Mutex::new(HashMap::new()),
                 limiter,
                 bot_login: tokio::sync::OnceCell::new(),
@@ -107,7 +113,8 @@ impl GithubApp {
     }
 
     /// The client for one installation; cheap, and every client for the same
-    /// installation shares its token, caches and content limiter.
+    /// installation shares its octocrab client (and so its token), caches
+    /// and content limiter.
     pub fn installation(&self, id: InstallationId) -> InstallationClient {
         let state = {
             let mut map = self
@@ -118,7 +125,10 @@ impl GithubApp {
             map.entry(id)
                 .or_insert_with(|| {
                     let limiter = InstallationLimiter::new(self.inner.limiter.clone(), id);
-                    Arc::new(InstallationState::new(limiter))
+                    Arc::new(InstallationState::new(
+                        self.inner.installation_crab(id),
+                        limiter,
+                    ))
                 })
                 .clone()
         };
@@ -127,69 +137,33 @@ impl GithubApp {
 }
 
 impl AppInner {
-    /// A fresh App JWT.
-    pub fn jwt(&self) -> Result<String, GithubError> {
-        let now = Utc::now().timestamp();
-        let claims = Claims {
-            iat: now - 60,
-            exp: now + 9 * 60,
-            iss: self.app_id.to_string(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
-            .map_err(|e| GithubError::Key(format!("cannot sign the App JWT: {e}")))
-    }
-
     /// The login the App's own comments carry, `<slug>[bot]`, from
-    /// `GET /app` (once per process).
+    /// `GET /app` as the App (once per process).
     pub async fn bot_login(&self) -> Result<String, GithubError> {
         self.bot_login
             .get_or_try_init(|| async {
                 let request = Request {
-                    method: Method::GET,
+                    method: http::Method::GET,
                     target: "/app",
                     body: None,
                     if_none_match: None,
                     replay_safe: true,
                 };
-                let response = self
-                    .transport
-                    .execute(&JwtAuth { app: self }, None, &request)
-                    .await?;
-                let app: RawApp = response.json().await.map_err(|e| GithubError::Decode {
-                    method: "GET".to_owned(),
-                    path: "/app".to_owned(),
-                    reason: e.without_url().to_string(),
-                })?;
+                let answer = self.transport.execute(&self.crab, None, &request).await?;
+                let app: RawApp = decode(http::Method::GET, "/app", &answer)?;
                 Ok(format!("{}[bot]", app.slug))
             })
             .await
             .cloned()
     }
 
-    /// `POST /app/installations/{id}/access_tokens`.
-    pub async fn mint_token(&self, id: InstallationId) -> Result<CachedToken, GithubError> {
-        let target = format!("/app/installations/{id}/access_tokens");
-        let request = Request {
-            method: Method::POST,
-            target: &target,
-            body: None,
-            if_none_match: None,
-            replay_safe: true,
-        };
-        let response = self
-            .transport
-            .execute(&JwtAuth { app: self }, None, &request)
-            .await?;
-        let raw: RawAccessToken = response.json().await.map_err(|e| GithubError::Decode {
-            method: "POST".to_owned(),
-            path: target.clone(),
-            reason: e.without_url().to_string(),
-        })?;
-        tracing::debug!(installation = %id, expires_at = %raw.expires_at, "minted installation token");
-        Ok(CachedToken {
-            value: Secret::new(raw.token),
-            expires_at: raw.expires_at,
-        })
+    /// octocrab as installation `id`; it mints and caches the token.
+    fn installation_crab(&self, id: InstallationId) -> Octocrab {
+        // `installation` only fails on a client not authenticated as an
+        // App, which ours always is.
+        self.crab
+            .installation(octocrab::models::InstallationId(id.0))
+            .unwrap_or_else(|_| self.crab.clone())
     }
 }
 
@@ -197,49 +171,4 @@ impl AppInner {
 #[derive(serde::Deserialize)]
 struct RawApp {
     slug: String,
-}
-
-/// Authorizes as the App itself.
-struct JwtAuth<'a> {
-    app: &'a AppInner,
-}
-
-impl Authorizer for JwtAuth<'_> {
-    async fn header(&self) -> Result<String, GithubError> {
-        Ok(format!("Bearer {}", self.app.jwt()?))
-    }
-    async fn invalidate(&self) -> bool {
-        // A refused JWT will not be accepted on a second try.
-        false
-    }
-}
-
-/// Authorizes as an installation, minting or reusing its token.
-pub(crate) struct InstallationAuth<'a> {
-    pub app: &'a AppInner,
-    pub state: &'a InstallationState,
-    pub id: InstallationId,
-}
-
-impl Authorizer for InstallationAuth<'_> {
-    async fn header(&self) -> Result<String, GithubError> {
-        // The lock is held while minting so concurrent callers share one token.
-        let mut slot = self.state.token.lock().await;
-        let margin = chrono::Duration::from_std(self.app.transport.options().token_refresh_margin)
-            .unwrap_or_else(|_| chrono::Duration::minutes(5));
-        let fresh = slot
-            .as_ref()
-            .is_some_and(|t| Utc::now() + margin < t.expires_at);
-        if !fresh {
-            *slot = Some(self.app.mint_token(self.id).await?);
-        }
-        match slot.as_ref() {
-            Some(token) => Ok(format!("token {}", token.value.expose())),
-            None => Err(GithubError::Key("no installation token".to_owned())),
-        }
-    }
-    async fn invalidate(&self) -> bool {
-        *self.state.token.lock().await = None;
-        true
-    }
 }

@@ -3,13 +3,14 @@
 //! `comments`) build on: JSON GETs, pagination over `Link: rel="next"`, and
 //! the per-installation state (token, caches, content limiter).
 
-use super::app_auth::{AppInner, CachedToken, InstallationAuth};
+use super::app_auth::AppInner;
 use super::error::GithubError;
 use super::limiter::InstallationLimiter;
-use super::transport::Request;
+use super::transport::{Answer, Request};
 use crate::policy::plan::Role;
 use crate::types::{InstallationId, Login, RepoName};
-use reqwest::{Method, Response};
+use http::Method;
+use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::fmt;
@@ -40,8 +41,6 @@ pub struct GithubOptions {
     /// First backoff; doubles per retry (capped at 10 s).
     pub backoff_base: Duration,
     pub request_timeout: Duration,
-    /// Tokens are replaced this long before GitHub's `expires_at`.
-    pub token_refresh_margin: Duration,
     pub permission_ttl: Duration,
     pub config_ttl: Duration,
 }
@@ -55,7 +54,6 @@ impl Default for GithubOptions {
             max_retries: 3,
             backoff_base: Duration::from_millis(500),
             request_timeout: Duration::from_secs(30),
-            token_refresh_margin: Duration::from_secs(5 * 60),
             permission_ttl: Duration::from_secs(60),
             config_ttl: Duration::from_secs(60),
         }
@@ -71,16 +69,17 @@ pub(crate) struct CachedFile {
 
 /// What all clients of one installation share.
 pub(crate) struct InstallationState {
-    pub token: tokio::sync::Mutex<Option<CachedToken>>,
+    /// octocrab as this installation: its token cache.
+    pub crab: Octocrab,
     pub limiter: InstallationLimiter,
     pub roles: Mutex<HashMap<(String, String), (Role, Instant)>>,
     pub configs: Mutex<HashMap<String, CachedFile>>,
 }
 
 impl InstallationState {
-    pub fn new(limiter: InstallationLimiter) -> Self {
+    pub fn new(crab: Octocrab, limiter: InstallationLimiter) -> Self {
         Self {
-            token: tokio::sync::Mutex::new(None),
+            crab,
             limiter,
             roles: Mutex::new(HashMap::new()),
             configs: Mutex::new(HashMap::new()),
@@ -139,7 +138,7 @@ impl InstallationClient {
         target: &str,
         body: Option<&serde_json::Value>,
         if_none_match: Option<&str>,
-    ) -> Result<Response, GithubError> {
+    ) -> Result<Answer, GithubError> {
         self.execute(Request {
             method,
             target,
@@ -157,7 +156,7 @@ impl InstallationClient {
         method: Method,
         target: &str,
         body: Option<&serde_json::Value>,
-    ) -> Result<Response, GithubError> {
+    ) -> Result<Answer, GithubError> {
         self.execute(Request {
             method,
             target,
@@ -168,22 +167,17 @@ impl InstallationClient {
         .await
     }
 
-    async fn execute(&self, request: Request<'_>) -> Result<Response, GithubError> {
-        let auth = InstallationAuth {
-            app: &self.app,
-            state: &self.state,
-            id: self.id,
-        };
+    async fn execute(&self, request: Request<'_>) -> Result<Answer, GithubError> {
         self.app
             .transport
-            .execute(&auth, Some(&self.state.limiter), &request)
+            .execute(&self.state.crab, Some(&self.state.limiter), &request)
             .await
     }
 
     /// GET and decode.
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GithubError> {
         let response = self.send(Method::GET, path, None, None).await?;
-        decode(Method::GET, path, response).await
+        decode(Method::GET, path, &response)
     }
 
     /// GET every page of a listing, following `Link: rel="next"`.
@@ -210,11 +204,11 @@ impl InstallationClient {
             }
             let response = self.send(Method::GET, &target, None, None).await?;
             next = response
-                .headers()
-                .get(reqwest::header::LINK)
+                .headers
+                .get(http::header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
-            let page: P = decode(Method::GET, first, response).await?;
+            let page: P = decode(Method::GET, first, &response)?;
             out.extend(items(page));
         }
         Ok(out)
@@ -222,15 +216,15 @@ impl InstallationClient {
 }
 
 /// Reads a 2xx body as JSON.
-pub(crate) async fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     method: Method,
     path: &str,
-    response: Response,
+    answer: &Answer,
 ) -> Result<T, GithubError> {
-    response.json().await.map_err(|e| GithubError::Decode {
+    serde_json::from_str(&answer.body).map_err(|e| GithubError::Decode {
         method: method.to_string(),
         path: path.to_owned(),
-        reason: e.without_url().to_string(),
+        reason: e.to_string(),
     })
 }
 

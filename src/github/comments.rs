@@ -5,7 +5,7 @@ use super::client::{decode, InstallationClient};
 use super::error::GithubError;
 use super::model::{IssueComment, RawComment, Reaction};
 use crate::types::{CommentId, PullRequestNumber, RepoName};
-use reqwest::Method;
+use http::Method;
 use serde_json::json;
 
 impl InstallationClient {
@@ -35,7 +35,7 @@ impl InstallationClient {
         // Not repeated on a 5xx: GitHub may have created it (the pipeline
         // finds it by its marker when the job is retried).
         let response = self.send_once(Method::POST, &path, Some(&payload)).await?;
-        let raw: RawComment = decode(Method::POST, &path, response).await?;
+        let raw: RawComment = decode(Method::POST, &path, &response)?;
         Ok(raw.id())
     }
 

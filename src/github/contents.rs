@@ -5,10 +5,11 @@
 use super::client::{decode, is_not_found, make_room, repo_key, InstallationClient};
 use super::error::GithubError;
 use super::model::RawContent;
+use super::transport::Answer;
 use super::CONFIG_PATH;
 use crate::types::RepoName;
 use base64::Engine;
-use reqwest::{Method, StatusCode};
+use http::{Method, StatusCode};
 use std::time::Instant;
 
 impl InstallationClient {
@@ -42,7 +43,7 @@ impl InstallationClient {
             }
             Err(e) => return Err(e),
         };
-        if response.status() == StatusCode::NOT_MODIFIED {
+        if response.status == StatusCode::NOT_MODIFIED {
             let cached = self.lock_configs().get_mut(&key).map(|c| {
                 c.fetched = Instant::now();
                 c.text.clone()
@@ -61,14 +62,14 @@ impl InstallationClient {
         &self,
         key: String,
         path: &str,
-        response: reqwest::Response,
+        response: Answer,
     ) -> Result<Option<String>, GithubError> {
         let new_etag = response
-            .headers()
-            .get(reqwest::header::ETAG)
+            .headers
+            .get(http::header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let raw: RawContent = decode(Method::GET, path, response).await?;
+        let raw: RawContent = decode(Method::GET, path, &response)?;
         let text = decode_content(&raw).map_err(|reason| GithubError::Decode {
             method: "GET".to_owned(),
             path: path.to_owned(),

@@ -215,12 +215,6 @@ impl RawComment {
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct RawAccessToken {
-    pub token: String,
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

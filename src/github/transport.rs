@@ -1,14 +1,19 @@
-//! The one layer every GitHub request goes through: base URL, standard
-//! headers, authorization, the content-creation limiter, rate-limit waits
-//! (`retry-after`, `x-ratelimit-reset`), bounded retries of 5xx and network
-//! failures, and one re-authorization after a 401.
+//! Our policy over octocrab's HTTP stack: every GitHub request goes through
+//! `Transport::execute`, which sends it with octocrab's raw `_get` / `_post` /
+//! `_patch` (octocrab adds the base URL and the installation token, minting
+//! and caching it) and decides what happens next: the content-creation
+//! limiter, rate-limit waits (`retry-after`, `x-ratelimit-reset`), bounded
+//! retries of 5xx and network failures for requests that are safe to
+//! replay, and one resend after a 401 (octocrab has dropped the refused
+//! token by then). octocrab's own retry layer is not compiled in: it would
+//! replay a comment creation.
 
 use super::error::GithubError;
 use super::limiter::InstallationLimiter;
 use super::GithubOptions;
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, IF_NONE_MATCH, USER_AGENT};
-use reqwest::{Method, Response, StatusCode};
-use std::future::Future;
+use http::header::{HeaderMap, IF_NONE_MATCH};
+use http::{Method, StatusCode};
+use octocrab::Octocrab;
 use std::time::Duration;
 
 /// How many rate-limit waits one request may sit through before we give the
@@ -17,14 +22,6 @@ const MAX_RATE_LIMIT_WAITS: u32 = 3;
 /// GitHub's advice when a limit answer names no time: wait a minute.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// Supplies the `Authorization` header, and may drop a credential GitHub
-/// refused so that the next attempt gets a fresh one.
-pub(crate) trait Authorizer {
-    fn header(&self) -> impl Future<Output = Result<String, GithubError>> + Send;
-    /// Returns true when a retry with a new credential makes sense.
-    fn invalidate(&self) -> impl Future<Output = bool> + Send;
-}
 
 /// One request, described independently of its attempts.
 pub(crate) struct Request<'a> {
@@ -41,23 +38,35 @@ pub(crate) struct Request<'a> {
     pub replay_safe: bool,
 }
 
+/// A whole answer: status, headers and body, read within the timeout.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Answered(Answer),
+    /// No answer (connection, timeout), or octocrab could not mint the
+    /// installation token (its answer's status, when it had one).
+    Failed {
+        status: Option<StatusCode>,
+        reason: String,
+    },
+}
+
 pub(crate) struct Transport {
-    http: reqwest::Client,
     base: String,
     options: GithubOptions,
 }
 
 impl Transport {
-    pub fn new(api_url: &str, options: GithubOptions) -> Result<Self, GithubError> {
-        let http = reqwest::Client::builder()
-            .timeout(options.request_timeout)
-            .build()
-            .map_err(|e| GithubError::Key(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self {
-            http,
+    pub fn new(api_url: &str, options: GithubOptions) -> Self {
+        Self {
             base: api_url.trim_end_matches('/').to_owned(),
             options,
-        })
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -68,29 +77,31 @@ impl Transport {
         &self.options
     }
 
-    /// The absolute URL for a target; `None` when an absolute URL points
-    /// outside the API (we never send a token to another host).
-    pub fn url_for(&self, target: &str) -> Option<String> {
+    /// The target as a path below the API base (what octocrab joins to its
+    /// base URI, and the only form it sends the token with); `None` when an
+    /// absolute URL points outside the API (we never send a token elsewhere).
+    pub fn relative(&self, target: &str) -> Option<String> {
         if target.starts_with('/') {
-            Some(format!("{}{}", self.base, target))
-        } else if target.starts_with(&format!("{}/", self.base)) {
             Some(target.to_owned())
         } else {
-            None
+            target
+                .strip_prefix(&self.base)
+                .filter(|rest| rest.starts_with('/'))
+                .map(str::to_owned)
         }
     }
 
     /// Sends `req` until it succeeds (2xx or 304), fails permanently, or
     /// runs out of retries.
-    pub async fn execute<A: Authorizer>(
+    pub async fn execute(
         &self,
-        auth: &A,
+        crab: &Octocrab,
         limiter: Option<&InstallationLimiter>,
         req: &Request<'_>,
-    ) -> Result<Response, GithubError> {
+    ) -> Result<Answer, GithubError> {
         let path = display_path(req.target, &self.base);
-        let url = self
-            .url_for(req.target)
+        let target = self
+            .relative(req.target)
             .ok_or_else(|| GithubError::Decode {
                 method: req.method.to_string(),
                 path: path.clone(),
@@ -106,33 +117,25 @@ impl Transport {
                     limiter.acquire().await;
                 }
             }
-            let mut builder = self
-                .http
-                .request(req.method.clone(), &url)
-                .header(ACCEPT, "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28")
-                .header(USER_AGENT, "rerunbot")
-                .header(AUTHORIZATION, auth.header().await?);
-            if let Some(etag) = req.if_none_match {
-                builder = builder.header(IF_NONE_MATCH, etag);
-            }
-            if let Some(body) = req.body {
-                builder = builder.json(body);
-            }
             let unavailable = |reason: String| GithubError::Unavailable {
                 method: req.method.to_string(),
                 path: path.clone(),
                 reason,
             };
-            let response = match builder.send().await {
-                Ok(response) => response,
-                Err(e) => {
+            let answer = match self.attempt(crab, req, &target).await {
+                Attempt::Answered(answer) => answer,
+                Attempt::Failed { status, reason } => {
+                    // A token mint GitHub refused (bad key, wrong app):
+                    // asking again will not help.
+                    if let Some(status) = status.filter(|s| s.is_client_error()) {
+                        return Err(GithubError::Permanent {
+                            method: req.method.to_string(),
+                            path,
+                            status: status.as_u16(),
+                            message: reason,
+                        });
+                    }
                     failures += 1;
-                    let reason = if e.is_timeout() {
-                        "timed out".to_owned()
-                    } else {
-                        format!("request failed: {}", e.without_url())
-                    };
                     if failures > self.options.max_retries || !req.replay_safe {
                         return Err(unavailable(reason));
                     }
@@ -141,11 +144,11 @@ impl Transport {
                     continue;
                 }
             };
-            let status = response.status();
+            let status = answer.status;
             if status.is_success() || status == StatusCode::NOT_MODIFIED {
-                return Ok(response);
+                return Ok(answer);
             }
-            if let Some(wait) = rate_limit_wait(status, response.headers()) {
+            if let Some(wait) = rate_limit_wait(status, &answer.headers) {
                 if wait > self.options.max_rate_limit_wait || waits >= MAX_RATE_LIMIT_WAITS {
                     return Err(GithubError::RateLimited {
                         method: req.method.to_string(),
@@ -158,7 +161,9 @@ impl Transport {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            if status == StatusCode::UNAUTHORIZED && !reauthorized && auth.invalidate().await {
+            // octocrab dropped the refused installation token; the resend
+            // mints a new one.
+            if status == StatusCode::UNAUTHORIZED && !reauthorized {
                 reauthorized = true;
                 continue;
             }
@@ -171,7 +176,7 @@ impl Transport {
                 tokio::time::sleep(self.backoff(failures)).await;
                 continue;
             }
-            let message = error_message(response).await;
+            let message = error_message(&answer.body);
             // A secondary limit may come as a bare 403 naming itself only in
             // the message; GitHub's advice then is to wait a minute.
             if status == StatusCode::FORBIDDEN && names_a_rate_limit(&message) {
@@ -196,6 +201,42 @@ impl Transport {
         }
     }
 
+    /// One send through octocrab, answer read in full, within the timeout.
+    async fn attempt(&self, crab: &Octocrab, req: &Request<'_>, target: &str) -> Attempt {
+        let send = async {
+            let response = match req.method {
+                Method::GET => {
+                    let mut headers = HeaderMap::new();
+                    if let Some(etag) = req.if_none_match.and_then(|e| e.parse().ok()) {
+                        headers.insert(IF_NONE_MATCH, etag);
+                    }
+                    crab._get_with_headers(target, Some(headers)).await
+                }
+                Method::POST => crab._post(target, req.body).await,
+                Method::PATCH => crab._patch(target, req.body).await,
+                Method::PUT => crab._put(target, req.body).await,
+                Method::DELETE => crab._delete(target, req.body).await,
+                _ => crab._get(target).await,
+            }?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = crab.body_to_string(response).await?;
+            Ok::<_, octocrab::Error>(Answer {
+                status,
+                headers,
+                body,
+            })
+        };
+        match tokio::time::timeout(self.options.request_timeout, send).await {
+            Ok(Ok(answer)) => Attempt::Answered(answer),
+            Ok(Err(error)) => failed(&error),
+            Err(_) => Attempt::Failed {
+                status: None,
+                reason: "timed out".to_owned(),
+            },
+        }
+    }
+
     fn backoff(&self, failures: u32) -> Duration {
         let factor = 2u32.saturating_pow(failures.saturating_sub(1));
         self.options
@@ -203,6 +244,31 @@ impl Transport {
             .saturating_mul(factor)
             .min(MAX_BACKOFF)
     }
+}
+
+/// An octocrab error as an attempt's outcome. Its `GitHub` variant is an
+/// answer octocrab read itself (the installation-token mint); the rest are
+/// transport failures. Neither carries a token.
+fn failed(error: &octocrab::Error) -> Attempt {
+    match error {
+        octocrab::Error::GitHub { source, .. } => Attempt::Failed {
+            status: Some(source.status_code),
+            reason: source.message.chars().take(200).collect(),
+        },
+        other => Attempt::Failed {
+            status: None,
+            reason: format!("request failed: {}", first_line(&other.to_string())),
+        },
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
 }
 
 /// How long GitHub asks us to wait, when the answer is a rate limit.
@@ -235,13 +301,12 @@ fn names_a_rate_limit(message: &str) -> bool {
 }
 
 /// GitHub's `message` field, shortened; never the request's headers.
-async fn error_message(response: Response) -> String {
+fn error_message(body: &str) -> String {
     #[derive(serde::Deserialize)]
     struct Body {
         message: Option<String>,
     }
-    let text = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<Body>(&text)
+    let message = serde_json::from_str::<Body>(body)
         .ok()
         .and_then(|b| b.message)
         .unwrap_or_else(|| "no message".to_owned());
@@ -256,7 +321,7 @@ fn display_path(target: &str, base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use http::header::HeaderValue;
 
     #[test]
     fn rate_limit_waits() {
@@ -326,21 +391,17 @@ mod tests {
     #[test]
     fn absolute_links_must_stay_under_the_api_url() {
         let t = Transport::new("https://ghe.example.com/api/v3/", GithubOptions::default());
-        let Ok(t) = t else { panic!("client builds") };
         let cases = [
-            (
-                "/repos/o/r",
-                Some("https://ghe.example.com/api/v3/repos/o/r"),
-            ),
+            ("/repos/o/r", Some("/repos/o/r")),
             (
                 "https://ghe.example.com/api/v3/repos/o/r?page=2",
-                Some("https://ghe.example.com/api/v3/repos/o/r?page=2"),
+                Some("/repos/o/r?page=2"),
             ),
             ("https://evil.example.com/api/v3/repos", None),
             ("https://ghe.example.com/api/v3evil/x", None),
         ];
         for (target, expected) in cases {
-            assert_eq!(t.url_for(target).as_deref(), expected, "{target}");
+            assert_eq!(t.relative(target).as_deref(), expected, "{target}");
         }
     }
 }

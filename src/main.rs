@@ -218,12 +218,17 @@ async fn serve() -> anyhow::Result<()> {
         workers,
     )
     .await?;
-    service.start_following(
+    let pulse = settings
+        .pulse_url
+        .as_ref()
+        .map(|url| rerunbot::follow::pulse::PulseConfig::new(url.expose(), &settings.pulse_queue));
+    service.start_following_with(
         pipeline,
         rerunbot::follow::FollowConfig {
             poll_interval: settings.poll_interval,
             ..rerunbot::follow::FollowConfig::default()
         },
+        pulse,
     );
     tracing::info!(addr = %service.addr, "listening");
     shutdown_signal().await;

@@ -4,6 +4,7 @@
 //! wiring.
 
 use crate::config::WebhookSecrets;
+use crate::follow::pulse::{PulseConfig, PulseHandle};
 use crate::follow::{FollowConfig, FollowEvent, FollowHandle, Follower};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -24,6 +25,7 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     pool: WorkerPool,
     follow: Option<FollowHandle>,
+    pulse: Option<PulseHandle>,
     server: JoinHandle<std::io::Result<()>>,
     stop_accepting: oneshot::Sender<()>,
 }
@@ -75,6 +77,7 @@ impl Service {
             metrics,
             pool,
             follow: None,
+            pulse: None,
             server,
             stop_accepting,
         })
@@ -83,8 +86,27 @@ impl Service {
     /// Starts the follow-through loop (DESIGN.md §13) over this service's
     /// store and metrics, with `pipeline`'s clients.
     pub fn start_following(&mut self, pipeline: Pipeline, config: FollowConfig) {
+        self.start_following_with(pipeline, config, None);
+    }
+
+    /// [`Self::start_following`], plus the Pulse consumer when `pulse` is
+    /// set (polling keeps running as the backstop).
+    pub fn start_following_with(
+        &mut self,
+        pipeline: Pipeline,
+        config: FollowConfig,
+        pulse: Option<PulseConfig>,
+    ) {
         let follower = Follower::new(self.store.clone(), pipeline, config, self.metrics.clone());
+        self.pulse = pulse.map(|p| crate::follow::pulse::spawn(follower.clone(), p));
         self.follow = Some(follower.spawn());
+    }
+
+    /// The task groups the Pulse consumer has bound (`None` without Pulse).
+    pub fn pulse_bindings(
+        &self,
+    ) -> Option<tokio::sync::watch::Receiver<std::collections::BTreeSet<String>>> {
+        self.pulse.as_ref().map(PulseHandle::bindings)
     }
 
     /// Follow-through events from now on (none without [`Self::start_following`]).
@@ -107,6 +129,9 @@ impl Service {
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop_accepting.send(());
         let _ = self.server.await;
+        if let Some(pulse) = self.pulse {
+            pulse.shutdown().await;
+        }
         if let Some(follow) = self.follow {
             follow.shutdown().await;
         }

@@ -2,6 +2,8 @@
 //! runs rerunbot started (watches, stored and leased in the database) and
 //! edits their replies as they resolve.
 //!
+//! - [`pulse`]: with Pulse configured, resolutions arrive as messages on a
+//!   durable queue bound per watched task group.
 //! - [`poll`]: the queue is asked about due watches every poll interval,
 //!   a batch at a time (with Pulse configured, polling is the backstop for a
 //!   missed message).
@@ -16,6 +18,7 @@
 //! killed mid-way leaves nothing half done that another cannot finish.
 
 pub mod poll;
+pub mod pulse;
 pub mod replies;
 pub mod supervise;
 

@@ -49,6 +49,8 @@ pub struct World {
     pub github: SandboxGithub,
     pub queue: SandboxQueue,
     _worker: Option<WorkerHandle>,
+    /// The sandbox queue's Pulse publisher (with [`WorldOptions::pulse`]).
+    pub pulse: Option<crate::sandbox::taskcluster::pulse::SandboxPulse>,
     pub service: Service,
     pub repo: RepoName,
     events: broadcast::Receiver<JobEvent>,
@@ -75,6 +77,10 @@ pub struct WorldOptions {
     pub follow: Option<FollowConfig>,
     /// Run the sandbox worker with this script, so tasks progress.
     pub sandbox_worker: Option<WorkerScript>,
+    /// Follow through Pulse too: the sandbox publishes its worker's
+    /// resolutions to this broker and the service consumes them (needs
+    /// [`Self::follow`]).
+    pub pulse: Option<crate::follow::pulse::PulseConfig>,
 }
 
 impl Default for WorldOptions {
@@ -101,6 +107,7 @@ impl Default for WorldOptions {
             database_url: None,
             follow: None,
             sandbox_worker: None,
+            pulse: None,
         }
     }
 }
@@ -152,6 +159,18 @@ impl World {
             .database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("rerunbot.db").display()));
+        // The exchanges exist before the consumer binds to them.
+        let pulse = match &options.pulse {
+            Some(p) => Some(
+                crate::sandbox::taskcluster::pulse::SandboxPulse::start(
+                    &queue,
+                    &p.url,
+                    &p.exchange_prefix,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let service = start_service(&github, &queue, &db_url, &options).await?;
         let events = service.subscribe();
         let worker = options
@@ -162,6 +181,7 @@ impl World {
             github,
             queue,
             _worker: worker,
+            pulse,
             service,
             repo,
             events,
@@ -340,6 +360,11 @@ impl World {
         tokio::time::timeout(Duration::from_secs(60), wait).await?
     }
 
+    /// The Pulse consumer's settings ([`WorldOptions::pulse`]).
+    pub fn pulse_config(&self) -> Option<&crate::follow::pulse::PulseConfig> {
+        self.options.pulse.as_ref()
+    }
+
     /// `text` with the sandbox's root URL (a random port) replaced by a fixed one.
     pub fn normalize(&self, text: &str) -> String {
         text.replace(&self.queue.root_url(), "https://tc.example")
@@ -409,7 +434,7 @@ async fn start_service(
     let mut service =
         Service::start(listener, store, secrets, handler, options.workers.clone()).await?;
     if let Some(config) = &options.follow {
-        service.start_following(pipeline, config.clone());
+        service.start_following_with(pipeline, config.clone(), options.pulse.clone());
     }
     Ok(service)
 }

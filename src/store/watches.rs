@@ -258,6 +258,18 @@ impl Store {
         Ok(rows.into_iter().map(watch_from_row).collect())
     }
 
+    /// Task groups with at least one open watch (Pulse binds one routing
+    /// key per group).
+    pub async fn watched_groups(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT task_group_id FROM watches \
+             WHERE state = 'open' AND task_group_id <> '' ORDER BY task_group_id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("watched groups")
+    }
+
     /// How many watches are open.
     pub async fn open_watches(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM watches WHERE state = 'open'")

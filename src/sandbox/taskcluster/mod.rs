@@ -25,6 +25,7 @@ pub mod certificate;
 mod control;
 pub mod fixtures;
 mod http;
+pub mod pulse;
 pub mod roles;
 pub mod scopes;
 pub mod state;

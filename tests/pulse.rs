@@ -1,0 +1,292 @@
+//! Follow-through over Pulse (DESIGN.md §8, §13) against the machine's real
+//! RabbitMQ: the sandbox queue publishes Pulse-shaped messages as its
+//! worker resolves runs, rerunbot's consumer binds per watched task group,
+//! stores the resolution and the reply is edited; a redelivered message
+//! changes nothing; a group nothing watches is unbound.
+//!
+//! Needs `RERUNBOT_TEST_AMQP_URL`; skipped (with a printed reason) without
+//! it, a failure instead when `RERUNBOT_REQUIRE_AMQP=1` (CI). Each test has
+//! its own exchange prefix and queue, so parallel runs do not collide.
+
+use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
+use lapin::BasicProperties;
+use lapin::Confirmation;
+use rerunbot::follow::pulse::{PulseConfig, QUEUE_EXCHANGE_PREFIX};
+use rerunbot::follow::{FollowConfig, FollowEvent};
+use rerunbot::sandbox::taskcluster::pulse::{message, routing_key};
+use rerunbot::sandbox::taskcluster::worker::{Step, WorkerScript};
+use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+const TASK: &str = "test-linux64/opt-mochitest-browser-chrome-1";
+
+/// The broker URL, or `None` (with a printed reason) when unset.
+fn amqp_url() -> Option<String> {
+    match std::env::var("RERUNBOT_TEST_AMQP_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var("RERUNBOT_REQUIRE_AMQP").is_err(),
+                "RERUNBOT_REQUIRE_AMQP is set but RERUNBOT_TEST_AMQP_URL is not"
+            );
+            eprintln!("skipping: RERUNBOT_TEST_AMQP_URL is not set (no RabbitMQ here)");
+            None
+        }
+    }
+}
+
+/// A world following through Pulse; polling so slow that only Pulse can
+/// resolve anything within the test.
+async fn pulse_world(url: &str) -> World {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut pulse = PulseConfig::new(url, &format!("queue/guest/rerunbot-test-{id}"));
+    pulse.exchange_prefix = format!("exchange/rerunbot-test-{id}/v1/");
+    pulse.sync_every = Duration::from_millis(20);
+    assert_ne!(pulse.exchange_prefix, QUEUE_EXCHANGE_PREFIX);
+    World::start(WorldOptions {
+        follow: Some(FollowConfig {
+            poll_interval: Duration::from_secs(3600),
+            edit_every: Duration::ZERO,
+            wake_every: Duration::from_millis(20),
+            ..FollowConfig::default()
+        }),
+        pulse: Some(pulse),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world")
+}
+
+/// Deletes the test's queue and exchanges.
+async fn clean_up(mut w: World) {
+    let pulse = w.pulse.take().expect("publisher");
+    let queue = config(&w).queue.clone();
+    w.shutdown().await;
+    let _ = pulse
+        .channel()
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+    let _ = pulse.delete_exchanges().await;
+}
+
+fn config(w: &World) -> &PulseConfig {
+    w.pulse_config().expect("pulse")
+}
+
+/// Waits (at most 30 s) for the first event `pick` accepts.
+async fn next<T>(
+    events: &mut broadcast::Receiver<FollowEvent>,
+    mut pick: impl FnMut(&FollowEvent) -> Option<T>,
+) -> T {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("follow loop stopped"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("follow event in time")
+}
+
+/// Waits (at most 30 s) until the bound groups satisfy `ok`.
+async fn bindings_until(w: &World, ok: impl Fn(&BTreeSet<String>) -> bool) {
+    let mut bound = w.service.pulse_bindings().expect("pulse");
+    tokio::time::timeout(Duration::from_secs(30), bound.wait_for(|b| ok(b)))
+        .await
+        .expect("bindings in time")
+        .expect("consumer running");
+}
+
+/// Waits (at most 30 s) until the metrics contain `line`.
+async fn metric_until(w: &World, line: &str) {
+    let wait = async {
+        loop {
+            if w.service.metrics.render([0; 4]).contains(line) {
+                return;
+            }
+            // The metric is the state being waited on; re-read it shortly.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{line} in time"));
+}
+
+/// `/retrigger 1`: the one copy, its group, its reply's job.
+async fn retrigger_one(w: &mut World) -> (String, String, i64) {
+    w.comment(PR_OPEN, "bob", &format!("/retrigger 1 {TASK}"))
+        .await
+        .expect("answer");
+    let job = w
+        .service
+        .store
+        .job_by_delivery(&guid(1))
+        .await
+        .expect("read")
+        .expect("job");
+    let watches = w.service.store.watches_of_job(job.id).await.expect("read");
+    assert_eq!(watches.len(), 1, "{watches:?}");
+    let copy = &watches[0];
+    assert!(!copy.task_group_id.is_empty());
+    (copy.task_id.clone(), copy.task_group_id.clone(), job.id)
+}
+
+/// The sandbox worker resolves exactly `task_id` (it was created before
+/// the worker started, hence `include_existing`).
+fn resolve_only(task_id: &str, step: Step) -> WorkerScript {
+    WorkerScript {
+        default: None,
+        include_existing: true,
+        ..WorkerScript::default()
+    }
+    .rule(task_id, vec![step])
+}
+
+/// The copy resolves through a Pulse message (polling waits an hour), the
+/// reply is edited; the same message delivered again changes nothing.
+#[tokio::test]
+async fn watched_copy_resolves_through_pulse_and_a_redelivery_changes_nothing() {
+    let Some(url) = amqp_url() else { return };
+    let mut w = pulse_world(&url).await;
+    let mut events = w.follow_events().expect("following");
+    let (copy, group, job_id) = retrigger_one(&mut w).await;
+    bindings_until(&w, |b| b.contains(&group)).await;
+
+    let _worker = w
+        .queue
+        .start_worker(resolve_only(&copy, Step::failed(Duration::ZERO)));
+    let resolved = next(&mut events, |e| match e {
+        FollowEvent::Resolved {
+            task_id,
+            source,
+            state,
+            ..
+        } if *task_id == copy => Some((*source, state.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(resolved, ("pulse", "failed".to_owned()));
+    let body = next(&mut events, |e| match e {
+        FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(w.reply_for(PR_OPEN).as_deref(), Some(body.as_str()));
+    insta::assert_snapshot!(w.normalize(&body));
+    metric_until(
+        &w,
+        "rerunbot_follow_events_total{source=\"pulse\",effect=\"new\"} 1",
+    )
+    .await;
+    let watches = w.service.store.watches_of_job(job_id).await.expect("read");
+
+    // The broker delivers the same message again (straight into the queue).
+    let status = w.queue.task(&copy).expect("copy")["status"].clone();
+    let queue_name = config(&w).queue.clone();
+    let pulse = w.pulse.as_ref().expect("publisher");
+    let confirm = pulse
+        .channel()
+        .basic_publish(
+            "".into(),
+            queue_name.as_str().into(),
+            BasicPublishOptions::default(),
+            message(&status, 0).to_string().as_bytes(),
+            BasicProperties::default(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    assert_eq!(confirm, Confirmation::Ack(None));
+    metric_until(
+        &w,
+        "rerunbot_follow_events_total{source=\"pulse\",effect=\"duplicate\"} 1",
+    )
+    .await;
+    // Nothing changed: the watch as it was, no reply due, no edit.
+    assert_eq!(
+        w.service.store.watches_of_job(job_id).await.expect("read"),
+        watches
+    );
+    let due = w
+        .service
+        .store
+        .claim_due_replies(Duration::from_secs(1), 10)
+        .await
+        .expect("claim");
+    assert!(due.is_empty(), "{due:?}");
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e, FollowEvent::ReplyEdited { .. }),
+            "edited again: {e:?}"
+        );
+    }
+    assert_eq!(w.reply_for(PR_OPEN).as_deref(), Some(body.as_str()));
+
+    clean_up(w).await;
+}
+
+/// A group is bound while a watch in it is open and unbound once none is:
+/// the broker then has no queue for the group's messages (a mandatory
+/// publish comes back).
+#[tokio::test]
+async fn a_group_is_unbound_once_nothing_in_it_is_watched() {
+    let Some(url) = amqp_url() else { return };
+    let mut w = pulse_world(&url).await;
+    let mut events = w.follow_events().expect("following");
+    let (copy, group, _) = retrigger_one(&mut w).await;
+    bindings_until(&w, |b| b.contains(&group)).await;
+    assert!(routed(&w, &group).await, "bound group routes");
+
+    let _worker = w
+        .queue
+        .start_worker(resolve_only(&copy, Step::completed(Duration::ZERO)));
+    next(&mut events, |e| match e {
+        FollowEvent::Resolved { task_id, .. } if *task_id == copy => Some(()),
+        _ => None,
+    })
+    .await;
+    bindings_until(&w, |b| b.is_empty()).await;
+    assert!(!routed(&w, &group).await, "unbound group routes nowhere");
+
+    clean_up(w).await;
+}
+
+/// Whether a message about `group` on the completed exchange reaches a
+/// queue (published mandatory: an unroutable one is returned). The body is
+/// no resolved run, so a consumer drops it.
+async fn routed(w: &World, group: &str) -> bool {
+    let pulse = w.pulse.as_ref().expect("publisher");
+    let prefix = &config(w).exchange_prefix;
+    let confirm = pulse
+        .channel()
+        .basic_publish(
+            format!("{prefix}task-completed").as_str().into(),
+            routing_key("probe", 0, group).as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            b"{\"probe\": true}",
+            BasicProperties::default(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    match confirm {
+        Confirmation::Ack(returned) => returned.is_none(),
+        other => panic!("unexpected {other:?}"),
+    }
+}

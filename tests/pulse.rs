@@ -290,3 +290,38 @@ async fn routed(w: &World, group: &str) -> bool {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// The broker drops the consumer (its queue is deleted): the consumer
+/// reconnects after its backoff, declares the queue again, binds the
+/// watched group again, and the copy still resolves through Pulse.
+#[tokio::test]
+async fn a_lost_queue_is_declared_and_bound_again() {
+    let Some(url) = amqp_url() else { return };
+    let mut w = pulse_world(&url).await;
+    let mut events = w.follow_events().expect("following");
+    let (copy, group, _) = retrigger_one(&mut w).await;
+    bindings_until(&w, |b| b.contains(&group)).await;
+
+    let queue = config(&w).queue.clone();
+    let pulse = w.pulse.as_ref().expect("publisher");
+    pulse
+        .channel()
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .expect("delete queue");
+    bindings_until(&w, |b| b.is_empty()).await;
+    bindings_until(&w, |b| b.contains(&group)).await;
+
+    let _worker = w
+        .queue
+        .start_worker(resolve_only(&copy, Step::completed(Duration::ZERO)));
+    let source = next(&mut events, |e| match e {
+        FollowEvent::Resolved {
+            task_id, source, ..
+        } if *task_id == copy => Some(*source),
+        _ => None,
+    })
+    .await;
+    assert_eq!(source, "pulse");
+    clean_up(w).await;
+}

@@ -12,9 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_millis(1500);
-/// Grants are stamped on the database's clock and observed here a little
-/// later; this much of the window may be lost to that delay.
-const SLACK: Duration = Duration::from_millis(150);
+/// The database clock's millisecond rounding.
+const SLACK: Duration = Duration::from_millis(5);
 
 fn limiter(store: &Store, max: u32) -> Arc<ContentLimiter> {
     let limiter = ContentLimiter::new(max, WINDOW);
@@ -22,8 +21,16 @@ fn limiter(store: &Store, max: u32) -> Arc<ContentLimiter> {
     Arc::new(limiter)
 }
 
-/// `n` acquisitions spread over `tasks` concurrent tasks; the grant times.
-async fn hammer(limiter: Arc<ContentLimiter>, tasks: usize, n: usize) -> Vec<Instant> {
+/// When one acquisition was asked for and when it returned: its grant, stamped
+/// on the database's clock, lies somewhere in between.
+#[derive(Clone, Copy)]
+struct Grant {
+    asked: Instant,
+    returned: Instant,
+}
+
+/// `n` acquisitions spread over `tasks` concurrent tasks.
+async fn hammer(limiter: Arc<ContentLimiter>, tasks: usize, n: usize) -> Vec<Grant> {
     let granted = Arc::new(Mutex::new(Vec::new()));
     let mut running = Vec::new();
     for t in 0..tasks {
@@ -31,8 +38,13 @@ async fn hammer(limiter: Arc<ContentLimiter>, tasks: usize, n: usize) -> Vec<Ins
         let mine = n / tasks + usize::from(t < n % tasks);
         running.push(tokio::spawn(async move {
             for _ in 0..mine {
+                let asked = Instant::now();
                 limiter.acquire(InstallationId(7)).await;
-                granted.lock().expect("lock").push(Instant::now());
+                let returned = Instant::now();
+                granted
+                    .lock()
+                    .expect("lock")
+                    .push(Grant { asked, returned });
             }
         }));
     }
@@ -43,11 +55,23 @@ async fn hammer(limiter: Arc<ContentLimiter>, tasks: usize, n: usize) -> Vec<Ins
     granted
 }
 
-/// No window of length `WINDOW` (less the slack) holds more than `max`.
-fn assert_within(mut granted: Vec<Instant>, max: usize) {
-    granted.sort();
-    for pair in granted.windows(max + 1) {
-        let span = pair[max] - pair[0];
+/// No `max + 1` grants fit in one `WINDOW`. A grant happened between its
+/// `asked` and `returned`, so a set of grants spans at most (latest
+/// `returned` − earliest `asked`); the assertion fails only when even that
+/// upper bound is shorter than the window — a real breach, never a
+/// scheduling delay of a loaded machine. For each earliest-asked grant the
+/// tightest set takes the `max` others that returned first among those asked
+/// no earlier.
+fn assert_within(mut granted: Vec<Grant>, max: usize) {
+    granted.sort_by_key(|g| g.asked);
+    for (i, first) in granted.iter().enumerate() {
+        let mut later: Vec<Instant> = granted[i + 1..].iter().map(|g| g.returned).collect();
+        if later.len() < max {
+            break;
+        }
+        later.sort();
+        let last = later[max - 1].max(first.returned);
+        let span = last - first.asked;
         assert!(span + SLACK >= WINDOW, "{} grants within {span:?}", max + 1);
     }
 }
@@ -77,9 +101,10 @@ async fn two_processes_on_one_postgres_stay_within_80_per_window_together() {
 #[tokio::test]
 async fn a_restart_does_not_reset_the_budget() {
     let db = common::sqlite().await;
+    // Before the first grant: the window they fill ends a WINDOW after it.
+    let started = Instant::now();
     hammer(limiter(&db.store, 3), 1, 3).await;
     // A new process (a new limiter) on the same database.
-    let started = Instant::now();
     limiter(&db.store, 3).acquire(InstallationId(7)).await;
     assert!(
         started.elapsed() + SLACK >= WINDOW,
@@ -90,6 +115,7 @@ async fn a_restart_does_not_reset_the_budget() {
 
 async fn a_waiter_blocks_nothing_else(store: Store) {
     let shared = limiter(&store, 2);
+    let before_grants = Instant::now();
     hammer(shared.clone(), 1, 2).await;
     let started = Instant::now();
     let waiting = tokio::spawn({
@@ -109,7 +135,7 @@ async fn a_waiter_blocks_nothing_else(store: Store) {
     );
     assert!(!waiting.is_finished(), "installation 7 still waits");
     waiting.await.expect("served in the end");
-    assert!(started.elapsed() + SLACK >= WINDOW);
+    assert!(before_grants.elapsed() + SLACK >= WINDOW);
 }
 
 #[tokio::test]

@@ -5,13 +5,14 @@
 
 mod common;
 
+use common::next;
+
 use rerunbot::follow::{FollowConfig, FollowEvent};
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::worker::{Step, WorkerScript};
 use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
 use rerunbot::store::{NewWatch, Store};
 use std::time::Duration;
-use tokio::sync::broadcast;
 
 fn fast_follow() -> FollowConfig {
     FollowConfig {
@@ -30,29 +31,6 @@ async fn following_world(worker: Option<WorkerScript>) -> World {
     })
     .await
     .expect("world")
-}
-
-/// Waits (at most 30 s) for the first event `pick` accepts.
-async fn next<T>(
-    events: &mut broadcast::Receiver<FollowEvent>,
-    mut pick: impl FnMut(&FollowEvent) -> Option<T>,
-) -> T {
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(e) => {
-                    if let Some(t) = pick(&e) {
-                        return t;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("follow loop stopped"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), wait)
-        .await
-        .expect("follow event in time")
 }
 
 fn edited(e: &FollowEvent) -> Option<String> {

@@ -8,6 +8,10 @@
 //! it, a failure instead when `RERUNBOT_REQUIRE_AMQP=1` (CI). Each test has
 //! its own exchange prefix and queue, so parallel runs do not collide.
 
+mod common;
+
+use common::next;
+
 use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
 use lapin::BasicProperties;
 use lapin::Confirmation;
@@ -18,7 +22,6 @@ use rerunbot::sandbox::taskcluster::worker::{Step, WorkerScript};
 use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::sync::broadcast;
 
 const TASK: &str = "test-linux64/opt-mochitest-browser-chrome-1";
 
@@ -73,29 +76,6 @@ async fn clean_up(mut w: World) {
 
 fn config(w: &World) -> &PulseConfig {
     w.pulse_config().expect("pulse")
-}
-
-/// Waits (at most 30 s) for the first event `pick` accepts.
-async fn next<T>(
-    events: &mut broadcast::Receiver<FollowEvent>,
-    mut pick: impl FnMut(&FollowEvent) -> Option<T>,
-) -> T {
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(e) => {
-                    if let Some(t) = pick(&e) {
-                        return t;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("follow loop stopped"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), wait)
-        .await
-        .expect("follow event in time")
 }
 
 /// Waits (at most 30 s) until the bound groups satisfy `ok`.

@@ -193,3 +193,26 @@ impl std::io::Write for LogWriter {
         Ok(())
     }
 }
+
+/// Waits (at most 30 s) for the first event `pick` accepts.
+pub async fn next<T>(
+    events: &mut broadcast::Receiver<rerunbot::follow::FollowEvent>,
+    mut pick: impl FnMut(&rerunbot::follow::FollowEvent) -> Option<T>,
+) -> T {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("follow loop stopped"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("follow event in time")
+}

@@ -7,7 +7,7 @@ use super::github::{
     payloads, SandboxCheckRun, SandboxGithub, SandboxGithubConfig, SandboxPull,
     TEST_APP_PRIVATE_KEY,
 };
-use super::taskcluster::fixtures::{self, PR_GROUP, RELEASE_GROUP};
+use super::taskcluster::fixtures::{self, PR_ACTIONS, PR_GROUP, RELEASE_ACTIONS, RELEASE_GROUP};
 use super::taskcluster::worker::WorkerScript;
 use super::taskcluster::{SandboxQueue, SandboxQueueConfig, WorkerHandle};
 use crate::config::{Secret, TaskclusterCredentials, WebhookSecrets};
@@ -135,6 +135,14 @@ impl World {
         // groups ran for, so they pass the provenance check.
         queue.seed_fixture(&fixtures::for_commit(PR_GROUP, &name, HEAD_SHA));
         queue.seed_fixture(&fixtures::for_commit(RELEASE_GROUP, &name, MERGE_SHA));
+        // Both decision tasks publish their in-tree actions; a test wanting
+        // a group without them removes the artifact (`remove_artifact`).
+        for (decision, actions, sha) in [
+            (fixtures::pr::DECISION, PR_ACTIONS, HEAD_SHA),
+            (fixtures::release::DECISION, RELEASE_ACTIONS, MERGE_SHA),
+        ] {
+            queue.seed_actions(decision, &fixtures::for_commit(actions, &name, sha));
+        }
         let github = SandboxGithub::start(SandboxGithubConfig::default()).await?;
         github.add_repo(&repo, "main");
         github.add_pull_request(&repo, SandboxPull::open(PR_OPEN, HEAD_SHA, "alice"));

@@ -18,10 +18,29 @@
 //! and a leaf bouncer task resolved exception/deadline-exceeded whose
 //! deadline stays in the past after rebasing.
 
+//!
+//! `PR_ACTIONS` / `RELEASE_ACTIONS`: the `public/actions.json` their
+//! decision tasks publish, in the shape taskgraph's `actions/registry.py`
+//! renders (`render_actions_json`): `retrigger` (context
+//! `[{"retrigger": "true"}]`, input `{downstream, times 1..100}`), the
+//! `retrigger` of every other task (cb `retrigger-disabled`, input with
+//! `force`), `rerun`, `cancel` (no schema) and the group action
+//! `retrigger-multiple`, all on the generic in-tree action hook of the
+//! group's level (`project-gecko`, `in-tree-action-1-generic/<hash>` for
+//! the pull request's level-1 graph, `in-tree-action-3-…` for the release
+//! graph). Seed them with [`super::SandboxQueue::seed_actions`]; remove one
+//! with [`super::SandboxQueue::remove_artifact`] for a group without
+//! in-tree actions.
+
 use serde_json::Value;
 
 pub const PR_GROUP: &str = include_str!("../../../fixtures/taskcluster/pr-group.json");
 pub const RELEASE_GROUP: &str = include_str!("../../../fixtures/taskcluster/release-group.json");
+pub const PR_ACTIONS: &str = include_str!("../../../fixtures/taskcluster/pr-actions.json");
+pub const RELEASE_ACTIONS: &str =
+    include_str!("../../../fixtures/taskcluster/release-actions.json");
+/// The name of the artifact.
+pub const ACTIONS_JSON: &str = "public/actions.json";
 
 /// Task ids of the PR fixture, by role.
 pub mod pr {

@@ -1,7 +1,10 @@
-//! The sandbox queue's HTTP side: one handler that records the call, applies
+//! The sandbox's HTTP side: one handler that records the call, applies
 //! injected latency and failures, verifies Hawk, and routes to the queue
-//! rules in `state`.
+//! rules in `state`, the hooks service (`hooks`), the auth service
+//! (`auth`) and the artifacts (`artifacts`; their content is served
+//! without authentication, as object storage does).
 
+use super::artifacts::{ArtifactAnswer, CONTENT_PREFIX};
 use super::certificate;
 use super::roles::expand;
 use super::scopes::satisfies;
@@ -16,6 +19,32 @@ use chrono::Utc;
 use serde_json::Value;
 
 const API_PREFIX: &str = "/api/queue/v1/";
+const HOOKS_PREFIX: &str = "/api/hooks/v1/";
+const AUTH_PREFIX: &str = "/api/auth/v1/";
+
+/// What a request answers.
+enum Answer {
+    Json(Reply),
+    /// 303 to this path on the same root.
+    Redirect(String),
+    Content(String, Vec<u8>),
+}
+
+impl Answer {
+    fn status(&self) -> u16 {
+        match self {
+            Answer::Json(r) => r.status,
+            Answer::Redirect(_) => 303,
+            Answer::Content(..) => 200,
+        }
+    }
+}
+
+impl From<Reply> for Answer {
+    fn from(reply: Reply) -> Self {
+        Answer::Json(reply)
+    }
+}
 const BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 pub async fn handle(State(shared): State<Shared>, request: Request) -> Response {
@@ -62,7 +91,11 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
         injected: false,
     };
 
-    let reply = if let Some(status) = guard.take_injected_failure(method.as_str()) {
+    let content = path
+        .strip_prefix(CONTENT_PREFIX)
+        .filter(|_| method == "GET")
+        .map(str::to_owned);
+    let reply: Answer = if let Some(status) = guard.take_injected_failure(method.as_str()) {
         call.injected = true;
         error_reply(
             status,
@@ -71,6 +104,12 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
             "injected failure",
             now,
         )
+        .into()
+    } else if let Some(rest) = content {
+        match guard.data.artifact_content(&rest) {
+            Some((content_type, bytes)) => Answer::Content(content_type, bytes),
+            None => error_reply(404, "ResourceNotFound", "sandbox", "no such artifact", now).into(),
+        }
     } else {
         match authenticate(
             &guard,
@@ -82,7 +121,9 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
             &body,
             now.timestamp_millis(),
         ) {
-            Err(message) => error_reply(401, "AuthenticationFailed", "sandbox", &message, now),
+            Err(message) => {
+                error_reply(401, "AuthenticationFailed", "sandbox", &message, now).into()
+            }
             Ok((caller, presented)) => {
                 call.client_id =
                     (caller.client_id != "anonymous").then(|| caller.client_id.clone());
@@ -100,10 +141,10 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
             }
         }
     };
-    call.status = reply.status;
+    call.status = reply.status();
     // Only a request that was carried out can lose its answer; an injected
     // failure before it leaves the lost answer for the next one.
-    let lost = if !call.injected && reply.status < 300 {
+    let lost = if !call.injected && reply.status() < 300 {
         guard.take_lost_answer(&method)
     } else {
         None
@@ -115,14 +156,36 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
             "sandbox",
             "injected failure after the request was carried out",
             now,
-        ),
+        )
+        .into(),
         None => reply,
     };
     guard.calls.push(call);
     drop(guard);
 
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(reply.body)).into_response()
+    match reply {
+        Answer::Json(reply) => {
+            let status =
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, axum::Json(reply.body)).into_response()
+        }
+        Answer::Redirect(to) => {
+            let location = format!("http://{host}{to}");
+            let body = serde_json::json!({ "url": location });
+            (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, location)],
+                axum::Json(body),
+            )
+                .into_response()
+        }
+        Answer::Content(content_type, bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, content_type)],
+            bytes,
+        )
+            .into_response(),
+    }
 }
 
 /// The caller: anonymous without an Authorization header, else the Hawk
@@ -235,7 +298,13 @@ fn route(
     body: Option<&Value>,
     caller: &Caller,
     now: chrono::DateTime<Utc>,
-) -> Reply {
+) -> Answer {
+    if let Some(rest) = path.strip_prefix(HOOKS_PREFIX) {
+        return super::hooks::route(state, method, rest, body, caller, now).into();
+    }
+    if let Some(rest) = path.strip_prefix(AUTH_PREFIX) {
+        return super::auth::route(method, rest, body, &state.config.roles, now).into();
+    }
     let Some(rest) = path.strip_prefix(API_PREFIX) else {
         return error_reply(
             404,
@@ -243,8 +312,40 @@ fn route(
             "sandbox",
             &format!("no such endpoint: {path}"),
             now,
-        );
+        )
+        .into();
     };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let artifact = match (method, segments.as_slice()) {
+        ("GET", ["task", id, "artifacts", name @ ..]) if !name.is_empty() => Some(
+            state
+                .data
+                .artifact_redirect(id, None, &name.join("/"), caller, now),
+        ),
+        ("GET", ["task", id, "runs", run, "artifacts", name @ ..]) if !name.is_empty() => Some(
+            state
+                .data
+                .artifact_redirect(id, Some(run), &name.join("/"), caller, now),
+        ),
+        _ => None,
+    };
+    match artifact {
+        Some(ArtifactAnswer::Redirect(to)) => Answer::Redirect(to),
+        Some(ArtifactAnswer::Error(reply)) => reply.into(),
+        None => queue_route(state, method, rest, query, body, caller, now).into(),
+    }
+}
+
+fn queue_route(
+    state: &mut super::Inner,
+    method: &str,
+    rest: &str,
+    query: Option<&str>,
+    body: Option<&Value>,
+    caller: &Caller,
+    now: chrono::DateTime<Utc>,
+) -> Reply {
+    let path = rest;
     let segments: Vec<&str> = rest.split('/').collect();
     let data = &mut state.data;
     let param = |name: &str| {

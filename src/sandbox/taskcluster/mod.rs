@@ -21,10 +21,16 @@
 //! (or call [`crate::taskcluster::rebase_times`] first) so their deadlines
 //! lie in the future, except those that were already past in the fixture.
 
+pub mod action_task;
+pub mod artifacts;
+pub mod auth;
+mod callbacks;
 pub mod certificate;
 mod control;
 pub mod fixtures;
+pub mod hooks;
 mod http;
+pub mod json_schema;
 pub mod pulse;
 pub mod roles;
 pub mod scopes;
@@ -72,6 +78,8 @@ pub struct SandboxQueueConfig {
     /// The auth service's roles: `assume:` scopes of clients and of a
     /// request's `authorizedScopes` expand through them.
     pub roles: Vec<roles::SandboxRole>,
+    /// The hooks service's hooks ([`hooks`]).
+    pub hooks: Vec<hooks::SandboxHook>,
 }
 
 /// The role of the sandbox's repository, `mozilla/gecko-dev`: what its
@@ -98,8 +106,10 @@ impl Default for SandboxQueueConfig {
     /// One client, `rerunbot` / `sandbox-access-token`, holding the queue
     /// scopes rerunbot needs (`queue:*`) but none of the tasks' own scopes
     /// beyond the sandbox fixtures' (`project:releng:*`, `secrets:get:*`,
-    /// `docker-worker:*`, `generic-worker:*`), and the `assume:repo:`
-    /// scopes behind `authorizedScopes`; one role, [`gecko_dev_role`].
+    /// `docker-worker:*`, `generic-worker:*`), the `assume:repo:`
+    /// scopes behind `authorizedScopes` and `hooks:trigger-hook:` for
+    /// gecko's in-tree action hooks; the roles of [`roles::gecko_roles`];
+    /// the hooks of [`hooks::gecko_action_hooks`].
     fn default() -> Self {
         Self {
             clients: vec![SandboxClient {
@@ -112,13 +122,15 @@ impl Default for SandboxQueueConfig {
                     "docker-worker:*",
                     "generic-worker:*",
                     "assume:repo:github.com/*",
+                    "hooks:trigger-hook:project-gecko/in-tree-action-*",
                 ]
                 .map(str::to_owned)
                 .to_vec(),
             }],
             anonymous_scopes: Vec::new(),
             page_size: 3,
-            roles: vec![gecko_dev_role()],
+            roles: roles::gecko_roles(),
+            hooks: hooks::gecko_action_hooks(),
         }
     }
 }
@@ -156,6 +168,8 @@ pub(crate) struct Inner {
     /// The next request with this method is carried out, then answered
     /// with this status: the queue did the work, the answer was lost.
     lose_answer: Option<(String, u16)>,
+    /// The hooks service's triggers and faults.
+    hooks: hooks::HooksState,
 }
 
 impl Inner {
@@ -219,6 +233,7 @@ impl SandboxQueue {
             latency: Duration::ZERO,
             down_until: None,
             lose_answer: None,
+            hooks: hooks::HooksState::default(),
         })));
         let app = axum::Router::new()
             .fallback(http::handle)
@@ -411,7 +426,11 @@ impl SandboxQueue {
             loop {
                 ticks.tick().await;
                 let now = tokio::time::Instant::now();
-                let done = state.tick(&mut shared.lock().data, now);
+                let done = {
+                    let mut guard = shared.lock();
+                    let inner = &mut *guard;
+                    state.tick(&mut inner.data, &inner.config.roles, now)
+                };
                 for resolution in done {
                     let _ = sender.send(resolution);
                 }

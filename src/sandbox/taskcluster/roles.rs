@@ -26,6 +26,40 @@ impl SandboxRole {
     }
 }
 
+/// The sandbox's role table for `mozilla/gecko-dev`:
+/// - [`super::gecko_dev_role`] (`repo:github.com/mozilla/gecko-dev:*`);
+/// - what its decision tasks may trigger (`in-tree:hook-action:`): a
+///   pull request's (`:pull-request`) only the level-1 action hooks, a
+///   branch's or an action's (`:branch:*`, `:action:*`, e.g. the release
+///   promotion that made a release graph) the level-3 ones;
+/// - the hook role of gecko's action hooks, `hook-id:project-gecko/in-tree-action-*`,
+///   which assumes the repository's action roles: the action task an
+///   action hook creates runs with the repository's scopes (signing
+///   included), not with those of whoever triggered the hook.
+pub fn gecko_roles() -> Vec<SandboxRole> {
+    let repo = "repo:github.com/mozilla/gecko-dev";
+    let hook_action = "in-tree:hook-action:project-gecko/in-tree-action";
+    vec![
+        super::gecko_dev_role(),
+        SandboxRole::new(
+            &format!("{repo}:pull-request"),
+            &[&format!("{hook_action}-1-*")],
+        ),
+        SandboxRole::new(
+            &format!("{repo}:branch:*"),
+            &[&format!("{hook_action}-3-*")],
+        ),
+        SandboxRole::new(
+            &format!("{repo}:action:*"),
+            &[&format!("{hook_action}-3-*")],
+        ),
+        SandboxRole::new(
+            "hook-id:project-gecko/in-tree-action-*",
+            &[&format!("assume:{repo}:action:*")],
+        ),
+    ]
+}
+
 /// `scopes` with the scopes of every role they reach, sorted, without
 /// duplicates.
 pub fn expand(scopes: &[String], roles: &[SandboxRole]) -> Vec<String> {

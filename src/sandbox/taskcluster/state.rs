@@ -30,13 +30,15 @@ const PRIORITY_LEVELS: [&str; 7] = [
 pub struct TaskRecord {
     pub definition: Value,
     pub status: Value,
-    seq: u64,
+    pub(super) seq: u64,
 }
 
 /// Every task the sandbox queue knows.
 #[derive(Debug, Default)]
 pub struct QueueData {
     pub(super) tasks: BTreeMap<String, TaskRecord>,
+    /// Artifacts by taskId, then name (see `artifacts`).
+    pub(super) artifacts: BTreeMap<String, BTreeMap<String, super::artifacts::Artifact>>,
     next_seq: u64,
 }
 

@@ -6,7 +6,16 @@
 //!
 //! Time is tokio's: a run seen at instant `t` resolves at `t + delay`, so a
 //! test on a paused clock drives it with `tokio::time::advance`.
+//!
+//! Action tasks (`tags.kind == "action-callback"`, made by an action hook)
+//! carry out their callback ([`super::callbacks`]) when their run is due to
+//! complete: the run completes if the callback succeeds and fails if it
+//! cannot be done. A script rule may still match them (by label, e.g.
+//! `Action: *`); with no rule and no default they complete after 100 ms, so
+//! an action always runs.
 
+use super::action_task::ActionTask;
+use super::roles::SandboxRole;
 use super::state::{runs, state_of, QueueData};
 use crate::policy::task::TaskState;
 use chrono::Utc;
@@ -178,7 +187,12 @@ impl WorkerState {
 
     /// One look at the queue: new open runs are claimed (and shown
     /// running), due ones resolved. Returns what resolved.
-    pub(crate) fn tick(&mut self, data: &mut QueueData, now: Instant) -> Vec<Resolution> {
+    pub(crate) fn tick(
+        &mut self,
+        data: &mut QueueData,
+        roles: &[SandboxRole],
+        now: Instant,
+    ) -> Vec<Resolution> {
         let open: Vec<(String, u32, Value)> = data
             .tasks
             .iter()
@@ -191,8 +205,12 @@ impl WorkerState {
         let wall = Utc::now();
         for (task_id, run_id, def) in open {
             let key = (task_id.clone(), run_id);
+            let is_action = ActionTask::read(&task_id, &def).is_some();
             if !self.claimed.contains_key(&key) {
-                let Some(step) = self.step_for(&task_id, &def) else {
+                let step = self
+                    .step_for(&task_id, &def)
+                    .or_else(|| is_action.then(|| Step::completed(Duration::from_millis(100))));
+                let Some(step) = step else {
                     continue;
                 };
                 data.set_state(&task_id, TaskState::Running, None, wall);
@@ -203,7 +221,16 @@ impl WorkerState {
             };
             if due <= now {
                 self.claimed.remove(&key);
-                data.set_state(&task_id, step.state, step.reason.as_deref(), wall);
+                let (mut state, mut reason, mut also) = (step.state, step.reason, Vec::new());
+                if is_action && state == TaskState::Completed {
+                    match super::callbacks::run(data, roles, &task_id, wall) {
+                        Ok(done) => also = done,
+                        Err(_) => (state, reason) = (TaskState::Failed, None),
+                    }
+                }
+                data.set_state(&task_id, state, reason.as_deref(), wall);
+                // What the callback resolved (a cancel) is announced first.
+                resolved.extend(also);
                 resolved.push(Resolution {
                     task_group_id: def
                         .get("taskGroupId")
@@ -212,7 +239,7 @@ impl WorkerState {
                         .to_owned(),
                     task_id,
                     run_id,
-                    state: step.state,
+                    state,
                 });
             }
         }
@@ -321,10 +348,10 @@ mod tests {
             &data,
         );
         let now = Instant::now();
-        assert!(worker.tick(&mut data, now).is_empty());
+        assert!(worker.tick(&mut data, &[], now).is_empty());
         data.set_state("A", TaskState::Failed, None, Utc::now());
         data.set_state("A", TaskState::Pending, None, Utc::now());
-        let done = worker.tick(&mut data, now);
+        let done = worker.tick(&mut data, &[], now);
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].run_id, 1);
         assert_eq!(done[0].state, TaskState::Completed);

@@ -1,0 +1,237 @@
+//! Action tasks of the sandbox carrying out their callback when the
+//! sandbox worker runs them (issue 10 item 7): retrigger copies with
+//! `extra.parent` listed in `public/task-graph.json`, a forced retrigger of
+//! a signing task made with the repository's scopes, rerun, cancel and
+//! retrigger-multiple.
+
+mod hooks_support;
+
+use hooks_support::*;
+use rerunbot::policy::task::TaskState;
+use rerunbot::sandbox::taskcluster::fixtures::{pr, release};
+use rerunbot::sandbox::taskcluster::worker::WorkerScript;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn worker() -> WorkerScript {
+    WorkerScript {
+        default: None,
+        tick: Duration::from_millis(5),
+        ..WorkerScript::default()
+    }
+}
+
+#[tokio::test]
+async fn a_retrigger_action_makes_copies_with_extra_parent_and_lists_them() {
+    let queue = sandbox().await;
+    let mut seen = queue.resolutions();
+    let _worker = queue.start_worker(worker());
+    let (status, body) = trigger(
+        &queue,
+        pr::DECISION,
+        "retrigger",
+        Some(pr::TEST_BC1_FAILED),
+        json!({"times": 2}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let action = body["taskId"].as_str().expect("taskId").to_owned();
+    let done = resolved(&mut seen, &action).await;
+    assert_eq!(
+        (done.state, done.task_group_id.as_str()),
+        (TaskState::Completed, pr::GROUP)
+    );
+
+    let graph = queue
+        .json_artifact(&action, "public/task-graph.json")
+        .expect("task-graph.json");
+    let copies: Vec<&String> = graph.as_object().expect("object").keys().collect();
+    assert_eq!(copies.len(), 2, "{graph}");
+    let original = queue.task(pr::TEST_BC1_FAILED).expect("original")["task"].clone();
+    for id in copies {
+        let copy = queue.task(id).expect("the copy exists");
+        assert_eq!(copy["task"]["extra"]["parent"], action);
+        assert_eq!(copy["task"]["taskGroupId"], pr::GROUP);
+        for key in ["command", "env", "image"] {
+            assert_eq!(
+                copy["task"]["payload"][key], original["payload"][key],
+                "{key}"
+            );
+        }
+        assert_ne!(
+            copy["task"]["created"], original["created"],
+            "created is now"
+        );
+        assert_eq!(copy["status"]["state"], "pending");
+        assert_eq!(
+            graph[id]["label"],
+            "test-linux64/opt-mochitest-browser-chrome-1"
+        );
+        assert_eq!(graph[id]["task"], copy["task"]);
+    }
+    assert!(queue.tasks_in_group(pr::GROUP).len() >= 12 + 1 + 2);
+}
+
+#[tokio::test]
+async fn a_forced_retrigger_copies_a_signing_task_with_scopes_the_caller_lacks() {
+    let queue = sandbox().await;
+    let mut seen = queue.resolutions();
+    let _worker = queue.start_worker(worker());
+    let target = release::SIGNING_LINUX_COMPLETED;
+
+    // Without force, the action fails and says why; nothing is copied.
+    let (_, body) = trigger(
+        &queue,
+        release::DECISION,
+        "retrigger-disabled",
+        Some(target),
+        json!({"times": 1}),
+    )
+    .await;
+    let refused = body["taskId"].as_str().expect("taskId").to_owned();
+    assert_eq!(resolved(&mut seen, &refused).await.state, TaskState::Failed);
+    let log = queue
+        .artifact(&refused, "public/logs/live_backing.log")
+        .expect("log");
+    let log = String::from_utf8_lossy(&log.content).into_owned();
+    assert!(
+        log.contains("should not be retrigged and force not specified"),
+        "{log}"
+    );
+    assert!(queue
+        .json_artifact(&refused, "public/task-graph.json")
+        .is_none());
+
+    let (_, body) = trigger(
+        &queue,
+        release::DECISION,
+        "retrigger-disabled",
+        Some(target),
+        json!({"times": 1, "force": true}),
+    )
+    .await;
+    let action = body["taskId"].as_str().expect("taskId").to_owned();
+    assert_eq!(
+        resolved(&mut seen, &action).await.state,
+        TaskState::Completed
+    );
+    let graph = queue
+        .json_artifact(&action, "public/task-graph.json")
+        .expect("task-graph.json");
+    let (copy_id, entry) = graph
+        .as_object()
+        .and_then(|g| g.iter().next())
+        .expect("one copy");
+    let copy = queue.task(copy_id).expect("copy")["task"].clone();
+    assert_eq!(
+        copy["scopes"],
+        json!([
+            "project:releng:signing:cert:release-signing",
+            "project:releng:signing:format:autograph_gpg"
+        ])
+    );
+    assert_eq!(copy["extra"]["parent"], action);
+    assert_eq!(entry["label"], "build-signing-linux64-shippable/opt");
+}
+
+#[tokio::test]
+async fn rerun_and_cancel_actions_act_on_their_target() {
+    let queue = sandbox().await;
+    let mut seen = queue.resolutions();
+    let _worker = queue.start_worker(worker());
+    let runs = |id: &str| {
+        queue.task(id).expect("task")["status"]["runs"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = runs(pr::LINT_ESLINT_FAILED);
+    let (_, body) = trigger(
+        &queue,
+        pr::DECISION,
+        "rerun",
+        Some(pr::LINT_ESLINT_FAILED),
+        json!({}),
+    )
+    .await;
+    let action = body["taskId"].as_str().expect("taskId").to_owned();
+    assert_eq!(
+        resolved(&mut seen, &action).await.state,
+        TaskState::Completed
+    );
+    assert_eq!(runs(pr::LINT_ESLINT_FAILED), before + 1);
+
+    // A completed task is not rerun by the rerun action.
+    let before = runs(pr::LINT_CLIPPY_COMPLETED);
+    let (_, body) = trigger(
+        &queue,
+        pr::DECISION,
+        "rerun",
+        Some(pr::LINT_CLIPPY_COMPLETED),
+        json!({}),
+    )
+    .await;
+    let action = body["taskId"].as_str().expect("taskId").to_owned();
+    assert_eq!(
+        resolved(&mut seen, &action).await.state,
+        TaskState::Completed
+    );
+    assert_eq!(runs(pr::LINT_CLIPPY_COMPLETED), before);
+
+    // Cancel: the running task ends exception/canceled, and that is announced.
+    let (_, body) = trigger(
+        &queue,
+        pr::DECISION,
+        "cancel",
+        Some(pr::TEST_DT1_RUNNING),
+        Value::Null,
+    )
+    .await;
+    let action = body["taskId"].as_str().expect("taskId").to_owned();
+    let canceled = resolved(&mut seen, pr::TEST_DT1_RUNNING).await;
+    assert_eq!(canceled.state, TaskState::Exception);
+    assert_eq!(
+        resolved(&mut seen, &action).await.state,
+        TaskState::Completed
+    );
+    let status = queue.task(pr::TEST_DT1_RUNNING).expect("task")["status"].clone();
+    assert_eq!(
+        status["runs"]
+            .as_array()
+            .and_then(|r| r.last())
+            .map(|r| r["reasonResolved"].clone()),
+        Some(json!("canceled"))
+    );
+}
+
+#[tokio::test]
+async fn retrigger_multiple_copies_retriggerable_labels_and_reruns_the_others() {
+    let queue = sandbox().await;
+    let mut seen = queue.resolutions();
+    let _worker = queue.start_worker(worker());
+    let input = json!({"requests": [{"tasks": [
+        "test-linux64/opt-mochitest-browser-chrome-1",
+        "source-test-mozlint-eslint",
+    ], "times": 2}]});
+    let (status, body) = trigger(&queue, pr::DECISION, "retrigger-multiple", None, input).await;
+    assert_eq!(status, 200, "{body}");
+    let action = body["taskId"].as_str().expect("taskId").to_owned();
+    assert_eq!(
+        resolved(&mut seen, &action).await.state,
+        TaskState::Completed
+    );
+    let graph = queue
+        .json_artifact(&action, "public/task-graph.json")
+        .expect("task-graph.json");
+    let labels: Vec<&str> = graph
+        .as_object()
+        .into_iter()
+        .flat_map(|g| g.values())
+        .filter_map(|e| e["label"].as_str())
+        .collect();
+    assert_eq!(
+        labels,
+        vec!["test-linux64/opt-mochitest-browser-chrome-1"; 2]
+    );
+    let lint = queue.task(pr::LINT_ESLINT_FAILED).expect("lint")["status"].clone();
+    assert_eq!(lint["state"], "pending", "rerun, not copied");
+}

@@ -235,3 +235,121 @@ async fn retrigger_multiple_copies_retriggerable_labels_and_reruns_the_others() 
     let lint = queue.task(pr::LINT_ESLINT_FAILED).expect("lint")["status"].clone();
     assert_eq!(lint["state"], "pending", "rerun, not copied");
 }
+
+/// On the machine's RabbitMQ (skipped without `RERUNBOT_TEST_AMQP_URL`):
+/// an action task's resolution, and the cancel it made, are published as
+/// Pulse messages like every other run the sandbox worker resolves.
+#[tokio::test]
+async fn action_resolutions_are_published_on_pulse() {
+    use futures_util::StreamExt;
+    use lapin::options::{
+        BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions,
+    };
+    use lapin::types::FieldTable;
+    use rerunbot::sandbox::taskcluster::pulse::SandboxPulse;
+
+    let Ok(url) = std::env::var("RERUNBOT_TEST_AMQP_URL") else {
+        assert!(
+            std::env::var("RERUNBOT_REQUIRE_AMQP").is_err(),
+            "RERUNBOT_REQUIRE_AMQP is set but RERUNBOT_TEST_AMQP_URL is not"
+        );
+        eprintln!("skipping: RERUNBOT_TEST_AMQP_URL is not set (no RabbitMQ here)");
+        return;
+    };
+    let queue = sandbox().await;
+    let prefix = format!(
+        "exchange/rerunbot-hooks-test-{}/v1/",
+        uuid::Uuid::new_v4().simple()
+    );
+    let pulse = SandboxPulse::start(&queue, &url, &prefix)
+        .await
+        .expect("pulse");
+    let channel = pulse.channel();
+    let declared = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue");
+    let name = declared.name().as_str().to_owned();
+    for exchange in ["task-completed", "task-exception"] {
+        channel
+            .queue_bind(
+                name.as_str().into(),
+                format!("{prefix}{exchange}").as_str().into(),
+                format!("primary.*.*.*.*.*.*.*.{}.#", pr::GROUP)
+                    .as_str()
+                    .into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+    }
+    let mut consumer = channel
+        .basic_consume(
+            name.as_str().into(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let _worker = queue.start_worker(worker());
+    let (_, body) = trigger(
+        &queue,
+        pr::DECISION,
+        "cancel",
+        Some(pr::TEST_DT1_RUNNING),
+        Value::Null,
+    )
+    .await;
+    let action = body["taskId"].as_str().expect("taskId").to_owned();
+
+    let mut seen = Vec::new();
+    let wait = async {
+        while seen.len() < 2 {
+            let Some(Ok(delivery)) = consumer.next().await else {
+                continue;
+            };
+            let message: Value = serde_json::from_slice(&delivery.data).expect("json");
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+            seen.push((
+                delivery.exchange.as_str().to_owned(),
+                message["status"]["taskId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                message["status"]["state"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .expect("two messages in time");
+    assert_eq!(
+        seen,
+        vec![
+            (
+                format!("{prefix}task-exception"),
+                pr::TEST_DT1_RUNNING.to_owned(),
+                "exception".to_owned()
+            ),
+            (
+                format!("{prefix}task-completed"),
+                action,
+                "completed".to_owned()
+            ),
+        ]
+    );
+    pulse.delete_exchanges().await.expect("clean up");
+}

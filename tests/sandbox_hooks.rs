@@ -337,3 +337,40 @@ async fn expand_scopes_follows_the_role_table() {
     .await;
     assert_eq!((status, body["code"].as_str()), (400, Some("InputError")));
 }
+
+/// The hook's role bounds what the action task may be: a payload naming
+/// another repository makes no task, whatever the caller holds.
+#[tokio::test]
+async fn the_hook_role_cannot_make_another_repositorys_action_task() {
+    let queue = sandbox().await;
+    queue.set_scopes("rerunbot", &["*"]);
+    let mut payload = render(
+        &action(&queue, pr::DECISION, "rerun")["hookPayload"],
+        &json!({"taskGroupId": pr::DECISION, "taskId": pr::TEST_BC1_FAILED, "input": {}}),
+    );
+    payload["decision"]["repository"]["url"] = json!("https://github.com/other/repo");
+    let path = "/api/hooks/v1/hooks/project-gecko/in-tree-action-1-generic%2F7d2c9a4b1e/trigger";
+    let (status, _, body) = call(&queue, Method::POST, path, Some(&payload)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("InsufficientScopes")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "The role `hook-id:project-gecko/in-tree-action-1-generic/7d2c9a4b1e` does not have sufficient scopes to create the task"
+        ) && message.contains("assume:repo:github.com/other/repo:action:generic"),
+        "{message}"
+    );
+    assert!(queue.action_tasks().is_empty());
+
+    // A hook the caller may trigger but that does not exist.
+    let path = "/api/hooks/v1/hooks/project-gecko/in-tree-action-9-generic%2Fnone/trigger";
+    let (status, _, body) = call(&queue, Method::POST, path, Some(&payload)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("ResourceNotFound")),
+        "{body}"
+    );
+}

@@ -353,3 +353,90 @@ async fn action_resolutions_are_published_on_pulse() {
     );
     pulse.delete_exchanges().await.expect("clean up");
 }
+
+/// `downstream`: the build's copy, and copies of the tests that depend on
+/// it, each depending on the build's copy (not on the original build).
+#[tokio::test]
+async fn a_downstream_retrigger_rewires_the_copies_dependencies() {
+    let queue = sandbox().await;
+    let mut seen = queue.resolutions();
+    let _worker = queue.start_worker(worker());
+    let input = json!({"times": 1, "force": true, "downstream": true});
+    let (status, body) = trigger(
+        &queue,
+        pr::DECISION,
+        "retrigger-disabled",
+        Some(pr::BUILD_LINUX64_OPT),
+        input,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let action = body["taskId"].as_str().expect("taskId").to_owned();
+    assert_eq!(
+        resolved(&mut seen, &action).await.state,
+        TaskState::Completed
+    );
+    let graph = queue
+        .json_artifact(&action, "public/task-graph.json")
+        .expect("task-graph.json");
+    let entries = graph.as_object().expect("object");
+    let build: Vec<&String> = entries
+        .iter()
+        .filter(|(_, e)| e["label"] == "build-linux64/opt")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(build.len(), 1, "{graph}");
+    let mut tests: Vec<&str> = Vec::new();
+    for (id, entry) in entries {
+        if entry["label"] == "build-linux64/opt" {
+            continue;
+        }
+        tests.push(entry["label"].as_str().unwrap_or_default());
+        let deps = queue.task(id).expect("copy")["task"]["dependencies"].clone();
+        assert_eq!(deps, json!([build[0], pr::DECISION]), "{}", entry["label"]);
+        assert_eq!(entry["dependencies"]["build-linux64/opt"], json!(build[0]));
+        assert_eq!(
+            queue.task(id).expect("copy")["status"]["state"],
+            "unscheduled"
+        );
+    }
+    tests.sort_unstable();
+    assert_eq!(
+        tests,
+        vec![
+            "test-linux64/opt-mochitest-browser-chrome-1",
+            "test-linux64/opt-mochitest-browser-chrome-2",
+            "test-linux64/opt-mochitest-devtools-chrome-1",
+        ]
+    );
+}
+
+/// The decision task's `retrigger` (cb `retrigger-decision`) is tried with
+/// the action's scopes, which do not cover a decision task's: it fails and
+/// the log says why.
+#[tokio::test]
+async fn retriggering_the_decision_task_fails_without_its_scopes() {
+    let queue = sandbox().await;
+    let mut seen = queue.resolutions();
+    let _worker = queue.start_worker(worker());
+    let (status, body) = trigger(
+        &queue,
+        pr::DECISION,
+        "retrigger-decision",
+        Some(pr::DECISION),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let action = body["taskId"].as_str().expect("taskId").to_owned();
+    assert_eq!(resolved(&mut seen, &action).await.state, TaskState::Failed);
+    let log = queue
+        .artifact(&action, "public/logs/live_backing.log")
+        .expect("log");
+    let log = String::from_utf8_lossy(&log.content).into_owned();
+    assert!(
+        log.contains("does not have sufficient scopes")
+            && log.contains("assume:repo:github.com/mozilla/gecko-dev:pull-request"),
+        "{log}"
+    );
+}

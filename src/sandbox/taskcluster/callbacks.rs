@@ -9,10 +9,15 @@
 //!   `deadline`/`expires` (and payload artifact `expires`) moved by the same
 //!   amount, `extra.parent` = the action task; refused unless the target is
 //!   retriggerable (`tags.retrigger == "true"`) or `input.force` is true.
-//!   The copies are listed in the action task's `public/task-graph.json`,
-//!   keyed by taskId as taskgraph writes it (`{label, kind, task,
-//!   dependencies: {<label>: <taskId>}, attributes, optimization, …}`).
-//!   `downstream` is not modelled.
+//!   With `downstream`, the tasks of the group that depend on the target
+//!   (transitively) are copied too, each copy depending on the copies of
+//!   its dependencies. The copies are listed in the action task's
+//!   `public/task-graph.json`, keyed by taskId as taskgraph writes it
+//!   (`{label, kind, task, dependencies: {<label>: <taskId>}, attributes,
+//!   optimization, …}`).
+//! - `retrigger-decision` (the decision/action/cron tasks' `retrigger`):
+//!   one copy, which fails when the action's scopes do not cover the
+//!   task's (taskgraph: "best-effort").
 //! - `rerun`: reruns the target if it is `failed` or `exception`; otherwise
 //!   does nothing (taskgraph logs "No need to rerun").
 //! - `cancel`: cancels the target; a target past its deadline is left alone.
@@ -30,6 +35,7 @@ use crate::policy::task::TaskState;
 use crate::taskcluster::timestamps::{format_timestamp, parse_timestamp};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 /// The log artifact each callback writes.
 pub const LOG: &str = "public/logs/live_backing.log";
@@ -128,10 +134,19 @@ impl Run<'_> {
                 if !force && !retriggerable(&def) {
                     return Err(format!("Not retriggering task {}, task should not be retrigged and force not specified.", label(&def)));
                 }
+                let to_run = if input.get("downstream").and_then(Value::as_bool) == Some(true) {
+                    self.with_dependents(&target)
+                } else {
+                    vec![target]
+                };
                 for _ in 0..times {
-                    self.copy(&target, &def)?;
+                    self.copy_all(&to_run)?;
                 }
                 Ok(())
+            }
+            "retrigger-decision" => {
+                let target = self.target()?;
+                self.copy_all(&[target])
             }
             "rerun" => self.rerun(&self.target()?),
             "cancel" => self.cancel(&self.target()?),
@@ -146,14 +161,14 @@ impl Run<'_> {
                             continue;
                         }
                         for _ in 0..times {
-                            self.copy(&id, &def)?;
+                            self.copy_all(std::slice::from_ref(&id))?;
                         }
                     }
                 }
                 Ok(())
             }
             other => Err(format!(
-                "Unknown callback: {other}. Known callbacks: retrigger, retrigger-disabled, rerun, cancel, retrigger-multiple"
+                "Unknown callback: {other}. Known callbacks: retrigger-decision, retrigger, retrigger-disabled, rerun, cancel, retrigger-multiple"
             )),
         }
     }
@@ -174,8 +189,64 @@ impl Run<'_> {
             .ok_or_else(|| format!("KeyError: '{wanted}' is not in the task graph"))
     }
 
-    fn copy(&mut self, source: &str, def: &Value) -> Result<(), String> {
+    /// `target` and every task of the action's group that depends on it,
+    /// transitively, each after the ones of the set it depends on.
+    fn with_dependents(&self, target: &str) -> Vec<String> {
+        let group: Vec<(String, Vec<String>)> = self
+            .data
+            .group(&self.action.task_group_id)
+            .into_iter()
+            .map(|(id, t)| (id.clone(), strings(&t.definition, "dependencies")))
+            .collect();
+        let mut set = vec![target.to_owned()];
+        while let Some((id, _)) = group
+            .iter()
+            .find(|(id, deps)| !set.contains(id) && deps.iter().any(|d| set.contains(d)))
+        {
+            set.push(id.clone());
+        }
+        let mut ordered: Vec<String> = Vec::new();
+        while ordered.len() < set.len() {
+            let Some(next) = set.iter().find(|id| {
+                !ordered.contains(id)
+                    && group
+                        .iter()
+                        .find(|(g, _)| g == *id)
+                        .is_none_or(|(_, deps)| {
+                            deps.iter().all(|d| !set.contains(d) || ordered.contains(d))
+                        })
+            }) else {
+                break;
+            };
+            ordered.push(next.clone());
+        }
+        ordered
+    }
+
+    /// One copy of each task of `ids` (in order); a copy depends on the
+    /// copies made here of its dependencies, as taskgraph rewires them.
+    fn copy_all(&mut self, ids: &[String]) -> Result<(), String> {
+        let mut made: HashMap<String, String> = HashMap::new();
+        for id in ids {
+            let def = self.definition(id)?;
+            let new_id = self.copy(id, &def, &made)?;
+            made.insert(id.clone(), new_id);
+        }
+        Ok(())
+    }
+
+    fn copy(
+        &mut self,
+        source: &str,
+        def: &Value,
+        made: &HashMap<String, String>,
+    ) -> Result<String, String> {
         let mut copy = def.clone();
+        let dependencies: Vec<String> = strings(def, "dependencies")
+            .into_iter()
+            .map(|d| made.get(&d).cloned().unwrap_or(d))
+            .collect();
+        copy["dependencies"] = json!(dependencies);
         let created = def
             .get("created")
             .and_then(Value::as_str)
@@ -207,7 +278,7 @@ impl Run<'_> {
                 reply.body["message"].as_str().unwrap_or_default()
             ));
         }
-        let dependencies: Map<String, Value> = strings(def, "dependencies")
+        let dependencies: Map<String, Value> = dependencies
             .into_iter()
             .map(|d| {
                 let name = self
@@ -222,7 +293,7 @@ impl Run<'_> {
         self.log
             .push(format!("Created {id} ({name}), a copy of {source}"));
         self.graph.insert(
-            id,
+            id.clone(),
             json!({
                 "kind": def.pointer("/tags/kind").cloned().unwrap_or(Value::Null),
                 "label": name,
@@ -234,7 +305,7 @@ impl Run<'_> {
                 "if_dependencies": [],
             }),
         );
-        Ok(())
+        Ok(id)
     }
 
     fn rerun(&mut self, task_id: &str) -> Result<(), String> {

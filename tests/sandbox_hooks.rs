@@ -374,3 +374,68 @@ async fn the_hook_role_cannot_make_another_repositorys_action_task() {
         "{body}"
     );
 }
+
+/// Every action of both fixtures' actions.json, rendered as a client
+/// renders it, names a hook the sandbox knows, of the group's level, and
+/// passes that hook's trigger schema.
+#[tokio::test]
+async fn the_fixtures_actions_render_payloads_their_hooks_accept() {
+    use rerunbot::sandbox::taskcluster::hooks::{gecko_action_hooks, GECKO_HOOK_GROUP};
+    use rerunbot::sandbox::taskcluster::json_schema::validate;
+    let queue = sandbox().await;
+    let hooks = gecko_action_hooks();
+    for (decision, level) in [(pr::DECISION, "1"), (release::DECISION, "3")] {
+        let actions = queue
+            .json_artifact(decision, ACTIONS_JSON)
+            .expect("actions.json");
+        assert_eq!(
+            (actions["version"].clone(), actions["variables"].clone()),
+            (json!(1), json!({}))
+        );
+        let names: Vec<&str> = actions["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["hookPayload"]["decision"]["action"]["cb_name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "retrigger-decision",
+                "retrigger",
+                "retrigger-disabled",
+                "rerun",
+                "cancel",
+                "retrigger-multiple"
+            ]
+        );
+        for action in actions["actions"].as_array().into_iter().flatten() {
+            assert_eq!(action["kind"], "hook");
+            assert_eq!(action["hookGroupId"], GECKO_HOOK_GROUP);
+            let hook_id = action["hookId"].as_str().unwrap_or_default();
+            assert!(
+                hook_id.starts_with(&format!("in-tree-action-{level}-generic/")),
+                "{hook_id}"
+            );
+            let hook = hooks
+                .iter()
+                .find(|h| h.hook_id == hook_id)
+                .expect("a known hook");
+            let payload = render(
+                &action["hookPayload"],
+                &json!({"taskGroupId": decision, "taskId": null, "input": {}}),
+            );
+            assert_eq!(payload["decision"]["action"]["taskGroupId"], decision);
+            assert_eq!(
+                payload["decision"]["repository"]["url"],
+                "https://github.com/mozilla/gecko-dev"
+            );
+            assert_eq!(
+                validate(&hook.trigger_schema, &payload),
+                Ok(()),
+                "{}",
+                action["name"]
+            );
+        }
+    }
+}

@@ -241,6 +241,9 @@ impl Run<'_> {
         def: &Value,
         made: &HashMap<String, String>,
     ) -> Result<String, String> {
+        if !def.is_object() {
+            return Err(format!("task {source} has no definition object"));
+        }
         let mut copy = def.clone();
         let dependencies: Vec<String> = strings(def, "dependencies")
             .into_iter()

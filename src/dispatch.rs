@@ -667,3 +667,43 @@ fn run_done(status: &Value, canceled: bool) -> Done {
         canceled,
     }
 }
+
+/// Sends one rerun or cancel-then-rerun on its own, outside a job's
+/// dispatch: a waiting action that fired (DESIGN.md §13). `resumed`: it may
+/// have been sent before without the answer being stored, so the task's run
+/// count is compared with `runs_seen` first and nothing is sent twice.
+/// Returns the row's outcome and, when the result is sure, the unit result
+/// to record (`None`: no sure answer, try again later).
+pub async fn send_waited(
+    queue: &QueueClient,
+    task: &TaskId,
+    action: &Action,
+    resumed: bool,
+) -> (ActionOutcome, Option<UnitResult>) {
+    let unit = match action {
+        Action::Rerun { runs_seen } => Unit::Rerun {
+            task: task.clone(),
+            runs_seen: *runs_seen,
+        },
+        Action::CancelRerun { runs_seen } => Unit::CancelRerun {
+            task: task.clone(),
+            runs_seen: *runs_seen,
+        },
+        Action::Retrigger { .. } => {
+            let error = DispatchError::Rejected {
+                status: 0,
+                message: "a retrigger never waits".to_owned(),
+            };
+            return (
+                ActionOutcome::Failed {
+                    error: error.clone(),
+                    created: Vec::new(),
+                },
+                Some(UnitResult::Refused { error }),
+            );
+        }
+    };
+    let result = run_unit(queue, unit, resumed).await;
+    let known = to_known(&result);
+    (merge(ActionOutcome::Pending, result), known)
+}

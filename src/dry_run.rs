@@ -135,6 +135,7 @@ fn describe(row: &PlanRow, force_role: Role) -> (&'static str, usize, String, Op
             };
             (name, a.new_tasks().max(1), String::new(), None)
         }
+        Decision::Wait(w) => ("wait", 1, crate::reply::waits::waiting(w), None),
         Decision::Skip(r) => ("skip", 0, wording::skip(r, row.state), None),
         Decision::Refuse(r) => {
             let e = wording::refusal(r, &row.label, force_role);

@@ -36,6 +36,15 @@ pub struct Metrics {
     webhook_duration: Histogram,
     jobs_by_state: Family<StateLabels, Gauge>,
     follow: FollowMetrics,
+    waits: WaitMetrics,
+}
+
+/// Waiting actions that were decided (DESIGN.md §13): one counter per
+/// outcome.
+#[derive(Default)]
+struct WaitMetrics {
+    fired: Counter,
+    dropped: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -98,8 +107,20 @@ impl Metrics {
             "Live edits of reply comments",
             follow.edits.clone(),
         );
+        let waits = WaitMetrics::default();
+        registry.register(
+            "waits_fired",
+            "Waiting actions fired once what they waited on completed",
+            waits.fired.clone(),
+        );
+        registry.register(
+            "waits_dropped",
+            "Waiting actions dropped (what they waited on failed, or the task's deadline passed)",
+            waits.dropped.clone(),
+        );
         Arc::new(Self {
             follow,
+            waits,
             registry,
             deliveries,
             jobs,
@@ -149,6 +170,15 @@ impl Metrics {
     /// One live edit of a reply.
     pub fn reply_edit(&self) {
         self.follow.edits.inc();
+    }
+
+    /// One waiting action decided: `fired` or dropped.
+    pub fn wait_decided(&self, fired: bool) {
+        if fired {
+            self.waits.fired.inc();
+        } else {
+            self.waits.dropped.inc();
+        }
     }
 
     /// Prometheus text format, with the job counts given (queued, running, done, failed).

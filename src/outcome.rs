@@ -1,6 +1,7 @@
 //! What happened when a planned action was sent to Taskcluster. Produced by
 //! dispatch, stored with the job, rendered by `reply`.
 
+use crate::policy::plan::Dropped;
 use crate::types::TaskId;
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,8 @@ pub enum ActionOutcome {
         error: DispatchError,
         created: Vec<TaskId>,
     },
+    /// A waiting action that was dropped, and why (it never fired).
+    Dropped { reason: Dropped },
 }
 
 /// What one action unit (one queue call's worth: a copy's createTask, a

@@ -7,6 +7,7 @@ pub mod follow;
 mod groups;
 pub mod markdown;
 mod section;
+pub mod waits;
 pub mod wording;
 
 #[cfg(test)]
@@ -199,6 +200,9 @@ pub fn reaction_for(sections: &[ReplySection]) -> Option<Reaction> {
                     match &row.decision {
                         Decision::Refuse(_) => return Some(Reaction::Confused),
                         Decision::Skip(_) => {}
+                        // Accepted: it runs later, or the live reply says
+                        // why it was dropped.
+                        Decision::Wait(_) => {}
                         Decision::Act(_) => match outcomes.get(i) {
                             None | Some(ActionOutcome::Pending) => pending = true,
                             Some(ActionOutcome::Failed { .. }) => return Some(Reaction::Confused),

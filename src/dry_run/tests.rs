@@ -111,11 +111,12 @@ fn json_has_one_entry_per_task_with_the_documented_fields() {
     assert_eq!(tasks[1]["suggestion"], "/rerun signing-apk");
     assert!(tasks[1]["reason"].as_str().unwrap().contains("release"));
     // signing-apk waits on a failed build: cancel then rerun; beetmover
-    // waits on the unscheduled signing task: refused.
+    // waits on the signing task this command reruns: it waits for that
+    // new run (DESIGN.md §13).
     let forced = commands[1]["tasks"].as_array().unwrap();
     assert_eq!(forced[0]["decision"], "cancel-rerun");
     assert!(!forced[0]["warnings"].as_array().unwrap().is_empty());
-    assert_eq!(forced[1]["decision"], "refuse");
+    assert_eq!(forced[1]["decision"], "wait");
     assert!(commands[2]["error"]
         .as_str()
         .unwrap()

@@ -11,6 +11,9 @@
 //!   re-rendered and edited, at most once per reply per `edit_every`, and
 //!   get their final reaction once every run resolved.
 //!
+//! - [`waits`]: actions held back until the runs they wait on resolve,
+//!   fired or dropped as those runs resolve.
+//!
 //! - [`supervise`]: `rerunbot supervise`, one task group followed from a
 //!   terminal or a CI step.
 //!
@@ -21,6 +24,7 @@ pub mod poll;
 pub mod pulse;
 pub mod replies;
 pub mod supervise;
+pub mod waits;
 
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -79,6 +83,12 @@ pub enum FollowEvent {
     ReplyEdited { job_id: i64, body: String },
     /// A reply got its final reaction.
     Reacted { job_id: i64, reaction: &'static str },
+    /// A waiting action fired (its action was sent) or was dropped.
+    WaitDecided {
+        job_id: i64,
+        task_id: String,
+        fired: bool,
+    },
 }
 
 /// What the loop's steps share.
@@ -122,6 +132,9 @@ impl Follower {
     pub async fn step(&self) {
         if let Err(e) = poll::check_due(self).await {
             tracing::warn!(error = %e, "follow: checking watches failed");
+        }
+        if let Err(e) = waits::fire_due(self).await {
+            tracing::warn!(error = %e, "follow: judging waits failed");
         }
         if let Err(e) = replies::edit_due(self).await {
             tracing::warn!(error = %e, "follow: editing replies failed");

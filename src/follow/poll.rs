@@ -108,6 +108,8 @@ pub async fn record(
     if jobs.is_empty() {
         return Ok(false);
     }
+    // Actions of these jobs may wait on this run (see `waits`).
+    follower.store.nudge_waits(&jobs).await?;
     tracing::info!(
         task_id,
         run_id,

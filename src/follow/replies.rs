@@ -80,7 +80,9 @@ async fn edit_one(follower: &Follower, reply: &DueReply) -> anyhow::Result<bool>
         .ok_or_else(|| anyhow::anyhow!("job {} has no reply yet", reply.job_id))?;
     let payload: CommentJob = serde_json::from_str(&job.payload)?;
     let prepared: Prepared = serde_json::from_str(job.plan.as_deref().unwrap_or_default())?;
-    let outcomes: Outcomes = serde_json::from_str(job.outcome.as_deref().unwrap_or_default())?;
+    let mut outcomes: Outcomes = serde_json::from_str(job.outcome.as_deref().unwrap_or_default())?;
+    let waits = store.waits_of_job(reply.job_id).await?;
+    let waits = super::waits::overlay(&waits, &mut outcomes);
     let watches = store.watches_of_job(reply.job_id).await?;
     let followed = followed(&watches);
     let (body, _) = follower
@@ -101,8 +103,17 @@ async fn edit_one(follower: &Follower, reply: &DueReply) -> anyhow::Result<bool>
     if reply.reacted {
         return Ok(true);
     }
+    // A wait still to be decided may start another run.
+    if waits.open {
+        return Ok(false);
+    }
     let Some(reaction) = final_reaction(followed.values()) else {
         return Ok(false);
+    };
+    let reaction = if waits.dropped {
+        crate::reply::Reaction::ThumbsDown
+    } else {
+        reaction
     };
     let reaction = match reaction {
         crate::reply::Reaction::Hooray => crate::github::Reaction::Hooray,

@@ -205,6 +205,12 @@ impl Pipeline {
                 Duration::ZERO,
             )
             .await?;
+        // Actions that wait (DESIGN.md §13), and the runs they wait on.
+        let (waits, waited_on) = crate::follow::waits::waits_for(&prepared, &outcomes);
+        store
+            .add_watches(claim.job.id, &waited_on, Duration::ZERO)
+            .await?;
+        store.add_waits(claim.job.id, &waits).await?;
         let (body, reaction) = self.render(&job, &prepared, &outcomes, None);
         let marker = crate::reply::delivery_marker(delivery.as_str());
         let body = format!("{body}\n\n{marker}");
@@ -357,9 +363,13 @@ fn watches_for(prepared: &Prepared, outcomes: &Outcomes) -> Vec<NewWatch> {
 
 /// The actions a plan will dispatch, for the ledger.
 fn planned_actions(prepared: &Prepared) -> Vec<PlannedAction> {
+    // A waiting rerun counts like one sent now: it runs once it fires.
     prepared
         .plans()
-        .flat_map(|plan| plan.actions())
+        .flat_map(|plan| {
+            plan.actions()
+                .chain(plan.waits().map(|(row, wait)| (row, &wait.action)))
+        })
         .flat_map(|(row, action)| {
             let one = |task_id: String, kind| PlannedAction {
                 label: row.label.clone(),

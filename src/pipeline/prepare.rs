@@ -187,6 +187,7 @@ impl Planner {
                 reruns_by_task: recorded.reruns_by_task,
                 copies: recorded.copies,
                 new_tasks_in_comment: 0,
+                rerun_in_comment: Default::default(),
             },
         )
     }

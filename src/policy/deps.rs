@@ -13,6 +13,10 @@ pub(crate) struct DepRef {
     pub task_id: TaskId,
     /// Its label when it is among the tasks, else its taskId.
     pub label: String,
+    /// Its state, when known.
+    pub state: Option<TaskState>,
+    /// Its run count, when it is among the tasks.
+    pub runs: Option<u32>,
 }
 
 /// A task's dependencies by where they stand.
@@ -24,6 +28,8 @@ pub(crate) struct Deps {
     pub unresolved: Vec<DepRef>,
     /// Outside the tasks and not looked up (or the lookup failed).
     pub unknown: Vec<DepRef>,
+    /// Completed.
+    pub completed: Vec<DepRef>,
 }
 
 impl Deps {
@@ -61,16 +67,18 @@ impl<'a> Graph<'a> {
     pub fn deps(&self, task: &TaskSnapshot) -> Deps {
         let mut deps = Deps::default();
         for id in &task.dependencies {
-            let (state, label) = match self.by_id.get(id.as_str()) {
-                Some(t) => (Some(t.state), t.label.clone()),
-                None => (self.outside.states.get(id).copied(), id.to_string()),
+            let (state, label, runs) = match self.by_id.get(id.as_str()) {
+                Some(t) => (Some(t.state), t.label.clone(), Some(t.runs)),
+                None => (self.outside.states.get(id).copied(), id.to_string(), None),
             };
             let dep = DepRef {
                 task_id: id.clone(),
                 label,
+                state,
+                runs,
             };
             match state {
-                Some(TaskState::Completed) => {}
+                Some(TaskState::Completed) => deps.completed.push(dep),
                 Some(s) if s.is_broken() => deps.failed.push(dep),
                 Some(_) => deps.unresolved.push(dep),
                 None => deps.unknown.push(dep),

@@ -3,14 +3,14 @@
 //! selection, failure guard), then each task is judged on its own, then
 //! the limits on what the command (and its comment, and its commit) adds.
 
-use super::deps::{Deps, Graph};
+use super::deps::{DepRef, Deps, Graph};
 use super::plan::*;
 use super::select::{pick, Picked};
 use super::{copy_ids, PlanInput, PrState};
 use crate::command::Command;
 use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::repo_config::Classifier;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The queue refuses a rerun once a task has this many runs.
 pub const QUEUE_MAX_RUNS: u32 = 50;
@@ -115,6 +115,9 @@ pub fn plan(input: &PlanInput) -> Plan {
 
     let graph = Graph::new(tasks, input.outside);
     let mut reruns = input.ledger.reruns_by_task.clone();
+    // Tasks this comment reruns (earlier commands, earlier rows): their
+    // dependents wait for the new runs.
+    let mut rerunning = input.ledger.rerun_in_comment.clone();
     let judge = Judge {
         input,
         force,
@@ -126,9 +129,10 @@ pub fn plan(input: &PlanInput) -> Plan {
         let class = classes[i];
         let (decision, row_warnings) = match kind {
             CommandKind::Rerun => {
-                let out = judge.rerun(task, class, &reruns);
-                if matches!(out.0, Decision::Act(_)) {
+                let out = judge.rerun(task, class, &reruns, &rerunning);
+                if matches!(out.0, Decision::Act(_) | Decision::Wait(_)) {
                     *reruns.entry(task.task_id.to_string()).or_default() += 1;
+                    rerunning.insert(task.task_id.to_string());
                 }
                 out
             }
@@ -184,7 +188,7 @@ fn failure_guard(tasks: &[TaskSnapshot], max_percent: u32) -> Option<(usize, usi
 fn over_limits(plan: &Plan, input: &PlanInput) -> Option<CommandRefusal> {
     let limits = &input.config.limits;
     let ledger = input.ledger;
-    let reruns = plan.actions().filter(|(_, a)| a.new_tasks() == 0).count();
+    let reruns = plan.reruns().count();
     if reruns > limits.max_reruns_per_command as usize {
         return Some(CommandRefusal::TooManyReruns {
             requested: reruns,
@@ -225,6 +229,7 @@ impl Judge<'_> {
         task: &TaskSnapshot,
         class: TaskClass,
         reruns: &BTreeMap<String, u32>,
+        rerunning: &BTreeSet<String>,
     ) -> (Decision, Vec<Warning>) {
         let force_role = self.input.config.permissions.force;
         let mut warnings = Vec::new();
@@ -238,16 +243,35 @@ impl Judge<'_> {
             return (Decision::Refuse(Refusal::PastDeadline { hint }), Vec::new());
         }
         let deps = self.graph.deps(task);
+        let (mut on, after) = self.being_rerun(&deps, rerunning);
         // A task that never ran because a dependency is not completed is
         // judged as unscheduled: its dependency is what is broken.
         let waiting =
             task.state == TaskState::Unscheduled || (task.never_ran() && !deps.all_completed());
+        let mut kind = WaitKind::AfterRerun;
         let action = match task.state {
+            // Its broken dependencies are being rerun and nothing else
+            // stands in the way: once their new runs completed it can run
+            // (the queue schedules it, or it is rerun then).
+            _ if waiting
+                && !on.is_empty()
+                && after.failed.is_empty()
+                && after.unknown.is_empty() =>
+            {
+                on.extend(after.unresolved.iter().filter_map(waited_on));
+                Action::Rerun {
+                    runs_seen: task.runs,
+                }
+            }
             _ if waiting => match self.waiting_rerun(task, &deps, reruns, force_role) {
-                Ok(action) => {
+                Ok((action, others)) => {
                     warnings.push(Warning::Forced {
                         what: ForcedAction::CancelRerun,
                     });
+                    if !others.is_empty() {
+                        kind = WaitKind::ForcedCancel;
+                        on = others;
+                    }
                     action
                 }
                 Err(refusal) => return (Decision::Refuse(refusal), warnings),
@@ -291,20 +315,67 @@ impl Judge<'_> {
                 Vec::new(),
             );
         }
-        (Decision::Act(action), warnings)
+        if on.is_empty() {
+            return (Decision::Act(action), warnings);
+        }
+        let wait = Wait {
+            action,
+            kind,
+            on,
+            deadline: task.deadline,
+        };
+        (Decision::Wait(wait), warnings)
+    }
+
+    /// The dependencies being rerun now (by this comment, or by an earlier
+    /// one and still running), as the runs to wait on, and the other
+    /// dependencies as they will stand once those completed.
+    fn being_rerun(&self, deps: &Deps, rerunning: &BTreeSet<String>) -> (Vec<WaitOn>, Deps) {
+        let ledger = &self.input.ledger.reruns_by_task;
+        let mut on = Vec::new();
+        let mut after = Deps::default();
+        let split = |list: &[DepRef], rest: &mut Vec<DepRef>, on: &mut Vec<WaitOn>| {
+            for dep in list {
+                let id = dep.task_id.as_str();
+                let in_comment = rerunning.contains(id);
+                let still_running = ledger.contains_key(id)
+                    && matches!(dep.state, Some(TaskState::Pending | TaskState::Running));
+                match (dep.runs, in_comment, still_running) {
+                    // This comment's rerun makes run `runs`.
+                    (Some(runs), true, _) => on.push(wait_on(dep, runs)),
+                    (Some(_), false, true) => on.extend(waited_on(dep)),
+                    _ => rest.push(dep.clone()),
+                }
+            }
+        };
+        split(&deps.failed, &mut after.failed, &mut on);
+        split(&deps.unresolved, &mut after.unresolved, &mut on);
+        // A completed dependency rerun by this comment is waited on too
+        // (a forced rerun of a green task: the notarization sequence).
+        for id in deps.completed.iter() {
+            if rerunning.contains(id.task_id.as_str()) {
+                if let Some(runs) = id.runs {
+                    on.push(wait_on(id, runs));
+                }
+            }
+        }
+        after.unknown = deps.unknown.clone();
+        (on, after)
     }
 
     /// A task waiting on its dependencies (unscheduled, or resolved without
     /// running). Without `--force`: the order to follow. With it: cancel
     /// (when unscheduled) and rerun, only when every dependency has resolved
-    /// and the task uses no artifact of a failed one.
+    /// and the task uses no artifact of a failed one; while other
+    /// dependencies still run, the cancel-then-rerun waits for them (the
+    /// runs returned) and is judged again then.
     fn waiting_rerun(
         &self,
         task: &TaskSnapshot,
         deps: &Deps,
         reruns: &BTreeMap<String, u32>,
         force_role: Role,
-    ) -> Result<Action, Refusal> {
+    ) -> Result<(Action, Vec<WaitOn>), Refusal> {
         // A broken dependency already being rerun: this task follows it.
         if let Some(dep) = deps
             .failed
@@ -328,11 +399,6 @@ impl Judge<'_> {
                 }
             });
         }
-        if !deps.unresolved.is_empty() {
-            return Err(Refusal::DependenciesUnresolved {
-                unresolved: deps.labels_unresolved(),
-            });
-        }
         if let Some(dep) = deps
             .failed
             .iter()
@@ -342,7 +408,27 @@ impl Judge<'_> {
                 dependency: dep.label.clone(),
             });
         }
-        Ok(match task.state {
+        let mut others = Vec::new();
+        if !deps.unresolved.is_empty() {
+            // Only runs that are under way can be waited on: an unscheduled
+            // dependency may itself wait on the broken one forever.
+            let running: Vec<WaitOn> = deps.unresolved.iter().filter_map(waited_on).collect();
+            if running.len() < deps.unresolved.len() || !deps.unknown.is_empty() {
+                return Err(Refusal::DependenciesUnresolved {
+                    unresolved: deps.labels_unresolved(),
+                });
+            }
+            others = deps
+                .unresolved
+                .iter()
+                .zip(running)
+                .map(|(dep, on)| WaitOn {
+                    consumed: task.consumes.contains(&dep.task_id),
+                    ..on
+                })
+                .collect();
+        }
+        let action = match task.state {
             TaskState::Unscheduled => Action::CancelRerun {
                 runs_seen: task.runs,
             },
@@ -350,7 +436,8 @@ impl Judge<'_> {
             _ => Action::Rerun {
                 runs_seen: task.runs,
             },
-        })
+        };
+        Ok((action, others))
     }
 
     fn retrigger(
@@ -442,5 +529,25 @@ impl Judge<'_> {
             TaskClass::Other if no_dependents => Hint::RetriggerForce,
             TaskClass::Other => Hint::NewPush,
         }
+    }
+}
+
+/// The run of `dep` numbered `run_id`, to wait on.
+fn wait_on(dep: &DepRef, run_id: u32) -> WaitOn {
+    WaitOn {
+        task_id: dep.task_id.clone(),
+        label: dep.label.clone(),
+        run_id,
+        consumed: false,
+    }
+}
+
+/// The run under way of a pending or running dependency among the tasks.
+fn waited_on(dep: &DepRef) -> Option<WaitOn> {
+    match (dep.state, dep.runs) {
+        (Some(TaskState::Pending | TaskState::Running), Some(runs)) if runs > 0 => {
+            Some(wait_on(dep, runs - 1))
+        }
+        _ => None,
     }
 }

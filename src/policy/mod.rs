@@ -11,6 +11,7 @@ mod select;
 mod suggest;
 pub mod supervise;
 pub mod task;
+pub mod waits;
 
 #[cfg(test)]
 mod tests;
@@ -61,18 +62,21 @@ pub struct Ledger {
     /// Tasks created by the earlier commands of this comment
     /// (`max_new_tasks` is per comment).
     pub new_tasks_in_comment: u32,
+    /// Tasks the earlier commands of this comment rerun (now, or once a
+    /// wait fires): a task depending on one waits for its new run.
+    #[serde(default)]
+    pub rerun_in_comment: std::collections::BTreeSet<String>,
 }
 
 impl Ledger {
     /// Counts the actions of `plan` (for the next command of a comment).
     pub fn record(&mut self, plan: &Plan) {
-        for (row, action) in plan.actions() {
-            if matches!(action, Action::Rerun { .. } | Action::CancelRerun { .. }) {
-                *self
-                    .reruns_by_task
-                    .entry(row.task_id.to_string())
-                    .or_default() += 1;
-            }
+        for (row, _) in plan.reruns() {
+            *self
+                .reruns_by_task
+                .entry(row.task_id.to_string())
+                .or_default() += 1;
+            self.rerun_in_comment.insert(row.task_id.to_string());
         }
         let made = u32::try_from(plan.new_tasks()).unwrap_or(u32::MAX);
         self.copies = self.copies.saturating_add(made);

@@ -2,7 +2,9 @@
 //! warnings. Built by `policy::plan`, stored before dispatch, rendered by
 //! `reply`. Reasons are data here; their wording lives in `reply`.
 
+use crate::policy::task::TaskState;
 use crate::types::TaskId;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// How release engineering's rules see a task.
@@ -152,6 +154,27 @@ impl Plan {
     pub fn new_tasks(&self) -> usize {
         self.actions().map(|(_, a)| a.new_tasks()).sum()
     }
+
+    /// The actions held back until what they wait on resolves, with their
+    /// task, in row order.
+    pub fn waits(&self) -> impl Iterator<Item = (&PlanRow, &Wait)> {
+        self.rows.iter().filter_map(|row| match &row.decision {
+            Decision::Wait(wait) => Some((row, wait)),
+            _ => None,
+        })
+    }
+
+    /// Every rerun the plan sends now or once a wait fires, with its task:
+    /// what the rerun limits and the ledger count.
+    pub fn reruns(&self) -> impl Iterator<Item = (&PlanRow, &Action)> {
+        self.rows.iter().filter_map(|row| match &row.decision {
+            Decision::Act(a @ (Action::Rerun { .. } | Action::CancelRerun { .. })) => {
+                Some((row, a))
+            }
+            Decision::Wait(wait) => Some((row, &wait.action)),
+            _ => None,
+        })
+    }
 }
 
 /// One selected task and what to do with it.
@@ -170,8 +193,70 @@ pub struct PlanRow {
 #[serde(tag = "decision", content = "detail", rename_all = "snake_case")]
 pub enum Decision {
     Act(Action),
+    /// The action runs once the runs it waits on resolve (DESIGN.md §13).
+    Wait(Wait),
     Skip(SkipReason),
     Refuse(Refusal),
+}
+
+/// An action held back (DESIGN.md §6, §13): stored with the job, fired by
+/// follow-through when every run it waits on resolved, dropped when one
+/// fails, expired with the task's deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wait {
+    /// What is sent when the wait fires (a rerun or a cancel-then-rerun).
+    pub action: Action,
+    pub kind: WaitKind,
+    /// The runs waited on.
+    pub on: Vec<WaitOn>,
+    /// The waiting task's deadline: the queue cannot rerun it after that.
+    pub deadline: DateTime<Utc>,
+}
+
+/// Why an action waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitKind {
+    /// A dependency is being rerun (by this command, an earlier one of the
+    /// comment, or an earlier comment): rerun once its new run completed,
+    /// not at all if it fails.
+    AfterRerun,
+    /// `--force` cancel-then-rerun while other dependencies still run: once
+    /// they resolved, judged again by the cancel-then-rerun rule.
+    ForcedCancel,
+}
+
+/// One run a wait waits on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitOn {
+    pub task_id: TaskId,
+    /// Its label, for the reply.
+    pub label: String,
+    /// The run whose resolution counts.
+    pub run_id: u32,
+    /// The waiting task downloads this task's artifacts.
+    #[serde(default)]
+    pub consumed: bool,
+}
+
+/// Why a waiting action was dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Dropped {
+    /// A run it waited on did not complete.
+    DependencyFailed {
+        dependency: String,
+        run_id: u32,
+        state: TaskState,
+        reason: Option<String>,
+    },
+    /// The rerun of a dependency it waited on did not start.
+    DependencyNotRerun { dependency: String },
+    /// Cancel-then-rerun judged again: a dependency whose artifacts it
+    /// uses failed, so it would fail too.
+    ConsumesArtifacts { dependency: String },
+    /// The task's deadline passed while it waited on `waiting_for`.
+    Expired { waiting_for: Vec<String> },
 }
 
 /// Nothing to do for a task, and why.

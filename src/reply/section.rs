@@ -161,7 +161,7 @@ fn counts(plan: &Plan) -> String {
     let (mut act, mut skip, mut refuse) = (0, 0, 0);
     for row in &plan.rows {
         match row.decision {
-            Decision::Act(_) => act += 1,
+            Decision::Act(_) | Decision::Wait(_) => act += 1,
             Decision::Skip(_) => skip += 1,
             Decision::Refuse(_) => refuse += 1,
         }
@@ -195,6 +195,22 @@ fn table_row(
                 wording::refusal(r, &row.label, force_role).to_markdown()
             ),
         ),
+        Decision::Wait(w) => {
+            let mut action = super::waits::action(w);
+            if forced {
+                action.push_str(" (forced)");
+            }
+            let result = match outcome {
+                None | Some(ActionOutcome::Pending) => super::waits::waiting(w),
+                Some(ActionOutcome::Dropped { reason }) => super::waits::dropped(reason),
+                // Fired: the row reads as any rerun's.
+                Some(_) => ctx
+                    .followed
+                    .and_then(|f| live_result(row, &w.action, outcome, root_url, f))
+                    .unwrap_or_else(|| self::result(row, outcome, root_url)),
+            };
+            (action, result)
+        }
         Decision::Act(a) => {
             let mut action = wording::action(a);
             if forced {
@@ -237,6 +253,7 @@ fn result(row: &PlanRow, outcome: Option<&ActionOutcome>, root_url: &str) -> Str
             format!("canceled, rerun started{}", run(run_id))
         }
         Some(ActionOutcome::Retriggered { task_ids }) => links(task_ids),
+        Some(ActionOutcome::Dropped { reason }) => super::waits::dropped(reason),
         // Unconfirmed is not failed: what was confirmed is listed first.
         Some(ActionOutcome::Failed {
             error: error @ DispatchError::Unavailable { .. },

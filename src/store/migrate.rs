@@ -102,6 +102,27 @@ CREATE TABLE IF NOT EXISTS content_grants (
 );
 CREATE INDEX IF NOT EXISTS content_grants_window ON content_grants (installation, granted_at);
 "#,
+    // Actions that wait for other runs (see `waits`).
+    r#"
+CREATE TABLE IF NOT EXISTS waits (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      INTEGER NOT NULL,
+    plan_index  INTEGER NOT NULL,
+    row_index   INTEGER NOT NULL,
+    task_id     TEXT    NOT NULL,
+    spec        TEXT    NOT NULL,
+    state       TEXT    NOT NULL,
+    outcome     TEXT,
+    next_check  INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    UNIQUE (job_id, plan_index, row_index)
+);
+CREATE INDEX IF NOT EXISTS waits_due ON waits (state, next_check);
+CREATE INDEX IF NOT EXISTS waits_by_job ON waits (job_id);
+"#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -196,6 +217,26 @@ CREATE TABLE IF NOT EXISTS content_grants (
     granted_at   BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS content_grants_window ON content_grants (installation, granted_at);
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS waits (
+    id          BIGSERIAL PRIMARY KEY,
+    job_id      BIGINT  NOT NULL,
+    plan_index  BIGINT  NOT NULL,
+    row_index   BIGINT  NOT NULL,
+    task_id     TEXT    NOT NULL,
+    spec        TEXT    NOT NULL,
+    state       TEXT    NOT NULL,
+    outcome     TEXT,
+    next_check  BIGINT  NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    created_at  BIGINT  NOT NULL,
+    updated_at  BIGINT  NOT NULL,
+    UNIQUE (job_id, plan_index, row_index)
+);
+CREATE INDEX IF NOT EXISTS waits_due ON waits (state, next_check);
+CREATE INDEX IF NOT EXISTS waits_by_job ON waits (job_id);
 "#,
 ];
 

@@ -11,11 +11,13 @@ mod ledger;
 mod migrate;
 mod purge;
 mod units;
+mod waits;
 mod watches;
 
 pub use hold::LeaseHold;
 pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};
 pub use ledger::{PlannedAction, PlannedJob, Recorded};
+pub use waits::{NewWait, StoredWait, WaitEnd};
 pub use watches::{DueReply, NewWatch, Watch, WatchBatch};
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};

@@ -29,6 +29,7 @@ impl Store {
             ),
             "DELETE FROM job_units WHERE job_id NOT IN (SELECT id FROM jobs)".to_owned(),
             "DELETE FROM followed_replies WHERE job_id NOT IN (SELECT id FROM jobs)".to_owned(),
+            "DELETE FROM waits WHERE job_id NOT IN (SELECT id FROM jobs)".to_owned(),
             format!("DELETE FROM actions WHERE created_at < {cutoff}"),
         ];
         for sql in orphans {

@@ -58,7 +58,7 @@ const SCENARIOS: &[Scenario] = &[
         comment: "/rerun --force beetmover-repackage-macosx64-shippable/opt",
     },
     Scenario {
-        title: "Notarization poller timeout: a maintainer forces part 1, then the poller reruns",
+        title: "Notarization poller timeout: a maintainer forces part 1; the poller waits for its new run, then reruns",
         pr: PR_MERGED,
         login: "mia",
         comment: "/rerun --force notarization-part-1-macosx64-shippable/opt\n/rerun notarization-poller-macosx64-shippable/opt",

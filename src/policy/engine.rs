@@ -411,9 +411,14 @@ impl Judge<'_> {
         let mut others = Vec::new();
         if !deps.unresolved.is_empty() {
             // Only runs that are under way can be waited on: an unscheduled
-            // dependency may itself wait on the broken one forever.
+            // dependency may itself wait on the broken one forever. And a
+            // task with no failed dependency is not stuck: the queue
+            // schedules it once the others complete.
             let running: Vec<WaitOn> = deps.unresolved.iter().filter_map(waited_on).collect();
-            if running.len() < deps.unresolved.len() || !deps.unknown.is_empty() {
+            if deps.failed.is_empty()
+                || running.len() < deps.unresolved.len()
+                || !deps.unknown.is_empty()
+            {
                 return Err(Refusal::DependenciesUnresolved {
                     unresolved: deps.labels_unresolved(),
                 });

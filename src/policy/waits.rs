@@ -122,12 +122,15 @@ mod tests {
         }
     }
 
+    /// Name, wait, where its runs stand, now, expected verdict.
+    type Row = (&'static str, Wait, Vec<Seen>, DateTime<Utc>, Verdict);
+
     #[test]
     fn one_row_per_rule() {
         use TaskState::*;
         use WaitKind::*;
         let late = now() + Duration::hours(2);
-        let rows: Vec<(&str, Wait, Vec<Seen>, DateTime<Utc>, Verdict)> = vec![
+        let rows: Vec<Row> = vec![
             (
                 "after a rerun: still running, keeps waiting",
                 wait(AfterRerun, vec![on("part-1", false)]),

@@ -1,0 +1,300 @@
+//! Waits (DESIGN.md §6, §13) end to end, through the real router against
+//! the sandboxes: the notarization sequence (part 1 forced, the poller
+//! waiting for part 1's new run) fires once part 1 completes and is dropped
+//! when it fails, in one comment; a restart, a redelivered event and a lost
+//! answer mid-fire never rerun twice; the wait store's leases on SQLite and
+//! Postgres.
+
+mod common;
+
+use common::next;
+
+use rerunbot::follow::{FollowConfig, FollowEvent};
+use rerunbot::policy::task::TaskState;
+use rerunbot::sandbox::taskcluster::fixtures::release::{
+    NOTARIZATION_PART_1_COMPLETED as PART_1, NOTARIZATION_POLLER_FAILED as POLLER,
+};
+use rerunbot::sandbox::world::{World, WorldOptions, PR_MERGED};
+use rerunbot::store::{NewWait, NewWatch, Store, StoreError, WaitEnd};
+use rerunbot::taskcluster::RetryPolicy;
+use std::time::Duration;
+
+const NOTARIZATION: &str = "/rerun --force notarization-part-1-macosx64-shippable/opt\n/rerun notarization-poller-macosx64-shippable/opt";
+
+fn options() -> WorldOptions {
+    WorldOptions {
+        follow: Some(FollowConfig {
+            poll_interval: Duration::from_millis(50),
+            edit_every: Duration::ZERO,
+            wake_every: Duration::from_millis(20),
+            ..FollowConfig::default()
+        }),
+        ..WorldOptions::default()
+    }
+}
+
+fn edited(e: &FollowEvent) -> Option<String> {
+    match e {
+        FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
+        _ => None,
+    }
+}
+
+fn reacted(e: &FollowEvent) -> Option<&'static str> {
+    match e {
+        FollowEvent::Reacted { reaction, .. } => Some(*reaction),
+        _ => None,
+    }
+}
+
+fn decided(e: &FollowEvent) -> Option<(String, bool)> {
+    match e {
+        FollowEvent::WaitDecided { task_id, fired, .. } => Some((task_id.clone(), *fired)),
+        _ => None,
+    }
+}
+
+fn reruns_of(w: &World, task: &str) -> usize {
+    w.queue
+        .accepted("POST", "/rerun")
+        .iter()
+        .filter(|p| p.contains(task))
+        .count()
+}
+
+/// The reply as first posted and after each edit, normalized.
+async fn notarization(w: &mut World) -> String {
+    let answer = w
+        .comment(PR_MERGED, "mia", NOTARIZATION)
+        .await
+        .expect("answer");
+    let reply = w.normalize(answer.reply.as_deref().expect("reply"));
+    assert!(
+        reply.contains("⏸️ waits for `notarization-part-1-macosx64-shippable/opt` (run 1)"),
+        "{reply}"
+    );
+    // Part 1 started, the poller did not.
+    assert_eq!(reruns_of(w, PART_1), 1);
+    assert_eq!(reruns_of(w, POLLER), 0);
+    reply
+}
+
+#[tokio::test]
+async fn the_poller_waits_for_part_1_then_starts_in_one_comment() {
+    let mut w = World::start(options()).await.expect("world");
+    let mut events = w.follow_events().expect("following");
+    let mut bodies = vec![notarization(&mut w).await];
+    assert!(w.queue.set_state(PART_1, TaskState::Completed, None));
+    assert_eq!(next(&mut events, decided).await, (POLLER.to_owned(), true));
+    assert_eq!(reruns_of(&w, POLLER), 1);
+    let started = next(&mut events, |e| {
+        edited(e).filter(|b| b.contains("⏳ rerun started (run 1)"))
+    })
+    .await;
+    bodies.push(w.normalize(&started));
+    assert!(w.queue.set_state(POLLER, TaskState::Completed, None));
+    let done = next(&mut events, |e| {
+        edited(e).filter(|b| !b.contains("⏳") && !b.contains("⏸️"))
+    })
+    .await;
+    bodies.push(w.normalize(&done));
+    assert_eq!(next(&mut events, reacted).await, "hooray");
+    // One comment, edited in place; each rerun sent once.
+    assert_eq!(w.replies(PR_MERGED).len(), 1);
+    assert_eq!((reruns_of(&w, PART_1), reruns_of(&w, POLLER)), (1, 1));
+    let metrics = w.service.metrics.render([0; 4]);
+    for line in [
+        "rerunbot_waits_fired_total 1",
+        "rerunbot_waits_dropped_total 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    insta::assert_snapshot!(bodies.join("\n\n════════ edited ════════\n\n"));
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn part_1_fails_and_the_poller_is_dropped_saying_why() {
+    let mut w = World::start(options()).await.expect("world");
+    let mut events = w.follow_events().expect("following");
+    notarization(&mut w).await;
+    assert!(w.queue.set_state(PART_1, TaskState::Failed, None));
+    assert_eq!(next(&mut events, decided).await, (POLLER.to_owned(), false));
+    assert_eq!(next(&mut events, reacted).await, "-1");
+    let reply = w.normalize(&w.reply_for(PR_MERGED).expect("reply"));
+    insta::assert_snapshot!(reply);
+    assert!(
+        reply.contains(
+            "dropped: run 1 of `notarization-part-1-macosx64-shippable/opt` ended failed"
+        ),
+        "{reply}"
+    );
+    assert_eq!(reruns_of(&w, POLLER), 0);
+    assert!(w
+        .service
+        .metrics
+        .render([0; 4])
+        .contains("rerunbot_waits_dropped_total 1"));
+    w.shutdown().await;
+}
+
+/// Waits live in the database: a new process on the same store fires it,
+/// once; a redelivered resolution changes nothing.
+async fn survives_a_restart(mut w: World) {
+    notarization(&mut w).await;
+    w.restart().await.expect("restart");
+    let mut events = w.follow_events().expect("following");
+    assert!(w.queue.set_state(PART_1, TaskState::Completed, None));
+    assert_eq!(next(&mut events, decided).await, (POLLER.to_owned(), true));
+    // The same resolution again (a redelivered Pulse message): nothing.
+    let again = w
+        .service
+        .store
+        .resolve_run(PART_1, 1, "completed", None)
+        .await
+        .expect("redelivered");
+    assert!(again.is_empty());
+    assert!(w.queue.set_state(POLLER, TaskState::Completed, None));
+    assert_eq!(next(&mut events, reacted).await, "hooray");
+    assert_eq!((reruns_of(&w, PART_1), reruns_of(&w, POLLER)), (1, 1));
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wait_survives_a_restart_and_fires_once() {
+    survives_a_restart(World::start(options()).await.expect("world")).await;
+}
+
+#[tokio::test]
+async fn a_wait_survives_a_restart_and_fires_once_on_postgres() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let world = World::start(WorldOptions {
+        database_url: Some(url),
+        ..options()
+    })
+    .await
+    .expect("world");
+    survives_a_restart(world).await;
+}
+
+/// The fired rerun went through but its answer was lost (as when the
+/// process is killed right after sending): the wait stays `firing`, and the
+/// next attempt reads the task's runs before sending — one rerun in all.
+#[tokio::test]
+async fn a_fire_whose_answer_was_lost_is_not_sent_twice() {
+    let mut w = World::start(WorldOptions {
+        queue_retry: RetryPolicy {
+            retries: 0,
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(10),
+        },
+        ..options()
+    })
+    .await
+    .expect("world");
+    let mut events = w.follow_events().expect("following");
+    notarization(&mut w).await;
+    w.queue.lose_answer_next("POST", 502);
+    assert!(w.queue.set_state(PART_1, TaskState::Completed, None));
+    assert_eq!(next(&mut events, decided).await, (POLLER.to_owned(), true));
+    let body = next(&mut events, |e| {
+        edited(e).filter(|b| b.contains("⏳ rerun started (run 1)"))
+    })
+    .await;
+    assert!(body.contains("notarization-poller"), "{body}");
+    assert_eq!(reruns_of(&w, POLLER), 1);
+    w.shutdown().await;
+}
+
+fn new_wait(row: usize) -> NewWait {
+    NewWait {
+        plan_index: 1,
+        row_index: row,
+        task_id: "POLLER".to_owned(),
+        spec: "{}".to_owned(),
+    }
+}
+
+/// Leases and idempotence of the wait store, on one backend.
+async fn wait_store_rules(store: &Store) {
+    let lease = Duration::from_secs(60);
+    store.add_waits(7, &[new_wait(0)]).await.expect("add");
+    // A retried job adds nothing twice.
+    store.add_waits(7, &[new_wait(0)]).await.expect("add again");
+    let claimed = store.claim_due_waits(lease, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].state, "waiting");
+    // Leased: nobody else gets it.
+    assert!(store
+        .claim_due_waits(lease, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    // Postponed, then made due again by a resolution of its job.
+    store
+        .postpone_wait(&claimed[0], Duration::from_secs(600))
+        .await
+        .expect("postpone");
+    assert!(store
+        .claim_due_waits(lease, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    store.nudge_waits(&[7]).await.expect("nudge");
+    let claimed = store.claim_due_waits(lease, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    store.wait_firing(&claimed[0]).await.expect("firing");
+    let end = WaitEnd {
+        state: "fired",
+        outcome: r#"{"status":"rerun","run_id":1}"#,
+        unit: Some((
+            "wait:1:0",
+            r#"{"result":"run","run_id":1,"canceled":false}"#,
+        )),
+        watch: Some(NewWatch {
+            task_id: "POLLER".to_owned(),
+            run_id: 1,
+            task_group_id: String::new(),
+        }),
+    };
+    store.end_wait(&claimed[0], &end).await.expect("end");
+    // Ended once: the same claim cannot end it again.
+    assert!(matches!(
+        store.end_wait(&claimed[0], &end).await,
+        Err(StoreError::LeaseLost)
+    ));
+    let waits = store.waits_of_job(7).await.expect("waits");
+    assert_eq!(waits.len(), 1);
+    assert_eq!(waits[0].state, "fired");
+    assert!(store
+        .claim_due_waits(lease, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let units = store.unit_results(7).await.expect("units");
+    assert_eq!(units.len(), 1);
+    assert_eq!(units[0].0, "wait:1:0");
+    let watches = store.watches_of_job(7).await.expect("watches");
+    assert_eq!(watches.len(), 1);
+    assert_eq!(
+        (watches[0].task_id.as_str(), watches[0].run_id),
+        ("POLLER", 1)
+    );
+}
+
+#[tokio::test]
+async fn wait_store_on_sqlite() {
+    let db = common::sqlite().await;
+    wait_store_rules(&db.store).await;
+}
+
+#[tokio::test]
+async fn wait_store_on_postgres() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let store = Store::connect(&url).await.expect("postgres");
+    wait_store_rules(&store).await;
+}

@@ -7,9 +7,11 @@
 //! [`HARD_MAX_RERUNS_PER_TASK`]. A repository can tighten the rules, never
 //! lift them past what the operators of the queue can absorb.
 
+mod auto_rerun;
 mod classify;
 mod parse;
 
+pub use auto_rerun::{AutoRerun, HARD_MAX_AUTO_ATTEMPTS};
 pub use classify::Classifier;
 pub use parse::{check_config_cli, parse, parse_with_notes};
 
@@ -35,6 +37,8 @@ pub struct RepoConfig {
     pub permissions: Permissions,
     pub limits: Limits,
     pub classify: Classify,
+    /// Automatic reruns (DESIGN.md §13); off by default.
+    pub auto_rerun: AutoRerun,
 }
 
 /// Minimum repository role for each kind of command.

@@ -1,12 +1,14 @@
 //! The rules matrix (DESIGN.md §6), pure: who asked, which tasks, which
 //! configuration → one decision per selected task. Wording lives in `reply`.
 
+pub mod auto_rerun;
 pub mod copy_ids;
 mod deps;
 mod engine;
 mod lookups;
 pub mod plan;
 pub mod provenance;
+pub mod retry;
 mod select;
 mod suggest;
 pub mod supervise;

@@ -1,10 +1,12 @@
 //! The rules of `rerunbot supervise` (DESIGN.md §13, ReSim's `batches
 //! supervise`), pure: given a task group's tasks and the reruns made so
-//! far, wait, rerun the matching failures, or stop with an exit code.
+//! far, wait, rerun the matching failures, or stop with an exit code. The
+//! guard and the selection are shared with automatic reruns
+//! ([`super::retry`]).
 
+use super::retry::{attempts_left, group_resolved, FailureShare, Selection};
 use super::task::{TaskSnapshot, TaskState};
 use crate::types::TaskId;
-use globset::{Glob, GlobMatcher};
 use std::collections::BTreeMap;
 
 /// What supervise may rerun.
@@ -92,19 +94,14 @@ pub fn judge(
     if tasks.is_empty() {
         return Verdict::Stop(Exit::Internal, "the task group has no tasks".to_owned());
     }
-    // A group resolves when nothing is pending or running (unscheduled tasks
-    // behind a failed dependency never start on their own).
-    if tasks
-        .iter()
-        .any(|t| matches!(t.state, TaskState::Pending | TaskState::Running))
-    {
+    if !group_resolved(tasks) {
         return Verdict::Wait;
     }
     if let Some(t) = tasks.iter().find(|t| canceled(t)) {
         return Verdict::Stop(Exit::Canceled, format!("{} was canceled", t.label));
     }
-    let broken: Vec<&TaskSnapshot> = tasks.iter().filter(|t| t.state.is_broken()).collect();
-    if broken.is_empty() {
+    let share = FailureShare::of(tasks);
+    if share.failed == 0 {
         let blocked = tasks
             .iter()
             .filter(|t| t.state == TaskState::Unscheduled)
@@ -118,35 +115,35 @@ pub fn judge(
             )
         };
     }
-    let percent = broken.len() * 100 / tasks.len();
-    if percent > rules.max_failure_percent as usize {
+    if share.over(rules.max_failure_percent) {
         return Verdict::Stop(
             Exit::FailuresRemain,
             format!(
-                "{} of {} tasks failed ({percent}%), over the {}% limit: nothing is rerun",
-                broken.len(),
-                tasks.len(),
+                "{} of {} tasks failed ({}%), over the {}% limit: nothing is rerun",
+                share.failed,
+                share.total,
+                share.percent(),
                 rules.max_failure_percent
             ),
         );
     }
-    let globs: Vec<GlobMatcher> = rules
-        .tasks
+    let selection = Selection::new(&rules.tasks);
+    let rerun: Vec<TaskId> = tasks
         .iter()
-        .filter_map(|g| Glob::new(g).ok().map(|g| g.compile_matcher()))
-        .collect();
-    let selected =
-        |t: &TaskSnapshot| globs.is_empty() || globs.iter().any(|g| g.is_match(&t.label));
-    let rerun: Vec<TaskId> = broken
-        .iter()
-        .filter(|t| rules.on_states.contains(&t.state) && selected(t))
-        .filter(|t| attempts.get(&t.task_id).copied().unwrap_or(0) < rules.max_attempts)
+        .filter(|t| t.state.is_broken())
+        .filter(|t| rules.on_states.contains(&t.state) && selection.selects(&t.label))
+        .filter(|t| {
+            attempts_left(
+                attempts.get(&t.task_id).copied().unwrap_or(0),
+                rules.max_attempts,
+            )
+        })
         .map(|t| t.task_id.clone())
         .collect();
     if rerun.is_empty() {
         return Verdict::Stop(
             Exit::FailuresRemain,
-            format!("{} tasks failed and none may be rerun again", broken.len()),
+            format!("{} tasks failed and none may be rerun again", share.failed),
         );
     }
     Verdict::Rerun(rerun)

@@ -25,6 +25,14 @@ pub fn parse_with_notes(text: &str) -> Result<(RepoConfig, Vec<String>), ConfigE
     };
     validate(text, &config)?;
     let mut notes = Vec::new();
+    if config.auto_rerun.max_attempts > super::HARD_MAX_AUTO_ATTEMPTS {
+        notes.push(format!(
+            "auto_rerun.max_attempts: {} is above the hard cap; {} applies",
+            config.auto_rerun.max_attempts,
+            super::HARD_MAX_AUTO_ATTEMPTS
+        ));
+        config.auto_rerun.max_attempts = super::HARD_MAX_AUTO_ATTEMPTS;
+    }
     let limits = &mut config.limits;
     for (name, value, cap) in [
         (
@@ -102,6 +110,15 @@ fn validate(text: &str, config: &RepoConfig) -> Result<(), ConfigError> {
                 message: format!("limits.{key}: {message}"),
             });
         }
+    }
+    if let Some((key, message)) = super::auto_rerun::problem(&config.auto_rerun) {
+        let position = locate_key(text, &["auto_rerun", key]);
+        return Err(ConfigError {
+            path: CONFIG_PATH.to_owned(),
+            line: position.map(|p| p.0),
+            column: position.map(|p| p.1),
+            message: format!("auto_rerun.{key}: {message}"),
+        });
     }
     // Each glob was checked when read; the set as a whole can still fail
     // (too large a pattern set), which must not mean "nothing is release".

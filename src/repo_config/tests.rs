@@ -129,6 +129,48 @@ const ERRORS: &[(&str, &str, usize, usize, &str)] = &[
         24,
         "out of range",
     ),
+    (
+        "auto_rerun: unknown key",
+        "auto_rerun:\n  enabled: true\n  max_attempt: 2\n",
+        3,
+        3,
+        "unknown field `max_attempt`",
+    ),
+    (
+        "auto_rerun: a state that is no failure",
+        "auto_rerun:\n  on_states: [exception, pending]\n",
+        2,
+        14,
+        "`pending` is not a failure",
+    ),
+    (
+        "auto_rerun: an unknown state",
+        "auto_rerun:\n  on_states: [broken]\n",
+        2,
+        15,
+        "unknown variant `broken`",
+    ),
+    (
+        "auto_rerun: zero attempts",
+        "auto_rerun:\n  enabled: true\n  max_attempts: 0\n",
+        3,
+        17,
+        "auto_rerun.max_attempts: must be at least 1",
+    ),
+    (
+        "auto_rerun: percentage out of range",
+        "auto_rerun:\n  max_failure_percent: 0\n",
+        2,
+        24,
+        "auto_rerun.max_failure_percent: 0 is out of range",
+    ),
+    (
+        "auto_rerun: bad glob",
+        "auto_rerun:\n  tasks: [\"test-[\"]\n",
+        2,
+        12,
+        "invalid glob `test-[`",
+    ),
     ("not YAML", "permissions:\n  rerun: [write\n", 3, 1, ""),
     (
         "a scalar instead of a mapping",
@@ -213,4 +255,31 @@ fn check_config_cli_exit_codes() {
     let (code, out) = check_config_cli(&dir.path().join("missing.yml"));
     assert_eq!(code, 1);
     assert!(out.contains("cannot read"), "{out}");
+}
+
+#[test]
+fn the_auto_rerun_block_of_the_design_parses_to_its_defaults_and_clamps() {
+    let text = r#"
+auto_rerun:             # off unless enabled
+  enabled: false
+  max_attempts: 1
+  on_states: [exception]
+  on_reasons: [claim-expired, worker-shutdown, internal-error, resource-unavailable]
+  opt_in_tag: retry-on-failure
+  tasks: ["*"]
+  max_failure_percent: 30
+"#;
+    assert_eq!(parse(text), Ok(RepoConfig::default()));
+    let (c, notes) = parse_with_notes(
+        "auto_rerun:\n  enabled: true\n  max_attempts: 9\n  on_states: [failed]\n",
+    )
+    .unwrap();
+    assert!(c.auto_rerun.enabled);
+    assert_eq!(c.auto_rerun.max_attempts, HARD_MAX_AUTO_ATTEMPTS);
+    assert_eq!(
+        c.auto_rerun.on_states,
+        vec![crate::policy::task::TaskState::Failed]
+    );
+    assert_eq!(c.auto_rerun.max_failure_percent, 30);
+    assert!(notes[0].contains("auto_rerun.max_attempts: 9"), "{notes:?}");
 }

@@ -203,19 +203,29 @@ async fn serve() -> anyhow::Result<()> {
         &settings.taskcluster_root_url,
         &settings.taskcluster_app,
     );
-    let handler = Arc::new(pipeline.clone());
+    let options = rerunbot::service::ServiceOptions {
+        taskcluster_app: settings.taskcluster_app.clone(),
+        ..Default::default()
+    };
+    // Comments, and automatic reruns (check suites, Pulse group resolutions).
+    let handler = Arc::new(rerunbot::follow::auto_rerun::Jobs::new(
+        pipeline.clone(),
+        options.metrics.clone(),
+    ));
     let workers = WorkerConfig {
         workers: settings.workers,
         lease: settings.lease,
         retention: settings.retention,
         ..WorkerConfig::default()
     };
-    let mut service = Service::start(
+    let limits = (workers, rerunbot::server::IngressLimits::default());
+    let mut service = Service::start_with(
         listener,
         store,
         settings.webhook_secrets.clone(),
         handler,
-        workers,
+        limits,
+        options,
     )
     .await?;
     let pulse = settings

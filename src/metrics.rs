@@ -37,6 +37,7 @@ pub struct Metrics {
     jobs_by_state: Family<StateLabels, Gauge>,
     follow: FollowMetrics,
     waits: WaitMetrics,
+    handlers: HandlerMetrics,
 }
 
 /// Waiting actions that were decided (DESIGN.md §13): one counter per
@@ -60,6 +61,32 @@ struct FollowMetrics {
     watches_open: Gauge,
     events: Family<SourceLabels, Counter>,
     edits: Counter,
+    auto_events: Family<AutoSourceLabels, Counter>,
+    auto_reruns: Family<JobLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AutoSourceLabels {
+    /// `check_suite` or `pulse`.
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandlerLabels {
+    /// `issue_comment`, `check_suite`, `task_group_resolved`.
+    handler: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandlerName {
+    handler: &'static str,
+}
+
+/// One counter and one duration per job handler.
+struct HandlerMetrics {
+    jobs: Family<HandlerLabels, Counter>,
+    duration: Family<HandlerName, Histogram>,
 }
 
 impl Metrics {
@@ -118,9 +145,36 @@ impl Metrics {
             "Waiting actions dropped (what they waited on failed, or the task's deadline passed)",
             waits.dropped.clone(),
         );
+        registry.register(
+            "auto_rerun_events",
+            "Resolutions that may call for automatic reruns, by source (check_suite, pulse)",
+            follow.auto_events.clone(),
+        );
+        registry.register(
+            "auto_reruns",
+            "Automatic reruns, by outcome (sent; refused: a group over max_failure_percent)",
+            follow.auto_reruns.clone(),
+        );
+        let handlers = HandlerMetrics {
+            jobs: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.005, 2.0, 14))
+            }),
+        };
+        registry.register(
+            "handler_jobs",
+            "Job attempts by handler and outcome (done, retry, failed)",
+            handlers.jobs.clone(),
+        );
+        registry.register(
+            "handler_duration_seconds",
+            "Time of one job attempt, by handler",
+            handlers.duration.clone(),
+        );
         Arc::new(Self {
             follow,
             waits,
+            handlers,
             registry,
             deliveries,
             jobs,
@@ -136,7 +190,8 @@ impl Metrics {
         self.webhook_duration.observe(seconds);
         // Bound the label's cardinality: unknown events share one label.
         let event = match event {
-            "issue_comment" | "ping" | "pull_request" | "check_run" | "installation" => event,
+            "issue_comment" | "ping" | "pull_request" | "check_run" | "check_suite"
+            | "installation" => event,
             _ => "other",
         };
         self.deliveries
@@ -165,6 +220,42 @@ impl Metrics {
             .events
             .get_or_create(&SourceLabels { source, effect })
             .inc();
+    }
+
+    /// An event that may call for automatic reruns, from `source`.
+    pub fn auto_event(&self, source: &'static str) {
+        self.follow
+            .auto_events
+            .get_or_create(&AutoSourceLabels { source })
+            .inc();
+    }
+
+    /// `n` automatic reruns sent.
+    pub fn auto_reruns(&self, n: u64) {
+        self.follow
+            .auto_reruns
+            .get_or_create(&JobLabels { outcome: "sent" })
+            .inc_by(n);
+    }
+
+    /// A group left alone: too many of its tasks failed.
+    pub fn auto_refused(&self) {
+        self.follow
+            .auto_reruns
+            .get_or_create(&JobLabels { outcome: "refused" })
+            .inc();
+    }
+
+    /// One job attempt of `handler`, its outcome and duration.
+    pub fn handled(&self, handler: &'static str, outcome: &'static str, seconds: f64) {
+        self.handlers
+            .jobs
+            .get_or_create(&HandlerLabels { handler, outcome })
+            .inc();
+        self.handlers
+            .duration
+            .get_or_create(&HandlerName { handler })
+            .observe(seconds);
     }
 
     /// One live edit of a reply.

@@ -3,6 +3,7 @@
 //! commands, comment and configuration errors, help — and the reaction that
 //! sums it up. The body always stays under GitHub's 65,536 characters.
 
+pub mod auto_rerun;
 pub mod follow;
 mod groups;
 pub mod markdown;

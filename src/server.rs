@@ -32,6 +32,9 @@ pub struct AppState {
     pub body_budget: Arc<Semaphore>,
     /// How long a request body may take to arrive.
     pub body_read_timeout: Duration,
+    /// Slug of the Taskcluster GitHub App: only its `check_suite`s are
+    /// queued (`RERUNBOT_TASKCLUSTER_APP`).
+    pub taskcluster_app: Arc<str>,
     /// Done and failed job counts, as last read (see [`HISTORY_PERIOD`]).
     pub history_counts: Arc<std::sync::Mutex<Option<LastCount>>>,
 }

@@ -18,6 +18,25 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot, Notify};
 use tokio::task::JoinHandle;
 
+/// What a service shares with its job handler.
+#[derive(Clone)]
+pub struct ServiceOptions {
+    /// The process's metrics (the handler counts its jobs there too).
+    pub metrics: Arc<Metrics>,
+    /// Slug of the Taskcluster GitHub App: only its `check_suite`s are
+    /// queued (`RERUNBOT_TASKCLUSTER_APP`).
+    pub taskcluster_app: String,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            metrics: Metrics::new(),
+            taskcluster_app: crate::config::DEFAULT_TASKCLUSTER_APP.to_owned(),
+        }
+    }
+}
+
 /// A started service.
 pub struct Service {
     pub addr: SocketAddr,
@@ -49,10 +68,27 @@ impl Service {
         store: Store,
         secrets: WebhookSecrets,
         handler: Arc<dyn JobHandler>,
+        limits: (WorkerConfig, IngressLimits),
+    ) -> std::io::Result<Self> {
+        let options = ServiceOptions::default();
+        Self::start_with(listener, store, secrets, handler, limits, options).await
+    }
+
+    /// [`Service::start_limited`] with `options` (the metrics the handler
+    /// shares, the App whose `check_suite`s are queued).
+    pub async fn start_with(
+        listener: TcpListener,
+        store: Store,
+        secrets: WebhookSecrets,
+        handler: Arc<dyn JobHandler>,
         (workers, limits): (WorkerConfig, IngressLimits),
+        options: ServiceOptions,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
-        let metrics = Metrics::new();
+        let ServiceOptions {
+            metrics,
+            taskcluster_app,
+        } = options;
         let job_ready = Arc::new(Notify::new());
         let state = AppState {
             store: store.clone(),
@@ -61,6 +97,7 @@ impl Service {
             job_ready: job_ready.clone(),
             body_budget: Arc::new(tokio::sync::Semaphore::new(limits.body_budget)),
             body_read_timeout: limits.body_read_timeout,
+            taskcluster_app: Arc::from(taskcluster_app.as_str()),
             history_counts: Arc::default(),
         };
         let (stop_accepting, stopped) = oneshot::channel::<()>();

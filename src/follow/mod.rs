@@ -14,12 +14,15 @@
 //! - [`waits`]: actions held back until the runs they wait on resolve,
 //!   fired or dropped as those runs resolve.
 //!
+//! - [`auto_rerun`]: automatic reruns when a pull request's group resolves
+//!   (repo config `auto_rerun`), one comment per head, edited here too.
 //! - [`supervise`]: `rerunbot supervise`, one task group followed from a
 //!   terminal or a CI step.
 //!
 //! Everything the loop learns is stored before it acts on it, so a process
 //! killed mid-way leaves nothing half done that another cannot finish.
 
+pub mod auto_rerun;
 pub mod poll;
 pub mod pulse;
 pub mod replies;

@@ -71,6 +71,11 @@ async fn edit_one(follower: &Follower, reply: &DueReply) -> anyhow::Result<bool>
         .job(reply.job_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("job {} is gone", reply.job_id))?;
+    if job.event == crate::store::HEAD_EVENT {
+        // A pull-request head's automatic reruns: its own comment.
+        super::auto_rerun::head::edit(follower, &job).await?;
+        return Ok(true);
+    }
     let comment = job
         .reply_comment_id
         .and_then(|id| u64::try_from(id).ok())

@@ -21,6 +21,19 @@ impl InstallationClient {
         Ok(raw.into())
     }
 
+    /// `GET /repos/{o}/{r}/commits/{sha}/pulls`: the pull requests of a
+    /// commit (a `check_suite` of a fork names none itself).
+    pub async fn pulls_of_commit(
+        &self,
+        repo: &RepoName,
+        sha: &crate::types::CommitSha,
+    ) -> Result<Vec<PullRequest>, GithubError> {
+        let raw: Vec<RawPull> = self
+            .get_json(&format!("/repos/{repo}/commits/{sha}/pulls?per_page=100"))
+            .await?;
+        Ok(raw.into_iter().map(PullRequest::from).collect())
+    }
+
     /// The user's role in the repository, cached for `permission_ttl`.
     /// Not a collaborator (404) means `Role::None`.
     pub async fn permission(&self, repo: &RepoName, user: &Login) -> Result<Role, GithubError> {

@@ -4,7 +4,7 @@
 //! stored plan and the stored reply comment.
 
 mod gate;
-mod prepare;
+pub(crate) mod prepare;
 pub mod prepared;
 
 use crate::dispatch::{dispatch_job, Memory, Outcomes, DEFAULT_CONCURRENCY};
@@ -40,7 +40,7 @@ struct Inner {
 
 /// A step failed; retryable or not.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StepError {
+pub enum StepError {
     #[error("GitHub: {0}")]
     Github(#[from] GithubError),
     #[error("Taskcluster: {0}")]

@@ -305,7 +305,7 @@ async fn gather(
     let (tasks, skipped) = if pr == PrState::Closed {
         (Vec::new(), Vec::new())
     } else {
-        let found = find_tasks(pipeline, gh, job, &sha).await?;
+        let found = find_tasks(pipeline, gh, &job.repo, &sha).await?;
         // An open pull request's author without the rerun role acts through
         // `pr_author_rerun`, which covers the pull request's own graphs only.
         let pr_only =
@@ -378,16 +378,17 @@ async fn look_up(queue: &crate::taskcluster::QueueClient, wanted: Lookups) -> Ou
 }
 
 /// Check runs first (taskcluster-github's current reporting); commit
-/// statuses only when the check runs name no task, to save a call.
-async fn find_tasks(
+/// statuses only when the check runs name no task, to save a call. Also
+/// how automatic reruns and `supervise --pr` find a pull request's tasks.
+pub(crate) async fn find_tasks(
     pipeline: &Pipeline,
     gh: &InstallationClient,
-    job: &CommentJob,
+    repo: &crate::types::RepoName,
     sha: &CommitSha,
 ) -> Result<Vec<TaskSnapshot>, StepError> {
     let root = pipeline.root_url();
     let app = pipeline.taskcluster_app();
-    let mut runs = gh.check_runs(&job.repo, sha).await?;
+    let mut runs = gh.check_runs(repo, sha).await?;
     // Only the Taskcluster app's check runs and statuses name tasks: any
     // other app could point `details_url` at another project's task.
     runs.retain(|c| is_trusted_app(c.app_slug(), app));
@@ -403,7 +404,7 @@ async fn find_tasks(
         .collect();
     let statuses: Vec<StatusRef> =
         if crate::taskcluster::discovery::task_ids_from_checks(root, &checks).is_empty() {
-            gh.statuses(&job.repo, sha)
+            gh.statuses(repo, sha)
                 .await?
                 .into_iter()
                 .filter(|s| is_trusted_status_creator(s.creator_login(), app))
@@ -414,7 +415,7 @@ async fn find_tasks(
         } else {
             Vec::new()
         };
-    let queue = pipeline.queue_for(&job.repo);
+    let queue = pipeline.queue_for(repo);
     Ok(discover_tasks(&queue, root, &checks, &statuses).await?)
 }
 

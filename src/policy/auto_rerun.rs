@@ -371,7 +371,15 @@ mod tests {
             attempt: 1,
         };
         let made_once: Made = BTreeMap::from([(TaskId::new("T"), vec![1])]);
-        let rows: Vec<(&str, Vec<TaskSnapshot>, PrState, AutoRerun, Made, Verdict)> = vec![
+        type Row<'a> = (
+            &'a str,
+            Vec<TaskSnapshot>,
+            PrState,
+            AutoRerun,
+            Made,
+            Verdict,
+        );
+        let rows: Vec<Row> = vec![
             (
                 "off",
                 group.clone(),

@@ -301,10 +301,20 @@ impl World {
 
     /// Posts a signed `issue_comment` delivery; returns the HTTP status.
     pub async fn post(&self, guid: &str, payload: &[u8]) -> anyhow::Result<(u16, String)> {
+        self.post_event("issue_comment", guid, payload).await
+    }
+
+    /// Posts a signed delivery of `event`; returns the HTTP status.
+    pub async fn post_event(
+        &self,
+        event: &str,
+        guid: &str,
+        payload: &[u8],
+    ) -> anyhow::Result<(u16, String)> {
         let response = reqwest::Client::new()
             .post(self.service.webhook_url())
             .header("content-type", "application/json")
-            .header("x-github-event", "issue_comment")
+            .header("x-github-event", event)
             .header("x-github-delivery", guid)
             .header("x-hub-signature-256", sign(SECRET, payload))
             .body(payload.to_vec())
@@ -438,9 +448,17 @@ async fn start_service(
     let pipeline = Pipeline::new(app, client, &root);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let secrets = WebhookSecrets::parse(SECRET).ok_or_else(|| anyhow::anyhow!("secret"))?;
-    let handler = std::sync::Arc::new(pipeline.clone());
+    let service_options = crate::service::ServiceOptions::default();
+    let handler = std::sync::Arc::new(crate::follow::auto_rerun::Jobs::new(
+        pipeline.clone(),
+        service_options.metrics.clone(),
+    ));
+    let limits = (
+        options.workers.clone(),
+        crate::server::IngressLimits::default(),
+    );
     let mut service =
-        Service::start(listener, store, secrets, handler, options.workers.clone()).await?;
+        Service::start_with(listener, store, secrets, handler, limits, service_options).await?;
     if let Some(config) = &options.follow {
         service.start_following_with(pipeline, config.clone(), options.pulse.clone());
     }

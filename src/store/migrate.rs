@@ -123,6 +123,39 @@ CREATE TABLE IF NOT EXISTS waits (
 CREATE INDEX IF NOT EXISTS waits_due ON waits (state, next_check);
 CREATE INDEX IF NOT EXISTS waits_by_job ON waits (job_id);
 "#,
+    // Automatic reruns (see `auto_reruns`).
+    r#"
+CREATE TABLE IF NOT EXISTS auto_reruns (
+    repo        TEXT    NOT NULL,
+    head_sha    TEXT    NOT NULL,
+    task_id     TEXT    NOT NULL,
+    runs_seen   INTEGER NOT NULL,
+    label       TEXT    NOT NULL,
+    attempt     INTEGER NOT NULL,
+    job_id      INTEGER NOT NULL,
+    head_job_id INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (repo, head_sha, task_id, runs_seen)
+);
+CREATE INDEX IF NOT EXISTS auto_reruns_by_head ON auto_reruns (head_job_id);
+CREATE TABLE IF NOT EXISTS auto_rerun_refusals (
+    head_job_id   INTEGER NOT NULL,
+    task_group_id TEXT    NOT NULL,
+    failed        INTEGER NOT NULL,
+    total         INTEGER NOT NULL,
+    max_percent   INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (head_job_id, task_group_id)
+);
+CREATE TABLE IF NOT EXISTS auto_rerun_groups (
+    task_group_id TEXT    PRIMARY KEY,
+    repo          TEXT    NOT NULL,
+    installation  INTEGER NOT NULL,
+    pr            INTEGER NOT NULL,
+    head_sha      TEXT    NOT NULL,
+    expires_at    INTEGER NOT NULL
+);
+"#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -237,6 +270,38 @@ CREATE TABLE IF NOT EXISTS waits (
 );
 CREATE INDEX IF NOT EXISTS waits_due ON waits (state, next_check);
 CREATE INDEX IF NOT EXISTS waits_by_job ON waits (job_id);
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS auto_reruns (
+    repo        TEXT    NOT NULL,
+    head_sha    TEXT    NOT NULL,
+    task_id     TEXT    NOT NULL,
+    runs_seen   BIGINT NOT NULL,
+    label       TEXT    NOT NULL,
+    attempt     BIGINT NOT NULL,
+    job_id      BIGINT NOT NULL,
+    head_job_id BIGINT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (repo, head_sha, task_id, runs_seen)
+);
+CREATE INDEX IF NOT EXISTS auto_reruns_by_head ON auto_reruns (head_job_id);
+CREATE TABLE IF NOT EXISTS auto_rerun_refusals (
+    head_job_id   BIGINT NOT NULL,
+    task_group_id TEXT    NOT NULL,
+    failed        BIGINT NOT NULL,
+    total         BIGINT NOT NULL,
+    max_percent   BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    PRIMARY KEY (head_job_id, task_group_id)
+);
+CREATE TABLE IF NOT EXISTS auto_rerun_groups (
+    task_group_id TEXT    PRIMARY KEY,
+    repo          TEXT    NOT NULL,
+    installation  BIGINT NOT NULL,
+    pr            BIGINT NOT NULL,
+    head_sha      TEXT    NOT NULL,
+    expires_at    BIGINT NOT NULL
+);
 "#,
 ];
 

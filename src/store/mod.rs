@@ -4,6 +4,7 @@
 //! Postgres through sqlx's `Any` driver; the few statements that differ are
 //! chosen by [`Backend`].
 
+mod auto_reruns;
 mod budget;
 mod hold;
 mod jobs;
@@ -14,6 +15,7 @@ mod units;
 mod waits;
 mod watches;
 
+pub use auto_reruns::{AutoGroup, AutoRefusal, AutoRerunRow, Head, HEAD_EVENT};
 pub use hold::LeaseHold;
 pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};
 pub use ledger::{PlannedAction, PlannedJob, Recorded};

@@ -4,6 +4,7 @@
 //! after the 202.
 
 pub mod body;
+pub mod check_suite;
 pub mod event;
 pub mod form;
 pub mod signature;
@@ -135,10 +136,11 @@ async fn receive(
     }
     match event {
         "ping" => return (Outcome::Ping, "pong\n"),
-        "issue_comment" => {}
+        "issue_comment" | check_suite::EVENT => {}
         _ => return (Outcome::Ignored("ignored_event"), "event not handled\n"),
     }
-    if form::is_form(header(headers, header::CONTENT_TYPE.as_str())) {
+    let form_json;
+    let body = if form::is_form(header(headers, header::CONTENT_TYPE.as_str())) {
         let Some(json) = form::payload(body) else {
             return (
                 Outcome::UnsupportedForm,
@@ -146,9 +148,32 @@ async fn receive(
                  set the webhook's content type to application/json\n",
             );
         };
-        return comment(state, event, delivery, &json).await;
+        form_json = json;
+        &form_json[..]
+    } else {
+        body
+    };
+    if event == check_suite::EVENT {
+        return suite(state, delivery, body).await;
     }
     comment(state, event, delivery, body).await
+}
+
+/// A `check_suite` delivery's JSON: only the Taskcluster App's completed
+/// suites are queued (automatic reruns, DESIGN.md §13).
+async fn suite(state: &AppState, delivery: &str, body: &[u8]) -> (Outcome, &'static str) {
+    let job = match check_suite::suite_job(body, &state.taskcluster_app) {
+        Err(e) => {
+            tracing::info!(error = %e, "rejected payload");
+            return (Outcome::BadRequest, "malformed check_suite payload\n");
+        }
+        Ok(Err(ignored)) => return (Outcome::Ignored(ignored.as_str()), "ignored\n"),
+        Ok(Ok(job)) => job,
+    };
+    let Ok(payload) = serde_json::to_string(&job) else {
+        return (Outcome::BadRequest, "unreadable payload\n");
+    };
+    store_job(state, check_suite::EVENT, delivery, &payload).await
 }
 
 /// An `issue_comment` delivery's JSON: filtered, then queued.
@@ -186,14 +211,25 @@ async fn enqueue(
         Ok(p) => p,
         Err(_) => return (Outcome::BadRequest, "unreadable payload\n"),
     };
+    tracing::info!(pr = %job.pr, repo = %job.repo, "queueing");
+    store_job(state, event, delivery, &payload).await
+}
+
+/// Stores one job for a delivery (once per GUID) and wakes a worker.
+async fn store_job(
+    state: &AppState,
+    event: &str,
+    delivery: &str,
+    payload: &str,
+) -> (Outcome, &'static str) {
     let new_job = crate::store::NewJob {
         delivery_id: delivery,
         event,
-        payload: &payload,
+        payload,
     };
     match state.store.enqueue(new_job).await {
         Ok(crate::store::EnqueueResult::Inserted(id)) => {
-            tracing::info!(job = id, pr = %job.pr, repo = %job.repo, "queued");
+            tracing::info!(job = id, "queued");
             state.job_ready.notify_one();
             (Outcome::Accepted, "queued\n")
         }

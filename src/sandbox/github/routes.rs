@@ -128,6 +128,7 @@ fn route(state: &mut State, req: &Incoming<'_>) -> Answer {
         }
         ("GET", ["repos", o, r, "commits", sha, "check-runs"]) => check_runs(state, req, o, r, sha),
         ("GET", ["repos", o, r, "commits", sha, "statuses"]) => statuses(state, req, o, r, sha),
+        ("GET", ["repos", o, r, "commits", sha, "pulls"]) => commit_pulls(state, o, r, sha),
         ("POST", ["repos", o, r, "issues", "comments", id, "reactions"]) => {
             react(state, req, o, r, id)
         }
@@ -217,7 +218,11 @@ fn pull(state: &State, owner: &str, name: &str, number: &str) -> Answer {
     let Some(pr) = number.parse::<u64>().ok().and_then(|n| repo.pulls.get(&n)) else {
         return Answer::not_found();
     };
-    Answer::ok(json!({
+    Answer::ok(pull_json(repo, pr))
+}
+
+fn pull_json(repo: &super::state::Repo, pr: &super::SandboxPull) -> Value {
+    json!({
         "number": pr.number.0,
         "state": if pr.open { "open" } else { "closed" },
         "merged": pr.merged,
@@ -226,7 +231,23 @@ fn pull(state: &State, owner: &str, name: &str, number: &str) -> Answer {
         "merge_commit_sha": pr.merge_commit_sha.as_ref().map(|s| s.as_str()),
         "user": { "login": pr.author.as_str(), "type": "User" },
         "base": { "ref": repo.default_branch, "repo": { "full_name": repo.full_name, "default_branch": repo.default_branch } },
-    }))
+    })
+}
+
+/// `GET /repos/{o}/{r}/commits/{sha}/pulls`: the pull requests whose head
+/// is `sha` (GitHub also lists those that contain it; the sandbox keeps to
+/// heads).
+fn commit_pulls(state: &State, owner: &str, name: &str, sha: &str) -> Answer {
+    let Some(repo) = state.repo(owner, name) else {
+        return Answer::not_found();
+    };
+    let pulls: Vec<Value> = repo
+        .pulls
+        .values()
+        .filter(|p| p.head_sha.as_str() == sha)
+        .map(|p| pull_json(repo, p))
+        .collect();
+    Answer::ok(Value::Array(pulls))
 }
 
 fn permission(state: &State, owner: &str, name: &str, user: &str) -> Answer {

@@ -1,0 +1,217 @@
+//! Automatic reruns (DESIGN.md §13, repo config `auto_rerun`) through the
+//! real router: signed `check_suite` deliveries (GitHub's example payload),
+//! the sandbox GitHub and queue, the follow loop editing the one comment
+//! per pull-request head as the reruns resolve. The Pulse source is tested
+//! on the real RabbitMQ in `tests/pulse.rs`.
+
+mod common;
+
+use common::next;
+use rerunbot::follow::{FollowConfig, FollowEvent};
+use rerunbot::policy::task::TaskState;
+use rerunbot::sandbox::github::payloads::check_suite_completed;
+use rerunbot::sandbox::taskcluster::fixtures::pr;
+use rerunbot::sandbox::world::{World, WorldOptions, HEAD_SHA, INSTALLATION, PR_CLOSED, PR_OPEN};
+use std::time::Duration;
+
+/// Reruns exceptions for transient reasons (the default rules), and failed
+/// tests (opt-in tag `retrigger`, which the fixture's tests carry); the
+/// fixture group has 4 failures of 12.
+const CONFIG: &str =
+    "auto_rerun:\n  enabled: true\n  opt_in_tag: retrigger\n  max_failure_percent: 50\n";
+
+async fn world(config: &str) -> World {
+    let w = World::start(WorldOptions {
+        repo_config: Some(config.to_owned()),
+        follow: Some(FollowConfig {
+            poll_interval: Duration::from_millis(50),
+            edit_every: Duration::ZERO,
+            wake_every: Duration::from_millis(20),
+            ..FollowConfig::default()
+        }),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    // The group resolves: its running and pending tasks complete.
+    for task in [pr::TEST_DT1_RUNNING, pr::TEST_WPT5_PENDING] {
+        assert!(w.queue.set_state(task, TaskState::Completed, None));
+    }
+    w
+}
+
+fn suite(app: &str) -> Vec<u8> {
+    check_suite_completed("mozilla/gecko-dev", INSTALLATION, HEAD_SHA, app, "failure")
+}
+
+/// Posts a check suite and waits for its job, if one was queued.
+async fn deliver(w: &mut World, guid: &str, body: &[u8]) -> u16 {
+    let (status, _) = w.post_event("check_suite", guid, body).await.expect("post");
+    if status == 202 {
+        w.wait_for(guid).await.expect("job");
+    }
+    status
+}
+
+fn reruns(w: &World) -> Vec<String> {
+    w.queue
+        .accepted("POST", "/rerun")
+        .into_iter()
+        .map(|p| {
+            p.trim_end_matches("/rerun")
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn auto_comments(w: &World, pr: u64) -> Vec<String> {
+    w.replies(pr)
+        .into_iter()
+        .filter(|b| b.starts_with("Automatic reruns"))
+        .collect()
+}
+
+fn edited(e: &FollowEvent) -> Option<String> {
+    match e {
+        FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
+        _ => None,
+    }
+}
+
+/// A completed Taskcluster suite reruns the matching failures once; the
+/// same suite redelivered, or announced again, reruns nothing more; the
+/// one comment of the head lists the reruns and is edited as they resolve.
+#[tokio::test]
+async fn a_completed_suite_reruns_matching_failures_once_and_the_comment_follows_them() {
+    let mut w = world(CONFIG).await;
+    let mut events = w.follow_events().expect("following");
+    assert_eq!(deliver(&mut w, "suite-1", &suite("taskcluster")).await, 202);
+    let mut rerun = reruns(&w);
+    rerun.sort();
+    let mut expected = vec![
+        pr::TEST_BC1_FAILED.to_owned(),
+        pr::TEST_XPCSHELL3_EXCEPTION.to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(
+        rerun, expected,
+        "the exception (claim-expired) and the opted-in failed test"
+    );
+    let first = next(&mut events, edited).await;
+
+    // A redelivery (same GUID) is answered 200 and stores nothing; the same
+    // resolution announced again (new GUID) reruns nothing.
+    assert_eq!(deliver(&mut w, "suite-1", &suite("taskcluster")).await, 200);
+    assert_eq!(deliver(&mut w, "suite-2", &suite("taskcluster")).await, 202);
+    assert_eq!(reruns(&w).len(), 2, "{:?}", reruns(&w));
+
+    // The reruns resolve: the comment is edited with each result.
+    assert!(w
+        .queue
+        .set_state(pr::TEST_XPCSHELL3_EXCEPTION, TaskState::Completed, None));
+    assert!(w
+        .queue
+        .set_state(pr::TEST_BC1_FAILED, TaskState::Failed, None));
+    let last = loop {
+        let body = next(&mut events, edited).await;
+        if !body.contains('⏳') {
+            break body;
+        }
+    };
+    // One comment for the head, on the open pull request only.
+    let comments = auto_comments(&w, PR_OPEN);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert_eq!(comments[0], last);
+    assert!(auto_comments(&w, PR_CLOSED).is_empty());
+    insta::assert_snapshot!(format!(
+        "{}\n\n════════ edited ════════\n\n{}",
+        w.normalize(&first),
+        w.normalize(&last)
+    ));
+    let metrics = w.service.metrics.render([0; 4]);
+    for line in [
+        "rerunbot_auto_reruns_total{outcome=\"sent\"} 2",
+        "rerunbot_auto_rerun_events_total{source=\"check_suite\"} 2",
+        "rerunbot_handler_jobs_total{handler=\"check_suite\",outcome=\"done\"} 2",
+        "rerunbot_webhook_deliveries_total{event=\"check_suite\",outcome=\"duplicate\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    w.shutdown().await;
+}
+
+/// Another app's suite costs one parse: answered 200, nothing stored.
+/// A suite whose group did not resolve, or a repository without the block,
+/// reruns nothing.
+#[tokio::test]
+async fn other_apps_unresolved_groups_and_disabled_repositories_rerun_nothing() {
+    let mut w = world(CONFIG).await;
+    assert_eq!(
+        deliver(&mut w, "other-app", &suite("github-actions")).await,
+        200
+    );
+    assert!(w
+        .service
+        .store
+        .job_by_delivery("other-app")
+        .await
+        .expect("read")
+        .is_none());
+    // Something runs again: the group is not resolved.
+    assert!(w
+        .queue
+        .set_state(pr::TEST_DT1_RUNNING, TaskState::Running, None));
+    assert_eq!(
+        deliver(&mut w, "unresolved", &suite("taskcluster")).await,
+        202
+    );
+    assert!(reruns(&w).is_empty());
+    w.shutdown().await;
+
+    let mut off = world("auto_rerun:\n  enabled: false\n").await;
+    assert_eq!(deliver(&mut off, "off", &suite("taskcluster")).await, 202);
+    assert!(reruns(&off).is_empty());
+    // Only the GitHub reads: no Taskcluster call at all.
+    assert!(off.queue.calls().is_empty(), "{:?}", off.queue.calls());
+    off.shutdown().await;
+}
+
+/// Above `max_failure_percent` nothing is rerun, and one comment says why
+/// (once, however often the resolution is announced).
+#[tokio::test]
+async fn too_many_failures_rerun_nothing_and_one_comment_says_why() {
+    let mut w = world("auto_rerun:\n  enabled: true\n  max_failure_percent: 20\n").await;
+    let mut events = w.follow_events().expect("following");
+    assert_eq!(deliver(&mut w, "suite-1", &suite("taskcluster")).await, 202);
+    let body = next(&mut events, edited).await;
+    assert_eq!(deliver(&mut w, "suite-2", &suite("taskcluster")).await, 202);
+    assert!(reruns(&w).is_empty());
+    let comments = auto_comments(&w, PR_OPEN);
+    assert_eq!(comments, vec![body.clone()]);
+    insta::assert_snapshot!(w.normalize(&body));
+    // Not edited again by the second announcement.
+    let due = w
+        .service
+        .store
+        .claim_due_replies(Duration::from_secs(1), 10)
+        .await
+        .expect("claim");
+    assert!(due.is_empty(), "{due:?}");
+    w.shutdown().await;
+}
+
+/// A suite naming a closed pull request reruns nothing.
+#[tokio::test]
+async fn a_closed_pull_request_gets_no_automatic_rerun() {
+    let mut w = world(CONFIG).await;
+    let mut body: serde_json::Value = serde_json::from_slice(&suite("taskcluster")).expect("json");
+    body["check_suite"]["pull_requests"] = serde_json::json!([{"number": PR_CLOSED, "id": 1}]);
+    let body = serde_json::to_vec(&body).expect("json");
+    assert_eq!(deliver(&mut w, "closed", &body).await, 202);
+    assert!(reruns(&w).is_empty());
+    assert!(auto_comments(&w, PR_CLOSED).is_empty());
+    w.shutdown().await;
+}

@@ -172,7 +172,7 @@ impl Store {
     ) -> Result<Vec<AutoRerunRow>, StoreError> {
         let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
             "SELECT task_id, label, runs_seen, attempt FROM auto_reruns WHERE head_job_id = $1 \
-             ORDER BY created_at, label, runs_seen",
+             ORDER BY label, runs_seen",
         )
         .bind(head_job)
         .fetch_all(self.pool())

@@ -292,7 +292,7 @@ async fn githubs_published_examples_are_acknowledged_without_a_job() {
         assert_eq!(status, 200, "{event} {action}: {text}");
     }
     // The same check_suite example, pointed at our repository and the
-    // Taskcluster App: acknowledged, not a comment job.
+    // Taskcluster App: queued for automatic reruns, not as a comment job.
     let suite = payloads::check_suite_completed(
         "mozilla/gecko-dev",
         55,
@@ -308,9 +308,16 @@ async fn githubs_published_examples_are_acknowledged_without_a_job() {
         &suite,
     )
     .await;
-    assert_eq!(status, 200, "{text}");
+    assert_eq!(status, 202, "{text}");
+    let job = db
+        .store
+        .job_by_delivery("d-suite")
+        .await
+        .expect("read")
+        .expect("one job");
+    assert_eq!(job.event, "check_suite");
     let counts = db.store.job_counts().await.expect("counts");
-    assert_eq!(counts.iter().sum::<i64>(), 0, "{counts:?}");
+    assert_eq!(counts.iter().sum::<i64>(), 1, "{counts:?}");
     service.shutdown(Duration::from_secs(5)).await;
 }
 

@@ -2,18 +2,21 @@
 //! the sandboxes: the notarization sequence (part 1 forced, the poller
 //! waiting for part 1's new run) fires once part 1 completes and is dropped
 //! when it fails, in one comment; a restart, a redelivered event and a lost
-//! answer mid-fire never rerun twice; the wait store's leases on SQLite and
-//! Postgres.
+//! answer mid-fire never rerun twice; the wait fires through Pulse as
+//! through polling; the wait store's leases on SQLite and Postgres.
 
 mod common;
 
 use common::next;
 
+use lapin::options::QueueDeleteOptions;
+use rerunbot::follow::pulse::PulseConfig;
 use rerunbot::follow::{FollowConfig, FollowEvent};
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::fixtures::release::{
-    NOTARIZATION_PART_1_COMPLETED as PART_1, NOTARIZATION_POLLER_FAILED as POLLER,
+    self, NOTARIZATION_PART_1_COMPLETED as PART_1, NOTARIZATION_POLLER_FAILED as POLLER,
 };
+use rerunbot::sandbox::taskcluster::worker::{Step, WorkerScript};
 use rerunbot::sandbox::world::{World, WorldOptions, PR_MERGED};
 use rerunbot::store::{NewWait, NewWatch, Store, StoreError, WaitEnd};
 use rerunbot::taskcluster::RetryPolicy;
@@ -297,4 +300,71 @@ async fn wait_store_on_postgres() {
     };
     let store = Store::connect(&url).await.expect("postgres");
     wait_store_rules(&store).await;
+}
+
+/// The wait fires through Pulse too: polling waits an hour, so part 1's
+/// resolution can only arrive as a Pulse message (the same event path).
+#[tokio::test]
+async fn the_wait_fires_through_pulse() {
+    let Ok(url) = std::env::var("RERUNBOT_TEST_AMQP_URL") else {
+        assert!(
+            std::env::var("RERUNBOT_REQUIRE_AMQP").is_err(),
+            "RERUNBOT_REQUIRE_AMQP is set but RERUNBOT_TEST_AMQP_URL is not"
+        );
+        eprintln!("skipping: RERUNBOT_TEST_AMQP_URL is not set (no RabbitMQ here)");
+        return;
+    };
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut pulse = PulseConfig::new(&url, &format!("queue/guest/rerunbot-waits-{id}"));
+    pulse.exchange_prefix = format!("exchange/rerunbot-waits-{id}/v1/");
+    pulse.sync_every = Duration::from_millis(20);
+    let mut w = World::start(WorldOptions {
+        follow: Some(FollowConfig {
+            poll_interval: Duration::from_secs(3600),
+            edit_every: Duration::ZERO,
+            wake_every: Duration::from_millis(20),
+            ..FollowConfig::default()
+        }),
+        pulse: Some(pulse),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    let mut events = w.follow_events().expect("following");
+    notarization(&mut w).await;
+    let mut bound = w.service.pulse_bindings().expect("pulse");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        bound.wait_for(|b| b.contains(release::GROUP)),
+    )
+    .await
+    .expect("bound in time")
+    .expect("consumer running");
+    let script = WorkerScript {
+        default: None,
+        include_existing: true,
+        ..WorkerScript::default()
+    }
+    .rule(PART_1, vec![Step::completed(Duration::ZERO)])
+    .rule(POLLER, vec![Step::completed(Duration::ZERO)]);
+    let _worker = w.queue.start_worker(script);
+    let source = next(&mut events, |e| match e {
+        FollowEvent::Resolved {
+            task_id, source, ..
+        } if task_id == PART_1 => Some(*source),
+        _ => None,
+    })
+    .await;
+    assert_eq!(source, "pulse");
+    assert_eq!(next(&mut events, decided).await, (POLLER.to_owned(), true));
+    assert_eq!(next(&mut events, reacted).await, "hooray");
+    assert_eq!((reruns_of(&w, PART_1), reruns_of(&w, POLLER)), (1, 1));
+    let queue = w.pulse_config().expect("pulse").queue.clone();
+    let publisher = w.pulse.take().expect("publisher");
+    w.shutdown().await;
+    let _ = publisher
+        .channel()
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+    let _ = publisher.delete_exchanges().await;
 }

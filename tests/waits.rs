@@ -368,3 +368,50 @@ async fn the_wait_fires_through_pulse() {
         .await;
     let _ = publisher.delete_exchanges().await;
 }
+
+/// A forced cancel-then-rerun of a task behind a failed build while its
+/// other dependency still runs waits for that run, then is judged again
+/// and carried out: cancel, then rerun — in the same reply.
+#[tokio::test]
+async fn a_forced_cancel_waits_for_the_other_dependency_then_runs() {
+    use rerunbot::sandbox::taskcluster::fixtures::pr;
+    use rerunbot::sandbox::world::PR_OPEN;
+    let mut w = World::start(options()).await.expect("world");
+    let mut events = w.follow_events().expect("following");
+    assert!(w.queue.set_state(pr::DECISION, TaskState::Running, None));
+    let answer = w
+        .comment(
+            PR_OPEN,
+            "mia",
+            "/rerun --force test-windows11-64/opt-mochitest-plain-1",
+        )
+        .await
+        .expect("answer");
+    let reply = w.normalize(answer.reply.as_deref().expect("reply"));
+    assert!(reply.contains("⏸️ waits for"), "{reply}");
+    assert!(
+        reply.contains("cancel-then-rerun is judged again"),
+        "{reply}"
+    );
+    assert!(w.queue.accepted_writes().is_empty());
+    assert!(w.queue.set_state(pr::DECISION, TaskState::Completed, None));
+    assert_eq!(
+        next(&mut events, decided).await,
+        (pr::TEST_WIN_UNSCHEDULED.to_owned(), true)
+    );
+    let id = pr::TEST_WIN_UNSCHEDULED;
+    assert_eq!(
+        w.queue.accepted_writes(),
+        vec![
+            format!("POST /api/queue/v1/task/{id}/cancel"),
+            format!("POST /api/queue/v1/task/{id}/rerun")
+        ]
+    );
+    let body = next(&mut events, |e| {
+        edited(e).filter(|b| b.contains("canceled, rerun started"))
+    })
+    .await;
+    assert!(!body.contains("⏸️"), "{body}");
+    assert_eq!(w.replies(PR_OPEN).len(), 1);
+    w.shutdown().await;
+}

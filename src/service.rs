@@ -146,6 +146,14 @@ impl Service {
         self.pulse.as_ref().map(PulseHandle::bindings)
     }
 
+    /// The task groups the Pulse consumer has bound on
+    /// `task-group-resolved` (`None` without Pulse).
+    pub fn pulse_group_bindings(
+        &self,
+    ) -> Option<tokio::sync::watch::Receiver<std::collections::BTreeSet<String>>> {
+        self.pulse.as_ref().map(PulseHandle::group_bindings)
+    }
+
     /// Follow-through events from now on (none without [`Self::start_following`]).
     pub fn follow_events(&self) -> Option<broadcast::Receiver<FollowEvent>> {
         self.follow.as_ref().map(FollowHandle::subscribe)

@@ -43,6 +43,11 @@ fn amqp_url() -> Option<String> {
 /// A world following through Pulse; polling so slow that only Pulse can
 /// resolve anything within the test.
 async fn pulse_world(url: &str) -> World {
+    pulse_world_with(url, None).await
+}
+
+/// [`pulse_world`] with a repository configuration.
+async fn pulse_world_with(url: &str, repo_config: Option<&str>) -> World {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut pulse = PulseConfig::new(url, &format!("queue/guest/rerunbot-test-{id}"));
     pulse.exchange_prefix = format!("exchange/rerunbot-test-{id}/v1/");
@@ -56,6 +61,7 @@ async fn pulse_world(url: &str) -> World {
             ..FollowConfig::default()
         }),
         pulse: Some(pulse),
+        repo_config: repo_config.map(str::to_owned),
         ..WorldOptions::default()
     })
     .await
@@ -303,5 +309,137 @@ async fn a_lost_queue_is_declared_and_bound_again() {
     })
     .await;
     assert_eq!(source, "pulse");
+    clean_up(w).await;
+}
+
+/// Automatic reruns over Pulse: a completed check suite reruns the group's
+/// matching failures and binds the group on `task-group-resolved`; when the
+/// reruns resolve (a claim expired again, a test failed again) the queue
+/// announces the group resolved and the second attempts go out; the last
+/// resolution finds the attempts spent. The same announcement redelivered,
+/// and GitHub announcing it too, rerun nothing more.
+#[tokio::test]
+async fn group_resolutions_on_pulse_rerun_within_the_attempts_and_never_twice() {
+    use rerunbot::sandbox::github::payloads::check_suite_completed;
+    use rerunbot::sandbox::taskcluster::fixtures::pr;
+    use rerunbot::sandbox::world::{HEAD_SHA, INSTALLATION};
+    let Some(url) = amqp_url() else { return };
+    let config = "auto_rerun:\n  enabled: true\n  max_attempts: 2\n  opt_in_tag: retrigger\n  max_failure_percent: 50\n";
+    let mut w = pulse_world_with(&url, Some(config)).await;
+    let mut events = w.follow_events().expect("following");
+    for task in [pr::TEST_DT1_RUNNING, pr::TEST_WPT5_PENDING] {
+        assert!(w
+            .queue
+            .set_state(task, rerunbot::policy::task::TaskState::Completed, None));
+    }
+    let _worker = w.queue.start_worker(
+        WorkerScript {
+            default: None,
+            ..WorkerScript::default()
+        }
+        .rule(
+            pr::TEST_XPCSHELL3_EXCEPTION,
+            vec![
+                Step::exception(Duration::from_millis(50), "claim-expired"),
+                Step::completed(Duration::from_millis(50)),
+            ],
+        )
+        .rule(
+            pr::TEST_BC1_FAILED,
+            vec![Step::failed(Duration::from_millis(80))],
+        ),
+    );
+    let reruns = |w: &World, task: &str| w.queue.accepted("POST", &format!("{task}/rerun")).len();
+    let suite = check_suite_completed(
+        "mozilla/gecko-dev",
+        INSTALLATION,
+        HEAD_SHA,
+        "taskcluster",
+        "failure",
+    );
+    let (status, _) = w
+        .post_event("check_suite", "suite-1", &suite)
+        .await
+        .expect("post");
+    assert_eq!(status, 202);
+    w.wait_for("suite-1").await.expect("job");
+    let mut bound = w.service.pulse_group_bindings().expect("pulse");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        bound.wait_for(|b| b.contains(pr::GROUP)),
+    )
+    .await
+    .expect("bound in time")
+    .expect("consumer running");
+
+    // Two rounds through Pulse: the comment ends with both second attempts
+    // resolved (the test green, the failed test failed again).
+    let last = loop {
+        let body = next(&mut events, |e| match e {
+            FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
+            _ => None,
+        })
+        .await;
+        if body.contains("| 2 | ✅") && body.contains("| 2 | ❌") && !body.contains('⏳') {
+            break body;
+        }
+    };
+    assert_eq!(
+        (
+            reruns(&w, pr::TEST_XPCSHELL3_EXCEPTION),
+            reruns(&w, pr::TEST_BC1_FAILED)
+        ),
+        (2, 2)
+    );
+    metric_until(&w, "rerunbot_auto_rerun_events_total{source=\"pulse\"}").await;
+
+    // The group announced again by Pulse (a redelivery) and by GitHub.
+    let pulse = w.pulse.as_ref().expect("publisher");
+    pulse
+        .publish_group_resolved(pr::GROUP)
+        .await
+        .expect("publish");
+    let (status, _) = w
+        .post_event("check_suite", "suite-2", &suite)
+        .await
+        .expect("post");
+    assert_eq!(status, 202);
+    w.wait_for("suite-2").await.expect("job");
+    let before = w.service.metrics.render([0; 4]);
+    let pulse_jobs = |m: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with(
+                    "rerunbot_handler_jobs_total{handler=\"task_group_resolved\",outcome=\"done\"}",
+                )
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let done_before = pulse_jobs(&before);
+    let wait = async {
+        while pulse_jobs(&w.service.metrics.render([0; 4])) <= done_before {
+            // The metric is the state being waited on; re-read it shortly.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("the redelivery's job in time");
+    assert_eq!(
+        (
+            reruns(&w, pr::TEST_XPCSHELL3_EXCEPTION),
+            reruns(&w, pr::TEST_BC1_FAILED)
+        ),
+        (2, 2)
+    );
+    let comments: Vec<String> = w
+        .replies(PR_OPEN)
+        .into_iter()
+        .filter(|b| b.starts_with("Automatic reruns"))
+        .collect();
+    assert_eq!(comments, vec![last.clone()]);
+    insta::assert_snapshot!(w.normalize(&last));
     clean_up(w).await;
 }

@@ -9,6 +9,12 @@
 //! while it has an open watch and unbound once it has none. A lost
 //! connection is retried with capped backoff; polling keeps running as the
 //! backstop for whatever Pulse misses meanwhile.
+//!
+//! The same queue is bound to `task-group-resolved` (key
+//! `primary.<taskGroupId>.#`) for the groups of pull requests whose
+//! repository has `auto_rerun` on ([`crate::store::Store::auto_groups`]); such
+//! a message becomes an automatic-rerun job (stored before the ack), which
+//! reruns nothing twice however often the group is announced.
 
 use super::poll::{record, resolved_run, RunState};
 use super::Follower;
@@ -30,6 +36,9 @@ pub const QUEUE_EXCHANGE_PREFIX: &str = "exchange/taskcluster-queue/v1/";
 
 /// The exchanges (after the prefix) that announce a resolved run.
 pub const RESOLVED_EXCHANGES: [&str; 3] = ["task-completed", "task-failed", "task-exception"];
+
+/// The exchange (after the prefix) that announces a resolved task group.
+pub const GROUP_RESOLVED_EXCHANGE: &str = "task-group-resolved";
 
 /// Where and how to consume.
 #[derive(Clone)]
@@ -77,6 +86,19 @@ impl std::fmt::Debug for PulseConfig {
     }
 }
 
+/// The `task-group-resolved` routing key of `task_group_id` (its first
+/// word after `primary`).
+pub fn resolved_group_key(task_group_id: &str) -> String {
+    format!("primary.{task_group_id}.#")
+}
+
+/// The group a `task-group-resolved` message announces.
+pub fn parse_group_message(body: &[u8]) -> Option<String> {
+    let message: Value = serde_json::from_slice(body).ok()?;
+    let group = message.get("taskGroupId")?.as_str()?;
+    (!group.is_empty()).then(|| group.to_owned())
+}
+
 /// The routing key that matches every run of `task_group_id` (the group is
 /// the ninth word of the queue's routing keys).
 pub fn group_routing_key(task_group_id: &str) -> String {
@@ -98,6 +120,7 @@ pub fn parse_message(body: &[u8]) -> Option<(String, u32, RunState)> {
 pub struct PulseHandle {
     stop: watch::Sender<bool>,
     bound: watch::Receiver<BTreeSet<String>>,
+    groups: watch::Receiver<BTreeSet<String>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -105,6 +128,11 @@ impl PulseHandle {
     /// The task groups currently bound (empty while disconnected).
     pub fn bindings(&self) -> watch::Receiver<BTreeSet<String>> {
         self.bound.clone()
+    }
+
+    /// The task groups bound on `task-group-resolved` (automatic reruns).
+    pub fn group_bindings(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.groups.clone()
     }
 
     pub async fn shutdown(mut self) {
@@ -127,16 +155,18 @@ impl Drop for PulseHandle {
 pub fn spawn(follower: Follower, config: PulseConfig) -> PulseHandle {
     let (stop, mut stopped) = watch::channel(false);
     let (bound_tx, bound) = watch::channel(BTreeSet::new());
+    let (groups_tx, groups) = watch::channel(BTreeSet::new());
     let task = tokio::spawn(async move {
         const FIRST: Duration = Duration::from_secs(1);
         let mut backoff = FIRST;
         loop {
             let started = tokio::time::Instant::now();
             let ended = tokio::select! {
-                ended = session(&follower, &config, &bound_tx) => ended,
+                ended = session(&follower, &config, (&bound_tx, &groups_tx)) => ended,
                 _ = stopped.changed() => break,
             };
             bound_tx.send_if_modified(|b| !std::mem::take(b).is_empty());
+            groups_tx.send_if_modified(|b| !std::mem::take(b).is_empty());
             if let Err(e) = ended {
                 tracing::warn!(error = %e, queue = %config.queue, "pulse: connection lost");
             }
@@ -154,6 +184,7 @@ pub fn spawn(follower: Follower, config: PulseConfig) -> PulseHandle {
     PulseHandle {
         stop,
         bound,
+        groups,
         task: Some(task),
     }
 }
@@ -163,7 +194,10 @@ pub fn spawn(follower: Follower, config: PulseConfig) -> PulseHandle {
 async fn session(
     follower: &Follower,
     config: &PulseConfig,
-    bound_tx: &watch::Sender<BTreeSet<String>>,
+    (bound_tx, groups_tx): (
+        &watch::Sender<BTreeSet<String>>,
+        &watch::Sender<BTreeSet<String>>,
+    ),
 ) -> anyhow::Result<()> {
     let connection = Connection::connect(&config.url, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
@@ -190,15 +224,22 @@ async fn session(
         .await?;
     tracing::info!(queue = %config.queue, "pulse: consuming");
     let mut bound = BTreeSet::new();
+    let mut bound_resolved = BTreeSet::new();
     let mut sync = tokio::time::interval(config.sync_every);
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = sync.tick() => {
                 sync_bindings(follower, config, &channel, &mut bound).await?;
+                sync_group_bindings(follower, config, &channel, &mut bound_resolved).await?;
                 bound_tx.send_if_modified(|b| {
                     let changed = *b != bound;
                     b.clone_from(&bound);
+                    changed
+                });
+                groups_tx.send_if_modified(|b| {
+                    let changed = *b != bound_resolved;
+                    b.clone_from(&bound_resolved);
                     changed
                 });
             }
@@ -216,6 +257,13 @@ async fn session(
 
 /// Stores what one message says. Nothing to store is fine (acked too).
 async fn handle(follower: &Follower, delivery: &Delivery) -> anyhow::Result<()> {
+    if delivery
+        .exchange
+        .as_str()
+        .ends_with(GROUP_RESOLVED_EXCHANGE)
+    {
+        return group_resolved(follower, delivery).await;
+    }
     match parse_message(&delivery.data) {
         Some((task_id, run_id, run)) => {
             record(follower, &task_id, run_id, &run, "pulse").await?;
@@ -224,6 +272,74 @@ async fn handle(follower: &Follower, delivery: &Delivery) -> anyhow::Result<()> 
             exchange = %delivery.exchange,
             "pulse: message is not a resolved run; dropped"
         ),
+    }
+    Ok(())
+}
+
+/// A resolved group of a pull request with automatic reruns: queued as a
+/// job (the job finds the group's pull request and judges it).
+async fn group_resolved(follower: &Follower, delivery: &Delivery) -> anyhow::Result<()> {
+    let Some(group) = parse_group_message(&delivery.data) else {
+        tracing::warn!("pulse: task-group-resolved without a taskGroupId; dropped");
+        return Ok(());
+    };
+    let payload = serde_json::to_string(&crate::follow::auto_rerun::run::GroupJob {
+        task_group_id: group.clone(),
+    })?;
+    let delivery_id = format!(
+        "pulse:{GROUP_RESOLVED_EXCHANGE}:{group}:{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    follower
+        .store
+        .enqueue(crate::store::NewJob {
+            delivery_id: &delivery_id,
+            event: crate::follow::auto_rerun::GROUP_EVENT,
+            payload: &payload,
+        })
+        .await?;
+    tracing::info!(task_group_id = %group, "pulse: task group resolved; automatic reruns queued");
+    Ok(())
+}
+
+/// Binds and unbinds `task-group-resolved` for the groups followed for
+/// automatic reruns.
+async fn sync_group_bindings(
+    follower: &Follower,
+    config: &PulseConfig,
+    channel: &Channel,
+    bound: &mut BTreeSet<String>,
+) -> anyhow::Result<()> {
+    let wanted: BTreeSet<String> = match follower.store.auto_groups().await {
+        Ok(groups) => groups.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "pulse: followed groups unavailable");
+            return Ok(());
+        }
+    };
+    let exchange = format!("{}{GROUP_RESOLVED_EXCHANGE}", config.exchange_prefix);
+    for group in wanted.difference(bound).cloned().collect::<Vec<_>>() {
+        channel
+            .queue_bind(
+                config.queue.as_str().into(),
+                exchange.as_str().into(),
+                resolved_group_key(&group).as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        bound.insert(group);
+    }
+    for group in bound.difference(&wanted).cloned().collect::<Vec<_>>() {
+        channel
+            .queue_unbind(
+                config.queue.as_str().into(),
+                exchange.as_str().into(),
+                resolved_group_key(&group).as_str().into(),
+                FieldTable::default(),
+            )
+            .await?;
+        bound.remove(&group);
     }
     Ok(())
 }
@@ -314,6 +430,18 @@ mod tests {
             assert_eq!(got, want, "{message}");
         }
         assert!(parse_message(b"not json").is_none());
+    }
+
+    #[test]
+    fn group_resolutions_parse() {
+        assert_eq!(
+            parse_group_message(br#"{"taskGroupId": "G", "schedulerId": "s"}"#),
+            Some("G".to_owned())
+        );
+        for bad in [&b"{}"[..], br#"{"taskGroupId": ""}"#, b"nope"] {
+            assert_eq!(parse_group_message(bad), None);
+        }
+        assert_eq!(resolved_group_key("G"), "primary.G.#");
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The sandbox queue's Pulse side: declares the queue's topic exchanges on a
 //! real AMQP broker and publishes a Pulse-shaped message (DESIGN.md §8) for
-//! every run the sandbox worker resolves, as the Taskcluster queue does.
+//! every run the sandbox worker resolves, as the Taskcluster queue does,
+//! and `task-group-resolved` when a run's resolution leaves nothing of its
+//! group pending or running.
 //!
 //! Tests give each world its own exchange prefix so parallel runs on one
 //! broker do not see each other's messages.
 
 use super::worker::Resolution;
 use super::{SandboxQueue, Shared};
-use crate::follow::pulse::RESOLVED_EXCHANGES;
+use crate::follow::pulse::{GROUP_RESOLVED_EXCHANGE, RESOLVED_EXCHANGES};
 use crate::policy::task::TaskState;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
@@ -60,7 +62,7 @@ impl SandboxPulse {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        for name in RESOLVED_EXCHANGES {
+        for name in RESOLVED_EXCHANGES.iter().chain([&GROUP_RESOLVED_EXCHANGE]) {
             channel
                 .exchange_declare(
                     format!("{prefix}{name}").as_str().into(),
@@ -109,9 +111,15 @@ impl SandboxPulse {
         &self.channel
     }
 
+    /// Publishes `task-group-resolved` for `task_group_id` now (as the
+    /// queue does, or as a redelivery would).
+    pub async fn publish_group_resolved(&self, task_group_id: &str) -> anyhow::Result<()> {
+        publish_group(&self.channel, &self.prefix, task_group_id).await
+    }
+
     /// Deletes the exchanges (end of a test).
     pub async fn delete_exchanges(&self) -> anyhow::Result<()> {
-        for name in RESOLVED_EXCHANGES {
+        for name in RESOLVED_EXCHANGES.iter().chain([&GROUP_RESOLVED_EXCHANGE]) {
             self.channel
                 .exchange_delete(
                     format!("{}{name}", self.prefix).as_str().into(),
@@ -141,6 +149,17 @@ async fn publish(
         .get(&r.task_id)
         .map(|t| t.status.clone())
         .ok_or_else(|| anyhow::anyhow!("task {} is gone", r.task_id))?;
+    let group_resolved = {
+        let inner = shared.lock();
+        let group = inner.data.group(&r.task_group_id);
+        !group.is_empty()
+            && group.iter().all(|(_, t)| {
+                !matches!(
+                    t.status.get("state").and_then(Value::as_str),
+                    Some("pending" | "running")
+                )
+            })
+    };
     let body = message(&status, r.run_id).to_string();
     channel
         .basic_publish(
@@ -148,6 +167,26 @@ async fn publish(
             routing_key(&r.task_id, r.run_id, &r.task_group_id)
                 .as_str()
                 .into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            BasicProperties::default().with_content_type("application/json".into()),
+        )
+        .await?
+        .await?;
+    if group_resolved {
+        publish_group(channel, prefix, &r.task_group_id).await?;
+    }
+    Ok(())
+}
+
+/// `task-group-resolved`: body `{taskGroupId, schedulerId}`, key
+/// `primary.<taskGroupId>.<schedulerId>.`.
+async fn publish_group(channel: &Channel, prefix: &str, task_group_id: &str) -> anyhow::Result<()> {
+    let body = json!({"taskGroupId": task_group_id, "schedulerId": "_"}).to_string();
+    channel
+        .basic_publish(
+            format!("{prefix}{GROUP_RESOLVED_EXCHANGE}").as_str().into(),
+            format!("primary.{task_group_id}._.").as_str().into(),
             BasicPublishOptions::default(),
             body.as_bytes(),
             BasicProperties::default().with_content_type("application/json".into()),

@@ -394,18 +394,6 @@ async fn group_resolutions_on_pulse_rerun_within_the_attempts_and_never_twice() 
     metric_until(&w, "rerunbot_auto_rerun_events_total{source=\"pulse\"}").await;
 
     // The group announced again by Pulse (a redelivery) and by GitHub.
-    let pulse = w.pulse.as_ref().expect("publisher");
-    pulse
-        .publish_group_resolved(pr::GROUP)
-        .await
-        .expect("publish");
-    let (status, _) = w
-        .post_event("check_suite", "suite-2", &suite)
-        .await
-        .expect("post");
-    assert_eq!(status, 202);
-    w.wait_for("suite-2").await.expect("job");
-    let before = w.service.metrics.render([0; 4]);
     let pulse_jobs = |m: &str| {
         m.lines()
             .find(|l| {
@@ -417,10 +405,27 @@ async fn group_resolutions_on_pulse_rerun_within_the_attempts_and_never_twice() 
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    let done_before = pulse_jobs(&before);
+    let done_before = pulse_jobs(&w.service.metrics.render([0; 4]));
+    let pulse = w.pulse.as_ref().expect("publisher");
+    pulse
+        .publish_group_resolved(pr::GROUP)
+        .await
+        .expect("publish");
+    let (status, _) = w
+        .post_event("check_suite", "suite-2", &suite)
+        .await
+        .expect("post");
+    assert_eq!(status, 202);
+    w.wait_for("suite-2").await.expect("job");
     let wait = async {
-        while pulse_jobs(&w.service.metrics.render([0; 4])) <= done_before {
-            // The metric is the state being waited on; re-read it shortly.
+        loop {
+            let active = w.service.store.active_job_counts().await.expect("counts");
+            if pulse_jobs(&w.service.metrics.render([0; 4])) > done_before
+                && active[0] + active[1] == 0
+            {
+                return;
+            }
+            // The metric and the queue are the state being waited on.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };

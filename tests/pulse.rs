@@ -332,23 +332,6 @@ async fn group_resolutions_on_pulse_rerun_within_the_attempts_and_never_twice() 
             .queue
             .set_state(task, rerunbot::policy::task::TaskState::Completed, None));
     }
-    let _worker = w.queue.start_worker(
-        WorkerScript {
-            default: None,
-            ..WorkerScript::default()
-        }
-        .rule(
-            pr::TEST_XPCSHELL3_EXCEPTION,
-            vec![
-                Step::exception(Duration::from_millis(50), "claim-expired"),
-                Step::completed(Duration::from_millis(50)),
-            ],
-        )
-        .rule(
-            pr::TEST_BC1_FAILED,
-            vec![Step::failed(Duration::from_millis(80))],
-        ),
-    );
     let reruns = |w: &World, task: &str| w.queue.accepted("POST", &format!("{task}/rerun")).len();
     let suite = check_suite_completed(
         "mozilla/gecko-dev",
@@ -371,6 +354,26 @@ async fn group_resolutions_on_pulse_rerun_within_the_attempts_and_never_twice() 
     .await
     .expect("bound in time")
     .expect("consumer running");
+    // The reruns run once the group is bound (a message before that has
+    // no queue to go to; GitHub's next suite would then be the event).
+    let _worker = w.queue.start_worker(
+        WorkerScript {
+            default: None,
+            include_existing: true,
+            ..WorkerScript::default()
+        }
+        .rule(
+            pr::TEST_XPCSHELL3_EXCEPTION,
+            vec![
+                Step::exception(Duration::from_millis(50), "claim-expired"),
+                Step::completed(Duration::from_millis(50)),
+            ],
+        )
+        .rule(
+            pr::TEST_BC1_FAILED,
+            vec![Step::failed(Duration::from_millis(80))],
+        ),
+    );
 
     // Two rounds through Pulse: the comment ends with both second attempts
     // resolved (the test green, the failed test failed again).

@@ -219,3 +219,65 @@ async fn the_binary_exits_with_supervises_code_and_prints_json_lines() {
         .expect("run rerunbot");
     assert_eq!(output.status.code(), Some(1));
 }
+
+/// `--repo/--pr` with the App's credentials: the binary finds the pull
+/// request's head, its trusted group, and supervises it (exit 6 while it
+/// does not resolve; 0 once the worker completes it and the reruns; 1 for
+/// a pull request without a trusted group).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_supervises_a_pull_request_found_with_the_apps_credentials() {
+    use rerunbot::sandbox::github::TEST_APP_PRIVATE_KEY;
+    use rerunbot::sandbox::world::{World, WorldOptions, PR_MERGED, PR_OPEN};
+    let run = |w: &World, pr: u64, timeout: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rerunbot"));
+        command
+            .args(["supervise", "--repo", "mozilla/gecko-dev", "--pr"])
+            .arg(pr.to_string())
+            .args(["--poll-every", "20ms", "--wait-timeout", timeout, "--json"])
+            .env_clear()
+            .env("TASKCLUSTER_ROOT_URL", w.queue.root_url())
+            .env("TASKCLUSTER_CLIENT_ID", "rerunbot")
+            .env("TASKCLUSTER_ACCESS_TOKEN", "sandbox-access-token")
+            .env("RERUNBOT_GITHUB_APP_ID", "4242")
+            .env("RERUNBOT_GITHUB_PRIVATE_KEY", TEST_APP_PRIVATE_KEY)
+            .env("RERUNBOT_GITHUB_API_URL", w.github.api_url());
+        tokio::task::spawn_blocking(move || command.output().expect("run rerunbot"))
+    };
+    let lines = |out: &std::process::Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+
+    let still = World::start(WorldOptions::default()).await.expect("world");
+    let out = run(&still, PR_OPEN, "300ms").await.expect("join");
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    assert_eq!(lines(&out)[0]["total"], 12);
+    // The merged pull request's merge commit ran the release group, not
+    // made for a pull request: found too (provenance for repo and commit).
+    let out = run(&still, PR_MERGED, "300ms").await.expect("join");
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    // No such pull request: 1, said in one line.
+    let out = run(&still, 4040, "300ms").await.expect("join");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(lines(&out).last().expect("exit")["event"], "exit");
+    still.shutdown().await;
+
+    let moving = World::start(WorldOptions {
+        sandbox_worker: Some(WorkerScript {
+            include_existing: true,
+            default: Some(Step::completed(Duration::from_millis(20))),
+            tick: Duration::from_millis(5),
+            ..WorkerScript::default()
+        }),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    let out = run(&moving, PR_OPEN, "30s").await.expect("join");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let reruns = lines(&out).iter().filter(|l| l["event"] == "rerun").count();
+    assert_eq!(reruns, 4);
+    moving.shutdown().await;
+}

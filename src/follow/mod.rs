@@ -27,6 +27,7 @@ pub mod poll;
 pub mod pulse;
 pub mod replies;
 pub mod supervise;
+pub mod supervise_pr;
 pub mod waits;
 
 use crate::metrics::Metrics;

@@ -287,15 +287,9 @@ pub async fn run_cli(args: SuperviseArgs) -> Exit {
     } else {
         Box::new(Terminal::new())
     };
-    let group = match (&args.task_group, &args.repo, args.pr) {
-        (Some(group), None, None) => TaskGroupId::new(group.clone()),
-        (None, Some(_), Some(_)) => {
-            return stop(
-                &mut *out,
-                Exit::Internal,
-                "--repo/--pr is not supported yet; pass --task-group (the pull request's check runs link it)".to_owned(),
-            )
-        }
+    let target = match (&args.task_group, &args.repo, args.pr) {
+        (Some(group), None, None) => Ok(TaskGroupId::new(group.clone())),
+        (None, Some(repo), Some(pr)) => Err((repo.clone(), pr)),
         _ => {
             return stop(
                 &mut *out,
@@ -327,9 +321,19 @@ pub async fn run_cli(args: SuperviseArgs) -> Exit {
         }),
         _ => None,
     };
-    let queue = QueueClient::new(root.trim_end_matches('/'), credentials);
-    let s = Supervise {
-        group,
+    let root = root.trim_end_matches('/');
+    let queue = QueueClient::new(root, credentials);
+    let groups = match target {
+        Ok(group) => vec![group],
+        Err((repo, pr)) => {
+            match super::supervise_pr::groups_of_pr(&repo, pr, root, queue.clone()).await {
+                Ok(groups) => groups,
+                Err(reason) => return stop(&mut *out, Exit::Internal, reason),
+            }
+        }
+    };
+    let mut s = Supervise {
+        group: TaskGroupId::new(String::new()),
         rules: SuperviseRules {
             max_attempts: args.max_rerun_attempts,
             max_failure_percent: args.rerun_max_failure_percent,
@@ -339,5 +343,15 @@ pub async fn run_cli(args: SuperviseArgs) -> Exit {
         poll_every: args.poll_every,
         wait_timeout: args.wait_timeout,
     };
-    supervise(&queue, &s, &mut *out).await
+    // A pull request's groups one after the other; the first that does not
+    // end with every task completed decides the exit code.
+    let mut exit = Exit::Completed;
+    for group in groups {
+        s.group = group;
+        exit = supervise(&queue, &s, &mut *out).await;
+        if exit != Exit::Completed {
+            break;
+        }
+    }
+    exit
 }

@@ -112,6 +112,29 @@ impl GithubApp {
         self.inner.app_id
     }
 
+    /// The App's installation on `repo` (`GET /repos/{o}/{r}/installation`,
+    /// as the App): how `supervise --repo` finds whom to act as.
+    pub async fn repo_installation(
+        &self,
+        repo: &crate::types::RepoName,
+    ) -> Result<InstallationId, GithubError> {
+        let target = format!("/repos/{repo}/installation");
+        let request = Request {
+            method: http::Method::GET,
+            target: &target,
+            body: None,
+            if_none_match: None,
+            replay_safe: true,
+        };
+        let answer = self
+            .inner
+            .transport
+            .execute(&self.inner.crab, None, &request)
+            .await?;
+        let found: RawInstallation = decode(http::Method::GET, &target, &answer)?;
+        Ok(InstallationId(found.id))
+    }
+
     /// The client for one installation; cheap, and every client for the same
     /// installation shares its octocrab client (and so its token), caches
     /// and content limiter.
@@ -165,6 +188,12 @@ impl AppInner {
             .installation(octocrab::models::InstallationId(id.0))
             .unwrap_or_else(|_| self.crab.clone())
     }
+}
+
+/// The part of `GET /repos/{o}/{r}/installation` we read.
+#[derive(serde::Deserialize)]
+struct RawInstallation {
+    id: u64,
 }
 
 /// The part of `GET /app` we read.

@@ -115,6 +115,17 @@ fn route(state: &mut State, req: &Incoming<'_>) -> Answer {
             _ => Answer::not_found(),
         };
     }
+    if let ["repos", o, r, "installation"] = segments.as_slice() {
+        // As the App (JWT): the installation on a repository. The sandbox
+        // has one installation, the world's.
+        if let Err(message) = verify_jwt(state, req.headers) {
+            return Answer::error(StatusCode::UNAUTHORIZED, &message);
+        }
+        return match state.repo(o, r) {
+            Some(_) => Answer::ok(json!({ "id": 55, "app_id": state.app_id })),
+            None => Answer::not_found(),
+        };
+    }
     if !token_is_valid(state, req.headers) {
         return Answer::error(StatusCode::UNAUTHORIZED, "Bad credentials");
     }

@@ -21,8 +21,13 @@ const CONFIG: &str =
     "auto_rerun:\n  enabled: true\n  opt_in_tag: retrigger\n  max_failure_percent: 50\n";
 
 async fn world(config: &str) -> World {
+    world_on(config, None).await
+}
+
+async fn world_on(config: &str, database_url: Option<String>) -> World {
     let w = World::start(WorldOptions {
         repo_config: Some(config.to_owned()),
+        database_url,
         follow: Some(FollowConfig {
             poll_interval: Duration::from_millis(50),
             edit_every: Duration::ZERO,
@@ -213,5 +218,26 @@ async fn a_closed_pull_request_gets_no_automatic_rerun() {
     assert_eq!(deliver(&mut w, "closed", &body).await, 202);
     assert!(reruns(&w).is_empty());
     assert!(auto_comments(&w, PR_CLOSED).is_empty());
+    w.shutdown().await;
+}
+
+/// The same on Postgres (the planning lock, the records, the head, the
+/// followed groups): two announcements, the reruns once.
+#[tokio::test]
+async fn a_suite_announced_twice_reruns_once_on_postgres() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let mut w = world_on(CONFIG, Some(url)).await;
+    let mut events = w.follow_events().expect("following");
+    assert_eq!(deliver(&mut w, "pg-1", &suite("taskcluster")).await, 202);
+    assert_eq!(deliver(&mut w, "pg-2", &suite("taskcluster")).await, 202);
+    assert_eq!(reruns(&w).len(), 2, "{:?}", reruns(&w));
+    let body = next(&mut events, edited).await;
+    assert!(body.contains("2 reruns"), "{body}");
+    assert_eq!(
+        w.service.store.auto_groups().await.expect("groups"),
+        vec![pr::GROUP.to_owned()]
+    );
     w.shutdown().await;
 }

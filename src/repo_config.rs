@@ -36,9 +36,36 @@ pub const HARD_MAX_RERUNS_PER_TASK: u32 = 25;
 pub struct RepoConfig {
     pub permissions: Permissions,
     pub limits: Limits,
+    /// How actions reach Taskcluster (DESIGN.md §7, §8).
+    pub dispatch: DispatchMode,
     pub classify: Classify,
     /// Automatic reruns (DESIGN.md §13); off by default.
     pub auto_rerun: AutoRerun,
+}
+
+/// `dispatch:` — through the repository's in-tree actions (`actions.json`
+/// of the decision task) or with direct queue calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DispatchMode {
+    /// In-tree actions when the decision task publishes them, else the
+    /// queue (except forced copies of release tasks, which are refused).
+    #[default]
+    Auto,
+    /// In-tree actions only: without them the action is refused.
+    Actions,
+    /// Direct queue calls only.
+    Queue,
+}
+
+impl DispatchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DispatchMode::Auto => "auto",
+            DispatchMode::Actions => "actions",
+            DispatchMode::Queue => "queue",
+        }
+    }
 }
 
 /// Minimum repository role for each kind of command.

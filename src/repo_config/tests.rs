@@ -24,6 +24,7 @@ limits:
   max_new_tasks: 50
   max_reruns_per_task: 3
   max_failure_percent: 50
+dispatch: auto          # auto: in-tree actions when published, else the queue
 classify:               # first match wins: release, then test; else other
   release:
     task_queues: ["scriptworker-k8s/*", "scriptworker-prov-v1/*"]
@@ -42,6 +43,19 @@ fn partial_file_keeps_other_defaults() {
     assert_eq!(c.limits.max_retrigger, 5);
     assert_eq!(c.limits.max_new_tasks, 50);
     assert_eq!(c.classify, Classify::default());
+}
+
+#[test]
+fn dispatch_modes_parse_and_default_to_auto() {
+    let cases = [
+        ("", DispatchMode::Auto),
+        ("dispatch: auto\n", DispatchMode::Auto),
+        ("dispatch: actions\n", DispatchMode::Actions),
+        ("dispatch: queue\n", DispatchMode::Queue),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(parse(text).map(|c| c.dispatch), Ok(expected), "{text:?}");
+    }
 }
 
 #[test]
@@ -170,6 +184,20 @@ const ERRORS: &[(&str, &str, usize, usize, &str)] = &[
         2,
         12,
         "invalid glob `test-[`",
+    ),
+    (
+        "unknown dispatch mode",
+        "limits:\n  max_retrigger: 3\ndispatch: hooks\n",
+        3,
+        11,
+        "unknown variant `hooks`, expected one of `auto`, `actions`, `queue`",
+    ),
+    (
+        "dispatch mode of the wrong type",
+        "dispatch: [actions]\n",
+        1,
+        11,
+        "invalid type",
     ),
     ("not YAML", "permissions:\n  rerun: [write\n", 3, 1, ""),
     (

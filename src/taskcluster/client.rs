@@ -78,6 +78,8 @@ pub struct QueueClient {
     http: reqwest::Client,
     /// `<rootUrl>/api/queue/v1/`, or why the root URL is unusable.
     base: Result<Url, String>,
+    /// `<rootUrl>/`: the other services' URLs are built from it.
+    root: Result<Url, String>,
     signer: Option<Signer>,
     retry: RetryPolicy,
     /// `RERUNBOT_AUTHORIZED_SCOPES`, `{owner}`/`{repo}` not yet filled.
@@ -90,12 +92,16 @@ impl QueueClient {
     /// A client for `<root_url>/api/queue/v1`. Unauthenticated when
     /// `credentials` is `None`.
     pub fn new(root_url: &str, credentials: Option<TaskclusterCredentials>) -> QueueClient {
-        let base = Url::parse(&format!("{}/api/queue/v1/", root_url.trim_end_matches('/')))
+        let root = Url::parse(&format!("{}/", root_url.trim_end_matches('/')))
             .map_err(|e| format!("invalid Taskcluster root URL: {e}"))
             .and_then(|u| match u.host_str() {
                 Some(_) => Ok(u),
                 None => Err("invalid Taskcluster root URL: no host".to_owned()),
             });
+        let base = root.clone().and_then(|r| {
+            r.join("api/queue/v1/")
+                .map_err(|e| format!("invalid Taskcluster root URL: {e}"))
+        });
         let signer = credentials.map(|c| Signer {
             ext: Ext::new(c.certificate.as_ref().map(Secret::expose), None),
             client_id: c.client_id,
@@ -109,6 +115,7 @@ impl QueueClient {
         QueueClient {
             http,
             base,
+            root,
             signer,
             retry: RetryPolicy::default(),
             authorized_scopes_template: Vec::new(),
@@ -218,6 +225,26 @@ impl QueueClient {
                 let status = e.get_mut("status").map(Value::take)?;
                 let id = status.get("taskId").and_then(Value::as_str)?.to_owned();
                 Some((id, status))
+            })
+            .collect())
+    }
+
+    /// `GET /task-group/<id>/list`, every page: each task's definition, by
+    /// taskId (what a resumed hook trigger searches for its action task).
+    pub async fn list_task_group_definitions(
+        &self,
+        group_id: &TaskGroupId,
+    ) -> Result<Vec<(TaskId, Value)>, QueueError> {
+        let entries = self.list_task_group_entries(group_id).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|mut e| {
+                let id = e
+                    .pointer("/status/taskId")
+                    .and_then(Value::as_str)?
+                    .to_owned();
+                let task = e.get_mut("task").map(Value::take)?;
+                Some((TaskId::new(id), task))
             })
             .collect())
     }
@@ -397,10 +424,35 @@ impl QueueClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, QueueError> {
-        let mut url = self
-            .base
-            .clone()
-            .map_err(|message| QueueError::Rejected { status: 0, message })?;
+        self.service_call(Service::Queue, retries, method, segments, query, body)
+            .await
+    }
+
+    /// The base URL of `service`.
+    fn service_base(&self, service: Service) -> Result<Url, QueueError> {
+        let unusable = |message| QueueError::Rejected { status: 0, message };
+        match service {
+            Service::Queue => self.base.clone().map_err(unusable),
+            Service::Hooks | Service::Auth => {
+                let root = self.root.clone().map_err(unusable)?;
+                root.join(service.path())
+                    .map_err(|e| unusable(format!("invalid Taskcluster root URL: {e}")))
+            }
+        }
+    }
+
+    /// One call to `service` with up to `retries` retries (0: sent once, a
+    /// retryable failure is answered `Unavailable` at once).
+    pub(super) async fn service_call(
+        &self,
+        service: Service,
+        retries: u32,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, QueueError> {
+        let mut url = self.service_base(service)?;
         url.path_segments_mut()
             .map_err(|_| bad_url())?
             .pop_if_empty()
@@ -445,26 +497,9 @@ impl QueueClient {
     }
 
     async fn attempt(&self, method: &Method, url: &Url, body: Option<&[u8]>) -> Attempt {
-        let mut request = self.http.request(method.clone(), url.clone());
-        if let Some(bytes) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(bytes.to_vec());
-        }
-        if let Some(signer) = &self.signer {
-            match sign(signer, method, url, body) {
-                Ok(header) => request = request.header(reqwest::header::AUTHORIZATION, header),
-                Err(e) => return Attempt::Done(Err(e)),
-            }
-        }
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => return Attempt::Retryable(transport_error(e)),
-        };
-        let status = response.status();
-        let bytes = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => return Attempt::Retryable(transport_error(e)),
+        let (status, _, bytes) = match self.send(method, url, body, true).await {
+            Ok(answer) => answer,
+            Err(attempt) => return attempt,
         };
         if status.is_server_error() {
             return Attempt::Retryable(format!(
@@ -482,9 +517,88 @@ impl QueueClient {
     }
 }
 
-enum Attempt {
+pub(super) enum Attempt {
     Done(Result<Value, QueueError>),
     Retryable(String),
+}
+
+/// A Taskcluster service rerunbot calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Service {
+    Queue,
+    Hooks,
+    Auth,
+}
+
+impl Service {
+    fn path(self) -> &'static str {
+        match self {
+            Service::Queue => "api/queue/v1/",
+            Service::Hooks => "api/hooks/v1/",
+            Service::Auth => "api/auth/v1/",
+        }
+    }
+}
+
+type Answer = (reqwest::StatusCode, Option<String>, Vec<u8>);
+
+impl QueueClient {
+    /// Sends one request, Hawk-signed when `signed` and credentials are
+    /// set: the status, the `Location` header and the body.
+    pub(super) async fn send(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&[u8]>,
+        signed: bool,
+    ) -> Result<Answer, Attempt> {
+        let mut request = self.http.request(method.clone(), url.clone());
+        if let Some(bytes) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes.to_vec());
+        }
+        if let Some(signer) = self.signer.as_ref().filter(|_| signed) {
+            match sign(signer, method, url, body) {
+                Ok(header) => request = request.header(reqwest::header::AUTHORIZATION, header),
+                Err(e) => return Err(Attempt::Done(Err(e))),
+            }
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Attempt::Retryable(transport_error(e)))?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Attempt::Retryable(transport_error(e)))?;
+        Ok((status, location, bytes.to_vec()))
+    }
+
+    /// Whether `url` is served by this deployment (same scheme, host and
+    /// port as the root URL): only there may a request carry our Hawk
+    /// `Authorization`.
+    pub(super) fn is_own_origin(&self, url: &Url) -> bool {
+        self.root
+            .as_ref()
+            .is_ok_and(|root| root.origin() == url.origin())
+    }
+
+    /// `<rootUrl>/api/queue/v1/`.
+    pub(super) fn queue_url(&self) -> Result<Url, QueueError> {
+        self.service_base(Service::Queue)
+    }
+
+    /// The retry policy's retries.
+    pub(super) fn retries(&self) -> u32 {
+        self.retry.retries
+    }
 }
 
 fn sign(

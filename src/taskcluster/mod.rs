@@ -1,11 +1,13 @@
 //! Taskcluster: queue client, discovery, reading the queue's answers into
 //! the task model (`policy::task`), retrigger copy definitions.
 
+pub mod actions;
 pub mod client;
 pub mod copy;
 pub mod discovery;
 pub mod error;
 pub mod hawk;
+pub mod hooks;
 pub mod snapshot;
 pub mod timestamps;
 

@@ -46,6 +46,9 @@ pub enum ActionOutcome {
     AlreadyQueued { state: String },
     /// Retrigger copies created (all of them, in copy order).
     Retriggered { task_ids: Vec<TaskId> },
+    /// Carried out through in-tree actions: the action tasks triggered, in
+    /// order (cancel, then rerun). What they did shows once they ran.
+    Triggered { actions: Vec<TriggeredAction> },
     /// Some or all of the action failed. `created` lists copies that were
     /// created before the failure (for a partial retrigger).
     Failed {
@@ -54,6 +57,15 @@ pub enum ActionOutcome {
     },
     /// A waiting action that was dropped, and why (it never fired).
     Dropped { reason: Dropped },
+}
+
+/// One action task a hook trigger made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggeredAction {
+    /// The in-tree action's name (`retrigger`, `rerun`, `cancel`, ...).
+    pub action: String,
+    /// The action task.
+    pub task_id: TaskId,
 }
 
 /// What one action unit (one queue call's worth: a copy's createTask, a
@@ -72,4 +84,11 @@ pub enum UnitResult {
     /// The queue gave a definitive answer other than yes; asking again
     /// would get the same.
     Refused { error: DispatchError },
+    /// A hook trigger made this action task.
+    Triggered { action_task: TaskId },
+    /// A hook trigger is about to be sent (recorded before the call, under
+    /// the trigger's `intent:` key): a resumed job that finds no result
+    /// looks for an action task created since `at` before triggering
+    /// again (DESIGN.md §10).
+    TriggerIntent { at: chrono::DateTime<chrono::Utc> },
 }

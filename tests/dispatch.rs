@@ -54,6 +54,7 @@ fn one_action(task: &str, action: Action) -> Prepared {
         },
         definitions: BTreeMap::new(),
         skipped_groups: Vec::new(),
+        routed: Vec::new(),
     }
 }
 

@@ -9,6 +9,12 @@
 //! cancels, which are not safe to replay blindly: after a lost answer the
 //! task's status is read and its run count compared before sending again.
 //! No unit starts once the job's lease is no longer safely held.
+//!
+//! Rows that `route` sent through in-tree actions are hook units instead
+//! (`hooks`): a sequence of hook triggers, each exactly once.
+
+mod hooks;
+pub mod route;
 
 use crate::outcome::{ActionOutcome, DispatchError, UnitResult};
 use crate::pipeline::prepared::Prepared;
@@ -17,6 +23,7 @@ use crate::store::{Claim, LeaseHold, Store, StoreError};
 use crate::taskcluster::client::{last_run_id, run_count};
 use crate::taskcluster::{QueueClient, QueueError};
 use crate::types::TaskId;
+use hooks::HookUnit;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -106,6 +113,8 @@ enum Unit {
         copy: TaskId,
         definition: Option<Value>,
     },
+    /// Hook triggers (in-tree actions); records its own results.
+    Hooks(HookUnit),
 }
 
 impl Unit {
@@ -116,11 +125,16 @@ impl Unit {
             Unit::Rerun { task, .. } => format!("rerun:{task}"),
             Unit::CancelRerun { task, .. } => format!("cancel-rerun:{task}"),
             Unit::Create { copy, .. } => format!("create:{copy}"),
+            Unit::Hooks(unit) => unit.key.clone(),
         }
     }
 }
 
+/// A unit's result with its place: (plan, rows, copy index, result).
+type UnitDone = (usize, Vec<usize>, usize, Result<Done, DispatchError>);
+
 /// Result of one unit.
+#[derive(Clone)]
 enum Done {
     Run {
         run_id: Option<u32>,
@@ -131,6 +145,8 @@ enum Done {
         state: String,
     },
     Created(TaskId),
+    /// Action tasks triggered, in order.
+    Triggered(Vec<crate::outcome::TriggeredAction>),
 }
 
 /// Dispatches every action of `prepared`. `resumed` is true when an earlier
@@ -169,23 +185,32 @@ pub async fn dispatch_held(
     } else {
         Memory::first_attempt()
     };
-    dispatch_job(queue, prepared, &memory, concurrency, hold)
+    dispatch_job(queue, queue, prepared, &memory, concurrency, hold)
         .await
         .outcomes
 }
 
-/// Every unit of the plan, with its place: (plan, row, copy index, unit).
-fn units(prepared: &Prepared) -> Vec<(usize, usize, usize, Unit)> {
+/// Every unit of the plan, with its place: (plan, rows, copy index, unit).
+/// A unit carries out one row, except a `retrigger-multiple` (several).
+fn units(prepared: &Prepared) -> Vec<(usize, Vec<usize>, usize, Unit)> {
     let mut all = Vec::new();
+    let hooked: std::collections::HashSet<(usize, usize)> = prepared
+        .routed
+        .iter()
+        .flat_map(|e| e.rows.iter().map(move |r| (e.plan, *r)))
+        .collect();
     for (p, plan) in prepared.plans().enumerate() {
         for (r, row) in plan.rows.iter().enumerate() {
             let Decision::Act(action) = &row.decision else {
                 continue;
             };
+            if hooked.contains(&(p, r)) {
+                continue;
+            }
             match action {
                 Action::Rerun { runs_seen } => all.push((
                     p,
-                    r,
+                    vec![r],
                     0,
                     Unit::Rerun {
                         task: row.task_id.clone(),
@@ -194,7 +219,7 @@ fn units(prepared: &Prepared) -> Vec<(usize, usize, usize, Unit)> {
                 )),
                 Action::CancelRerun { runs_seen } => all.push((
                     p,
-                    r,
+                    vec![r],
                     0,
                     Unit::CancelRerun {
                         task: row.task_id.clone(),
@@ -208,11 +233,30 @@ fn units(prepared: &Prepared) -> Vec<(usize, usize, usize, Unit)> {
                             copy: copy.clone(),
                             definition,
                         };
-                        all.push((p, r, c, unit));
+                        all.push((p, vec![r], c, unit));
                     }
                 }
             }
         }
+    }
+    for entry in &prepared.routed {
+        let Some(&first) = entry.rows.first() else {
+            continue;
+        };
+        let runs_seen = prepared
+            .plans()
+            .nth(entry.plan)
+            .and_then(|plan| plan.rows.get(first))
+            .and_then(|row| match &row.decision {
+                Decision::Act(Action::CancelRerun { runs_seen }) => Some(*runs_seen),
+                _ => None,
+            });
+        let unit = HookUnit {
+            key: format!("hook:{}:{first}", entry.plan),
+            triggers: entry.triggers.clone(),
+            runs_seen,
+        };
+        all.push((entry.plan, entry.rows.clone(), 0, Unit::Hooks(unit)));
     }
     all
 }
@@ -222,6 +266,7 @@ fn units(prepared: &Prepared) -> Vec<(usize, usize, usize, Unit)> {
 /// before each unit is sent.
 pub async fn dispatch_job(
     queue: &QueueClient,
+    hooks: &QueueClient,
     prepared: &Prepared,
     memory: &Memory<'_>,
     concurrency: usize,
@@ -230,14 +275,23 @@ pub async fn dispatch_job(
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut running = JoinSet::new();
     let mut placed = HashMap::new();
-    let mut results: Vec<(usize, usize, usize, Result<Done, DispatchError>)> = Vec::new();
+    let mut results: Vec<UnitDone> = Vec::new();
     let resumed = memory.resumed;
     for (p, r, c, unit) in units(prepared) {
         let key = unit.key();
-        if let Some(known) = memory.known.get(&key) {
-            results.push((p, r, c, from_known(known)));
+        let known = match &unit {
+            Unit::Hooks(hook_unit) => hook_unit.known(&memory.known),
+            _ => memory.known.get(&key).map(from_known),
+        };
+        if let Some(known) = known {
+            results.push((p, r, c, known));
             continue;
         }
+        let records = hooks::Records {
+            known: memory.known.clone(),
+            store: memory.record.map(|(s, c)| (s.clone(), c.clone())),
+        };
+        let hooks = hooks.clone();
         let (queue, permits, hold) = (queue.clone(), permits.clone(), hold.clone());
         // Spawned tasks keep the job's span, so their log lines name the job.
         let handle = running.spawn(
@@ -248,7 +302,10 @@ pub async fn dispatch_job(
                         message: LEASE_RAN_OUT.to_owned(),
                     });
                 }
-                run_unit(&queue, unit, resumed).await
+                match unit {
+                    Unit::Hooks(unit) => hooks::run(&queue, &hooks, &unit, records).await,
+                    unit => run_unit(&queue, unit, resumed).await,
+                }
             }
             .in_current_span(),
         );
@@ -271,9 +328,11 @@ pub async fn dispatch_job(
         let Some((p, r, c, key)) = placed.remove(&id) else {
             continue;
         };
+        // Hook units record their triggers themselves, one by one.
+        let recorded_inside = key.starts_with("hook:");
         match to_known(&result) {
-            Some(known) => record(memory, &key, &known).await,
-            None => {
+            Some(known) if !recorded_inside => record(memory, &key, &known).await,
+            _ => {
                 if let Err(DispatchError::Unavailable { message }) = &result {
                     unconfirmed.push(message.clone());
                 }
@@ -297,11 +356,11 @@ pub fn known_outcomes(
     let results = units(prepared)
         .into_iter()
         .map(|(p, r, c, unit)| {
-            let result = match known.get(&unit.key()) {
-                Some(known) => from_known(known),
-                None => Err(unknown.clone()),
+            let found = match &unit {
+                Unit::Hooks(hook_unit) => hook_unit.known(known),
+                _ => known.get(&unit.key()).map(from_known),
             };
-            (p, r, c, result)
+            (p, r, c, found.unwrap_or_else(|| Err(unknown.clone())))
         })
         .collect();
     assemble(prepared, results)
@@ -338,6 +397,8 @@ fn to_known(result: &Result<Done, DispatchError>) -> Option<UnitResult> {
         Ok(Done::Already { state }) => Some(UnitResult::Already {
             state: state.clone(),
         }),
+        // Recorded trigger by trigger (see `hooks`).
+        Ok(Done::Triggered(_)) => None,
         Err(DispatchError::Unavailable { .. }) => None,
         Err(error) => Some(UnitResult::Refused {
             error: error.clone(),
@@ -356,17 +417,28 @@ fn from_known(known: &UnitResult) -> Result<Done, DispatchError> {
             state: state.clone(),
         }),
         UnitResult::Refused { error } => Err(error.clone()),
+        UnitResult::Triggered { action_task } => {
+            Ok(Done::Triggered(vec![crate::outcome::TriggeredAction {
+                action: String::new(),
+                task_id: action_task.clone(),
+            }]))
+        }
+        UnitResult::TriggerIntent { .. } => Err(DispatchError::Unavailable {
+            message: "a trigger was sent without a known answer".to_owned(),
+        }),
     }
 }
 
 /// Folds unit results into one outcome per row, copies in order.
-fn assemble(
-    prepared: &Prepared,
-    mut results: Vec<(usize, usize, usize, Result<Done, DispatchError>)>,
-) -> Outcomes {
+fn assemble(prepared: &Prepared, grouped: Vec<UnitDone>) -> Outcomes {
     let mut outcomes: Outcomes = prepared
         .plans()
         .map(|plan| vec![ActionOutcome::Pending; plan.rows.len()])
+        .collect();
+    // A unit of several rows (retrigger-multiple) answers for each.
+    let mut results: Vec<(usize, usize, usize, Result<Done, DispatchError>)> = grouped
+        .into_iter()
+        .flat_map(|(p, rows, c, result)| rows.into_iter().map(move |r| (p, r, c, result.clone())))
         .collect();
     results.sort_by_key(|(p, r, c, _)| (*p, *r, *c));
     for (p, r, _, result) in results {
@@ -397,6 +469,9 @@ fn merge(current: ActionOutcome, result: Result<Done, DispatchError>) -> ActionO
         ) => ActionOutcome::CancelRerun { run_id },
         (ActionOutcome::Pending, Ok(Done::Already { state })) => {
             ActionOutcome::AlreadyQueued { state }
+        }
+        (ActionOutcome::Pending, Ok(Done::Triggered(actions))) => {
+            ActionOutcome::Triggered { actions }
         }
         (ActionOutcome::Pending, Ok(Done::Created(id))) => {
             ActionOutcome::Retriggered { task_ids: vec![id] }
@@ -436,6 +511,11 @@ async fn run_unit(queue: &QueueClient, unit: Unit, resumed: bool) -> Result<Done
                 });
             };
             create(queue, &copy, &definition, resumed).await
+        }
+        Unit::Hooks(_) => {
+            return Err(DispatchError::Unavailable {
+                message: "internal error: a hook unit sent as a queue call".to_owned(),
+            })
         }
     };
     result.map_err(|e| DispatchError::from(&e))

@@ -3,6 +3,7 @@
 //! place → reaction. Every step is safe to repeat: a retried job reuses the
 //! stored plan and the stored reply comment.
 
+mod actions;
 mod gate;
 pub(crate) mod prepare;
 pub mod prepared;
@@ -173,8 +174,12 @@ impl Pipeline {
         } else {
             Memory::first_attempt()
         };
+        // Hook triggers are bounded by the `in-tree:hook-action` check
+        // (routing), not by the repository's `authorizedScopes`: they go
+        // with the client's own scopes (`hooks:trigger-hook:...`).
         let dispatched = dispatch_job(
             &self.queue_for(&job.repo),
+            &self.inner.queue,
             &prepared,
             &memory.recording(&store, &claim),
             self.inner.concurrency,

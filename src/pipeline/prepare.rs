@@ -93,6 +93,7 @@ pub(super) async fn prepare(
             reply: PreparedReply::Refused { body },
             definitions: BTreeMap::new(),
             skipped_groups: Vec::new(),
+            routed: Vec::new(),
         })));
     }
     // Allowed: the configuration as it is now (revalidated when stale).
@@ -114,6 +115,7 @@ pub(super) async fn prepare(
         reply: PreparedReply::Text { body },
         definitions: BTreeMap::new(),
         skipped_groups: Vec::new(),
+        routed: Vec::new(),
     };
     let config = match config {
         Ok(config) => config,
@@ -203,6 +205,7 @@ impl Planner {
         let now = chrono::Utc::now();
         let mut sections = Vec::new();
         let mut definitions = BTreeMap::new();
+        let mut routed = Vec::new();
         for (index, line) in parsed.commands.iter().enumerate() {
             let command_text = line.text.clone();
             let section = match (&line.result, context) {
@@ -212,7 +215,7 @@ impl Planner {
                 },
                 (Ok(Command::Help), _) => PreparedSection::Help,
                 (Ok(command), Some(context)) => {
-                    let plan = crate::policy::plan(&PlanInput {
+                    let mut plan = crate::policy::plan(&PlanInput {
                         command,
                         command_text: &command_text,
                         tasks: &context.tasks,
@@ -225,6 +228,21 @@ impl Planner {
                         command_index: index,
                         now,
                     });
+                    // In-tree actions or the queue (a refusal when neither
+                    // may carry an action out), before the ledger counts it.
+                    let plan_index = sections
+                        .iter()
+                        .filter(|s| matches!(s, PreparedSection::Planned { .. }))
+                        .count();
+                    routed.extend(crate::dispatch::route::route(
+                        &mut plan,
+                        plan_index,
+                        &crate::dispatch::route::RouteInput {
+                            mode: config.dispatch,
+                            groups: &context.groups,
+                            tasks: &context.tasks,
+                        },
+                    ));
                     ledger.record(&plan);
                     copy_definitions(&plan, &context.tasks, now, &mut definitions);
                     PreparedSection::Planned { command_text, plan }
@@ -240,6 +258,7 @@ impl Planner {
             reply: PreparedReply::Sections { sections },
             definitions,
             skipped_groups: context.map(|c| c.skipped.clone()).unwrap_or_default(),
+            routed,
         }
     }
 }
@@ -279,6 +298,8 @@ struct Context {
     outside: Outside,
     /// Groups the provenance check left out.
     skipped: Vec<SkippedGroup>,
+    /// What each group's decision task offers for in-tree actions.
+    groups: BTreeMap<String, crate::dispatch::route::GroupActions>,
 }
 
 async fn gather(
@@ -318,7 +339,11 @@ async fn gather(
         filter_groups(found, expected, pr_only)
     };
     let wanted = crate::policy::lookups(parsed.valid().map(|(_, c)| c), &tasks, config);
-    let outside = look_up(&pipeline.queue_for(&job.repo), wanted).await;
+    let queue = pipeline.queue_for(&job.repo);
+    let (outside, groups) = tokio::join!(
+        look_up(&queue, wanted),
+        super::actions::gather_actions(&queue, config.dispatch, &tasks)
+    );
     Ok(Context {
         pr,
         sha,
@@ -326,6 +351,7 @@ async fn gather(
         tasks,
         outside,
         skipped,
+        groups: groups?,
     })
 }
 

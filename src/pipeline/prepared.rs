@@ -22,6 +22,10 @@ pub struct Prepared {
     /// Task groups the provenance check left out (DESIGN.md §12).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_groups: Vec<SkippedGroup>,
+    /// Rows carried out through in-tree actions, with their rendered hook
+    /// triggers (DESIGN.md §8); every other action goes to the queue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routed: Vec<crate::dispatch::route::Routed>,
 }
 
 /// What the reply will hold.

@@ -326,6 +326,28 @@ pub enum Refusal {
     ReleaseRetriggerDisabled { force_role: Role },
     /// The app already reran this label `done` times for this head SHA.
     RerunLimitPerTask { limit: u32, done: u32 },
+    /// The action cannot go through the repository's in-tree actions, and
+    /// may not go to the queue directly (DESIGN.md §8, §12).
+    InTreeAction { problem: ActionProblem },
+}
+
+/// Why an action cannot go through the decision task's in-tree actions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActionProblem {
+    /// `dispatch: actions`, and the decision task publishes no
+    /// `public/actions.json`.
+    NoActionsJson,
+    /// No action named `action` applies to the task.
+    NoAction { action: String },
+    /// A forced copy of a release task, and the decision task publishes no
+    /// usable action for it: a direct copy would fail Chain of Trust.
+    ReleaseCopyNeedsActions,
+    /// The decision task's scopes do not satisfy
+    /// `in-tree:hook-action:<hook>`: it may not trigger that hook.
+    HookNotAllowed { hook: String },
+    /// `actions.json` or the action cannot be used (`message` says why).
+    Unusable { action: String, message: String },
 }
 
 /// Something the reply must say about an action that goes ahead.

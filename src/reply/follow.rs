@@ -29,8 +29,8 @@ pub type Followed = BTreeMap<(String, u32), RunProgress>;
 
 /// The runs an action started, to follow: a rerun's new run (the run after
 /// those it saw, when the queue's answer did not say), a cancel-then-rerun's
-/// rerun, each retrigger copy's first run. Nothing for an action that
-/// failed.
+/// rerun, each retrigger copy's first run, each action task's first run.
+/// Nothing for an action that failed.
 pub fn started_runs(
     task_id: &TaskId,
     action: &Action,
@@ -43,6 +43,11 @@ pub fn started_runs(
         }
         (_, ActionOutcome::Retriggered { task_ids }) => {
             task_ids.iter().map(|id| (id.clone(), 0)).collect()
+        }
+        // In-tree actions: the action tasks (what they made shows once
+        // they ran).
+        (_, ActionOutcome::Triggered { actions }) => {
+            actions.iter().map(|a| (a.task_id.clone(), 0)).collect()
         }
         _ => Vec::new(),
     }

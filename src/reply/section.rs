@@ -254,6 +254,7 @@ fn result(row: &PlanRow, outcome: Option<&ActionOutcome>, root_url: &str) -> Str
         }
         Some(ActionOutcome::Retriggered { task_ids }) => links(task_ids),
         Some(ActionOutcome::Dropped { reason }) => super::waits::dropped(reason),
+        Some(ActionOutcome::Triggered { actions }) => triggered(actions, root_url, None),
         // Unconfirmed is not failed: what was confirmed is listed first.
         Some(ActionOutcome::Failed {
             error: error @ DispatchError::Unavailable { .. },
@@ -276,6 +277,30 @@ fn result(row: &PlanRow, outcome: Option<&ActionOutcome>, root_url: &str) -> Str
     }
 }
 
+/// The action tasks in-tree actions made, in order, each linked (with its
+/// mark once followed): "in-tree action `retrigger` [Ab1…](…)".
+fn triggered(
+    actions: &[crate::outcome::TriggeredAction],
+    root_url: &str,
+    followed: Option<&Followed>,
+) -> String {
+    let parts: Vec<String> = actions
+        .iter()
+        .map(|a| {
+            let link = short_task_link(root_url, a.task_id.as_str());
+            let progress = followed.and_then(|f| f.get(&(a.task_id.0.clone(), 0)));
+            let link = progress.map_or(link.clone(), |p| copy_result(&link, p));
+            format!("{} {link}", code(&a.action))
+        })
+        .collect();
+    let noun = if actions.len() == 1 {
+        "action"
+    } else {
+        "actions"
+    };
+    format!("in-tree {noun} {}", parts.join(", then "))
+}
+
 /// The result of an action whose runs are followed: each run with its
 /// mark. `None` when nothing of it is followed (not started, or failed to
 /// start), so the row reads as when the actions were sent.
@@ -287,6 +312,9 @@ fn live_result(
     followed: &Followed,
 ) -> Option<String> {
     let outcome = outcome?;
+    if let ActionOutcome::Triggered { actions } = outcome {
+        return Some(triggered(actions, root_url, Some(followed)));
+    }
     let runs = started_runs(&row.task_id, action, outcome);
     let find = |(task, run): &(crate::types::TaskId, u32)| followed.get(&(task.0.clone(), *run));
     if !runs.iter().any(|r| find(r).is_some()) {

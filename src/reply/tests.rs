@@ -684,3 +684,171 @@ fn task_labels_stay_in_code_spans_and_link_text_on_one_line() {
     );
     assert!(!body.contains("rerun started"), "{body}");
 }
+
+/// In-tree actions: the action tasks each row was carried out with (one,
+/// a cancel then a rerun, one `retrigger-multiple` for two rows), as sent
+/// and once followed; and every reason an action could not go through
+/// them.
+#[test]
+fn in_tree_actions() {
+    use crate::outcome::TriggeredAction;
+    use crate::reply::follow::{Followed, RunProgress};
+    use TaskClass::*;
+    use TaskState::*;
+    let mut signing = row(
+        "Sg1",
+        "signing-apk",
+        Release,
+        Failed,
+        Decision::Act(Action::Retrigger {
+            copies: ids("s", 1),
+        }),
+    );
+    signing.warnings = vec![
+        Warning::Forced {
+            what: ForcedAction::RetriggerRelease,
+        },
+        Warning::CopyOutsideGraph { dependents: 0 },
+    ];
+    let plan = plan_of(vec![
+        signing,
+        row(
+            "Bd1",
+            "build-linux",
+            Other,
+            Unscheduled,
+            Decision::Act(Action::CancelRerun { runs_seen: 0 }),
+        ),
+        row(
+            "Ta1",
+            "test-a",
+            Test,
+            Failed,
+            Decision::Act(Action::Retrigger {
+                copies: ids("a", 2),
+            }),
+        ),
+        row(
+            "Tb1",
+            "test-b",
+            Test,
+            Failed,
+            Decision::Act(Action::Retrigger {
+                copies: ids("b", 2),
+            }),
+        ),
+    ]);
+    let task = |action: &str, id: &str| TriggeredAction {
+        action: action.into(),
+        task_id: TaskId::new(id),
+    };
+    let multiple = ActionOutcome::Triggered {
+        actions: vec![task("retrigger-multiple", "ActMulti0xQ2wErTyUiOp")],
+    };
+    let outcomes = vec![
+        ActionOutcome::Triggered {
+            actions: vec![task("retrigger", "ActRetrig0xQ2wErTyUiO")],
+        },
+        ActionOutcome::Triggered {
+            actions: vec![
+                task("cancel", "ActCancel0xQ2wErTyUiO"),
+                task("rerun", "ActRerun00xQ2wErTyUiO"),
+            ],
+        },
+        multiple.clone(),
+        multiple,
+    ];
+    let sent = render_one(planned(
+        "/retrigger 1 signing-apk --force",
+        &plan,
+        &outcomes,
+    ));
+    let followed: Followed = [
+        (
+            "ActRetrig0xQ2wErTyUiO",
+            RunProgress::Resolved {
+                state: Completed,
+                reason: None,
+            },
+        ),
+        (
+            "ActCancel0xQ2wErTyUiO",
+            RunProgress::Resolved {
+                state: Completed,
+                reason: None,
+            },
+        ),
+        ("ActRerun00xQ2wErTyUiO", RunProgress::Open),
+        (
+            "ActMulti0xQ2wErTyUiOp",
+            RunProgress::Resolved {
+                state: Failed,
+                reason: Some("failed".into()),
+            },
+        ),
+    ]
+    .into_iter()
+    .map(|(id, p)| ((id.to_owned(), 0), p))
+    .collect();
+    let live = render(&ReplyInput {
+        author: &login(),
+        root_url: ROOT,
+        sections: vec![planned(
+            "/retrigger 1 signing-apk --force",
+            &plan,
+            &outcomes,
+        )],
+        followed: Some(&followed),
+    });
+    let refused = |problem| Decision::Refuse(Refusal::InTreeAction { problem });
+    let refusals = plan_of(vec![
+        row(
+            "R1",
+            "build-a",
+            Other,
+            Failed,
+            refused(ActionProblem::NoActionsJson),
+        ),
+        row(
+            "R2",
+            "build-b",
+            Other,
+            Failed,
+            refused(ActionProblem::NoAction {
+                action: "rerun".into(),
+            }),
+        ),
+        row(
+            "R3",
+            "signing-c",
+            Release,
+            Failed,
+            refused(ActionProblem::ReleaseCopyNeedsActions),
+        ),
+        row(
+            "R4",
+            "build-d",
+            Other,
+            Failed,
+            refused(ActionProblem::HookNotAllowed {
+                hook: "project-gecko/in-tree-action-3-generic/abc".into(),
+            }),
+        ),
+        row(
+            "R5",
+            "build-e",
+            Other,
+            Failed,
+            refused(ActionProblem::Unusable {
+                action: "retrigger".into(),
+                message:
+                    "input rejected by the action's schema: 0 is less than the minimum of 1 | `x`"
+                        .into(),
+            }),
+        ),
+    ]);
+    let refused = render_one(planned("/rerun", &refusals, &[]));
+    insta::assert_snapshot!(format!(
+        "{sent}\n\n---- once followed ----\n\n{live}\n\n---- refused ----\n\n{refused}"
+    ));
+}

@@ -182,6 +182,28 @@ pub fn refusal(r: &Refusal, label: &str, force_role: Role) -> Explained {
             "already rerun {} for this commit (limit {limit}); push a fix or ask a maintainer to look",
             plural(*done as usize, "time")
         )),
+        Refusal::InTreeAction { problem } => Explained::new(action_problem(problem)),
+    }
+}
+
+/// Why an action cannot go through the repository's in-tree actions.
+pub fn action_problem(p: &ActionProblem) -> String {
+    match p {
+        ActionProblem::NoActionsJson => "the decision task publishes no `public/actions.json`, and this repository dispatches through in-tree actions only (`dispatch: actions`)".to_owned(),
+        ActionProblem::NoAction { action } => format!(
+            "the decision task's `public/actions.json` has no {} action for this task",
+            code(action)
+        ),
+        ActionProblem::ReleaseCopyNeedsActions => "a copy of a release task must be made by the repository's own `retrigger` action, and the decision task publishes none: a direct copy would fail Chain of Trust (its taskId is in no parent's `task-graph.json`)".to_owned(),
+        ActionProblem::HookNotAllowed { hook } => format!(
+            "the decision task's scopes do not allow the hook {}: the action is misconfigured, so it was not triggered",
+            code(hook)
+        ),
+        ActionProblem::Unusable { action, message } => format!(
+            "the {} action cannot be used: {}",
+            code(action),
+            code(&shorten(message, 300))
+        ),
     }
 }
 

@@ -1,0 +1,331 @@
+//! Actions carried out through in-tree actions: each hook trigger exactly
+//! once (DESIGN.md §10). A trigger is not idempotent, so its intent is
+//! recorded before the call and the action task's id after; a trigger
+//! whose answer was lost (5xx, timeout, a crash between the call and the
+//! record) is looked for in the task group — an action task with the same
+//! callback, target and input created since the intent — and sent again
+//! only when there is none. The HTTP client never retries a trigger.
+//!
+//! A sequence (cancel, then rerun) sends each trigger once the one before
+//! took effect: the rerun action only reruns a failed or exception task,
+//! so it waits until the cancel action task has canceled it.
+
+use super::Done;
+use crate::outcome::{DispatchError, TriggeredAction, UnitResult};
+use crate::store::{Claim, Store};
+use crate::taskcluster::actions::{is_action_task_for, HookTrigger};
+use crate::taskcluster::{run_count, QueueClient, QueueError};
+use crate::types::{TaskGroupId, TaskId};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long a sequence waits for an action task's effect (the cancel)
+/// before the job is retried later (with backoff) to look again.
+const EFFECT_WAIT: Duration = Duration::from_secs(30);
+const EFFECT_POLL: Duration = Duration::from_secs(1);
+
+/// One sequence of hook triggers for some rows of a plan.
+pub(super) struct HookUnit {
+    /// Unique within the job, stable across attempts.
+    pub key: String,
+    pub triggers: Vec<HookTrigger>,
+    /// For a cancel-then-rerun: the runs the plan saw (a task that runs
+    /// since is never canceled).
+    pub runs_seen: Option<u32>,
+}
+
+impl HookUnit {
+    /// The record key of trigger `n`.
+    fn trigger_key(&self, n: usize, trigger: &HookTrigger) -> String {
+        format!("{}:{n}:{}", self.key, trigger.action)
+    }
+
+    /// What the records already say of the whole sequence: `None` while
+    /// some trigger is unconfirmed.
+    pub fn known(
+        &self,
+        known: &HashMap<String, UnitResult>,
+    ) -> Option<Result<Done, DispatchError>> {
+        let mut made = Vec::new();
+        for (n, trigger) in self.triggers.iter().enumerate() {
+            match known.get(&self.trigger_key(n, trigger))? {
+                UnitResult::Triggered { action_task } => made.push(TriggeredAction {
+                    action: trigger.action.clone(),
+                    task_id: action_task.clone(),
+                }),
+                UnitResult::Refused { error } => return Some(Err(error.clone())),
+                UnitResult::Already { state } => {
+                    return Some(Ok(Done::Already {
+                        state: state.clone(),
+                    }))
+                }
+                _ => return None,
+            }
+        }
+        Some(Ok(Done::Triggered(made)))
+    }
+}
+
+/// Where trigger intents and results are recorded (none when dispatch runs
+/// outside a claimed job).
+#[derive(Clone)]
+pub(super) struct Records {
+    pub known: HashMap<String, UnitResult>,
+    pub store: Option<(Store, Claim)>,
+}
+
+impl Records {
+    async fn save(&mut self, key: &str, result: UnitResult) -> Result<(), DispatchError> {
+        if let Some((store, claim)) = &self.store {
+            let text = serde_json::to_string(&result).map_err(|e| DispatchError::Unavailable {
+                message: format!("cannot encode a unit result: {e}"),
+            })?;
+            store
+                .save_unit_result(claim, key, &text)
+                .await
+                .map_err(|e| DispatchError::Unavailable {
+                    message: format!("could not record the trigger: {e}"),
+                })?;
+        }
+        self.known.insert(key.to_owned(), result);
+        Ok(())
+    }
+}
+
+/// Sends the sequence's triggers not yet confirmed. `queue` reads (status,
+/// the group); `hooks` triggers.
+pub(super) async fn run(
+    queue: &QueueClient,
+    hooks: &QueueClient,
+    unit: &HookUnit,
+    mut records: Records,
+) -> Result<Done, DispatchError> {
+    let mut made = Vec::new();
+    for (n, trigger) in unit.triggers.iter().enumerate() {
+        let key = unit.trigger_key(n, trigger);
+        let action_task = match records.known.get(&key) {
+            Some(UnitResult::Triggered { action_task }) => action_task.clone(),
+            Some(UnitResult::Refused { error }) => return Err(failed_after(&made, error.clone())),
+            Some(UnitResult::Already { state }) => {
+                return Ok(Done::Already {
+                    state: state.clone(),
+                })
+            }
+            _ => {
+                if let Some(previous) = made.last() {
+                    await_effect(queue, trigger, previous, unit.runs_seen).await?;
+                } else if let Some(state) =
+                    check_first(queue, trigger, unit.runs_seen, &records, &key).await?
+                {
+                    records
+                        .save(
+                            &key,
+                            UnitResult::Already {
+                                state: state.clone(),
+                            },
+                        )
+                        .await?;
+                    return Ok(Done::Already { state });
+                }
+                match trigger_once(queue, hooks, trigger, &key, &mut records).await {
+                    Ok(id) => id,
+                    Err(error) => {
+                        if !matches!(error, DispatchError::Unavailable { .. }) {
+                            // Definitive: asking again would get the same.
+                            let refused = UnitResult::Refused {
+                                error: error.clone(),
+                            };
+                            if let Err(e) = records.save(&key, refused).await {
+                                tracing::warn!(error = ?e, "could not record a refused trigger");
+                            }
+                        }
+                        return Err(failed_after(&made, error));
+                    }
+                }
+            }
+        };
+        made.push(TriggeredAction {
+            action: trigger.action.clone(),
+            task_id: action_task,
+        });
+    }
+    Ok(Done::Triggered(made))
+}
+
+/// An error after some triggers went through: a cancel that went through
+/// leaves the task canceled, and the reply must say so.
+fn failed_after(made: &[TriggeredAction], error: DispatchError) -> DispatchError {
+    if made.iter().any(|m| m.action == "cancel")
+        && !matches!(error, DispatchError::Unavailable { .. })
+    {
+        DispatchError::CanceledNotRerun {
+            error: Box::new(error),
+        }
+    } else {
+        error
+    }
+}
+
+/// Before the first trigger of a sequence that was never tried: a rerun of
+/// a task already pending or running is a no-op (`Some(state)`), and a
+/// task scheduled or started since the plan is never canceled.
+async fn check_first(
+    queue: &QueueClient,
+    trigger: &HookTrigger,
+    runs_seen: Option<u32>,
+    records: &Records,
+    key: &str,
+) -> Result<Option<String>, DispatchError> {
+    let Some(target) = &trigger.target else {
+        return Ok(None);
+    };
+    if records.known.contains_key(&intent_key(key)) {
+        return Ok(None);
+    }
+    let status = queue.status(target).await?;
+    let state = status
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    match trigger.action.as_str() {
+        "rerun" if matches!(state.as_str(), "pending" | "running") => Ok(Some(state)),
+        "cancel" if state != "unscheduled" || runs_seen.is_some_and(|r| run_count(&status) > r) => {
+            Err(DispatchError::StartedSincePlan { state })
+        }
+        _ => Ok(None),
+    }
+}
+
+fn intent_key(key: &str) -> String {
+    format!("intent:{key}")
+}
+
+/// One trigger, exactly once: an earlier attempt's intent is looked for in
+/// the group first; the intent is recorded before the call; a lost answer
+/// is looked for at once (the hook may have created the task before the
+/// error), else left unconfirmed for the job's next attempt.
+async fn trigger_once(
+    queue: &QueueClient,
+    hooks: &QueueClient,
+    trigger: &HookTrigger,
+    key: &str,
+    records: &mut Records,
+) -> Result<TaskId, DispatchError> {
+    let intent = intent_key(key);
+    if let Some(UnitResult::TriggerIntent { at }) = records.known.get(&intent).cloned() {
+        if let Some(found) = find_action_task(queue, trigger, at).await? {
+            tracing::info!(action_task = %found, "an earlier attempt's trigger went through");
+            records
+                .save(
+                    key,
+                    UnitResult::Triggered {
+                        action_task: found.clone(),
+                    },
+                )
+                .await?;
+            return Ok(found);
+        }
+    } else {
+        // Not one trigger without its intent on record.
+        let at = chrono::Utc::now();
+        records
+            .save(&intent, UnitResult::TriggerIntent { at })
+            .await?;
+    }
+    let at = match records.known.get(&intent) {
+        Some(UnitResult::TriggerIntent { at }) => *at,
+        _ => chrono::Utc::now(),
+    };
+    match hooks
+        .trigger_hook(&trigger.hook_group_id, &trigger.hook_id, &trigger.payload)
+        .await
+    {
+        Ok(action_task) => {
+            // Not recorded (the lease ran out, the database failed): the
+            // next attempt finds the action task in the group.
+            records
+                .save(
+                    key,
+                    UnitResult::Triggered {
+                        action_task: action_task.clone(),
+                    },
+                )
+                .await?;
+            Ok(action_task)
+        }
+        Err(QueueError::Unavailable { message }) => {
+            tracing::warn!(%message, hook = %trigger.hook_id, "trigger answer lost; looking for its action task");
+            match find_action_task(queue, trigger, at).await {
+                Ok(Some(found)) => {
+                    records
+                        .save(
+                            key,
+                            UnitResult::Triggered {
+                                action_task: found.clone(),
+                            },
+                        )
+                        .await?;
+                    Ok(found)
+                }
+                Ok(None) | Err(_) => Err(DispatchError::Unavailable { message }),
+            }
+        }
+        Err(other) => Err(DispatchError::from(&other)),
+    }
+}
+
+/// The action task `trigger` made since `intent`, if the group holds one.
+async fn find_action_task(
+    queue: &QueueClient,
+    trigger: &HookTrigger,
+    intent: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<TaskId>, DispatchError> {
+    let group = TaskGroupId::new(trigger.task_group_id.as_str());
+    let tasks = queue.list_task_group_definitions(&group).await?;
+    Ok(tasks
+        .into_iter()
+        .find(|(_, definition)| is_action_task_for(definition, trigger, intent))
+        .map(|(id, _)| id))
+}
+
+/// Waits until `previous` took effect on the target before `trigger` is
+/// sent: after a cancel, until the target's last run is canceled. Not yet
+/// within [`EFFECT_WAIT`]: `Unavailable`, and the job looks again later.
+async fn await_effect(
+    queue: &QueueClient,
+    trigger: &HookTrigger,
+    previous: &TriggeredAction,
+    runs_seen: Option<u32>,
+) -> Result<(), DispatchError> {
+    let Some(target) = &trigger.target else {
+        return Ok(());
+    };
+    if previous.action != "cancel" {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + EFFECT_WAIT;
+    loop {
+        let status = queue.status(target).await?;
+        let last_reason = status
+            .get("runs")
+            .and_then(Value::as_array)
+            .and_then(|r| r.last())
+            .and_then(|r| r.get("reasonResolved"))
+            .and_then(Value::as_str);
+        if last_reason == Some("canceled") || runs_seen.is_some_and(|r| run_count(&status) > r + 1)
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(DispatchError::Unavailable {
+                message: format!(
+                    "the cancel action task {} has not canceled the task yet",
+                    previous.task_id
+                ),
+            });
+        }
+        tokio::time::sleep(EFFECT_POLL).await;
+    }
+}

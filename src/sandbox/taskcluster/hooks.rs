@@ -109,6 +109,10 @@ pub enum TriggerFault {
     CreateThenFail(u16),
     /// The call answers this status and nothing is created.
     FailWithoutCreating(u16),
+    /// The action task is created, then the answer is held back this long
+    /// (a test stops rerunbot meanwhile: killed between the trigger and
+    /// recording its answer).
+    CreateThenStall(std::time::Duration),
 }
 
 /// One trigger the hooks service received.
@@ -129,6 +133,8 @@ pub struct TriggerRecord {
 pub(crate) struct HooksState {
     pub(crate) triggers: Vec<TriggerRecord>,
     pub(crate) fault: Option<TriggerFault>,
+    /// How long the answer being sent is held back (`CreateThenStall`).
+    pub(crate) stall: Option<std::time::Duration>,
 }
 
 /// Routes under `/api/hooks/v1/`.
@@ -243,6 +249,9 @@ fn trigger(
     }
     if let Some(TriggerFault::CreateThenFail(status)) = fault {
         return (injected(status), Some(task_id));
+    }
+    if let Some(TriggerFault::CreateThenStall(length)) = fault {
+        inner.hooks.stall = Some(length);
     }
     let body = json!({ "taskId": task_id, "status": { "taskId": task_id } });
     (Reply { status: 200, body }, Some(task_id))

@@ -79,89 +79,97 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
     }
 
     let now = Utc::now();
-    let mut guard = shared.lock();
-    let mut call = RecordedCall {
-        method: method.clone(),
-        path: resource.clone(),
-        client_id: None,
-        certificate: None,
-        authorized_scopes: None,
-        body: json_body.clone(),
-        status: 0,
-        injected: false,
-    };
+    // The lock is held in this block only, never across an await.
+    let (reply, stall) = {
+        let mut guard = shared.lock();
+        let mut call = RecordedCall {
+            method: method.clone(),
+            path: resource.clone(),
+            client_id: None,
+            certificate: None,
+            authorized_scopes: None,
+            body: json_body.clone(),
+            status: 0,
+            injected: false,
+        };
 
-    let content = path
-        .strip_prefix(CONTENT_PREFIX)
-        .filter(|_| method == "GET")
-        .map(str::to_owned);
-    let reply: Answer = if let Some(status) = guard.take_injected_failure(method.as_str()) {
-        call.injected = true;
-        error_reply(
-            status,
-            "InternalServerError",
-            "sandbox",
-            "injected failure",
-            now,
-        )
-        .into()
-    } else if let Some(rest) = content {
-        match guard.data.artifact_content(&rest) {
-            Some((content_type, bytes)) => Answer::Content(content_type, bytes),
-            None => error_reply(404, "ResourceNotFound", "sandbox", "no such artifact", now).into(),
-        }
-    } else {
-        match authenticate(
-            &guard,
-            authorization.as_deref(),
-            &method,
-            &host,
-            &resource,
-            &content_type,
-            &body,
-            now.timestamp_millis(),
-        ) {
-            Err(message) => {
-                error_reply(401, "AuthenticationFailed", "sandbox", &message, now).into()
+        let content = path
+            .strip_prefix(CONTENT_PREFIX)
+            .filter(|_| method == "GET")
+            .map(str::to_owned);
+        let reply: Answer = if let Some(status) = guard.take_injected_failure(method.as_str()) {
+            call.injected = true;
+            error_reply(
+                status,
+                "InternalServerError",
+                "sandbox",
+                "injected failure",
+                now,
+            )
+            .into()
+        } else if let Some(rest) = content {
+            match guard.data.artifact_content(&rest) {
+                Some((content_type, bytes)) => Answer::Content(content_type, bytes),
+                None => {
+                    error_reply(404, "ResourceNotFound", "sandbox", "no such artifact", now).into()
+                }
             }
-            Ok((caller, presented)) => {
-                call.client_id =
-                    (caller.client_id != "anonymous").then(|| caller.client_id.clone());
-                call.certificate = presented.certificate;
-                call.authorized_scopes = presented.authorized_scopes;
-                route(
-                    &mut guard,
-                    &method,
-                    &path,
-                    query.as_deref(),
-                    json_body.as_ref(),
-                    &caller,
-                    now,
-                )
+        } else {
+            match authenticate(
+                &guard,
+                authorization.as_deref(),
+                &method,
+                &host,
+                &resource,
+                &content_type,
+                &body,
+                now.timestamp_millis(),
+            ) {
+                Err(message) => {
+                    error_reply(401, "AuthenticationFailed", "sandbox", &message, now).into()
+                }
+                Ok((caller, presented)) => {
+                    call.client_id =
+                        (caller.client_id != "anonymous").then(|| caller.client_id.clone());
+                    call.certificate = presented.certificate;
+                    call.authorized_scopes = presented.authorized_scopes;
+                    route(
+                        &mut guard,
+                        &method,
+                        &path,
+                        query.as_deref(),
+                        json_body.as_ref(),
+                        &caller,
+                        now,
+                    )
+                }
             }
-        }
+        };
+        call.status = reply.status();
+        // Only a request that was carried out can lose its answer; an injected
+        // failure before it leaves the lost answer for the next one.
+        let lost = if !call.injected && reply.status() < 300 {
+            guard.take_lost_answer(&method)
+        } else {
+            None
+        };
+        let reply = match lost {
+            Some(status) => error_reply(
+                status,
+                "InternalServerError",
+                "sandbox",
+                "injected failure after the request was carried out",
+                now,
+            )
+            .into(),
+            None => reply,
+        };
+        guard.calls.push(call);
+        (reply, guard.hooks.stall.take())
     };
-    call.status = reply.status();
-    // Only a request that was carried out can lose its answer; an injected
-    // failure before it leaves the lost answer for the next one.
-    let lost = if !call.injected && reply.status() < 300 {
-        guard.take_lost_answer(&method)
-    } else {
-        None
-    };
-    let reply = match lost {
-        Some(status) => error_reply(
-            status,
-            "InternalServerError",
-            "sandbox",
-            "injected failure after the request was carried out",
-            now,
-        )
-        .into(),
-        None => reply,
-    };
-    guard.calls.push(call);
-    drop(guard);
+    if let Some(length) = stall {
+        tokio::time::sleep(length).await;
+    }
 
     match reply {
         Answer::Json(reply) => {

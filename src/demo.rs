@@ -64,6 +64,12 @@ const SCENARIOS: &[Scenario] = &[
         comment: "/rerun --force notarization-part-1-macosx64-shippable/opt\n/rerun notarization-poller-macosx64-shippable/opt",
     },
     Scenario {
+        title: "A new scriptworker pool: a maintainer forces a copy of a signing task, made by the release graph's own retrigger action",
+        pr: PR_MERGED,
+        login: "mia",
+        comment: "/retrigger 1 --force build-signing-linux64-shippable/opt",
+    },
+    Scenario {
         title: "A deadline-exceeded leaf release task",
         pr: PR_MERGED,
         login: "mia",
@@ -105,6 +111,7 @@ pub async fn run() -> anyhow::Result<()> {
     );
     let mut failures = 0;
     for (n, scenario) in SCENARIOS.iter().enumerate() {
+        let actions_before = world.queue.action_tasks().len();
         let answer = world
             .comment(scenario.pr, scenario.login, scenario.comment)
             .await?;
@@ -147,6 +154,7 @@ pub async fn run() -> anyhow::Result<()> {
                 out.push_str(&evolution(&world, answer.reply.as_deref(), &edits));
             }
         }
+        out.push_str(&action_tasks(&world, actions_before));
         let reactions = world
             .github
             .reactions(crate::types::CommentId(world.last_comment_id()));
@@ -159,14 +167,58 @@ pub async fn run() -> anyhow::Result<()> {
     }
     let created = world.queue.accepted("PUT", "").len();
     let reruns = world.queue.accepted("POST", "/rerun").len();
+    let triggers = world.queue.triggers().len();
     println!(
-        "Taskcluster saw {created} new tasks and {reruns} reruns; GitHub saw {} calls.",
+        "Taskcluster saw {triggers} hook triggers (in-tree actions), {created} tasks created and {reruns} reruns by rerunbot directly; GitHub saw {} calls.",
         world.github.calls().len()
     );
     world.shutdown().await;
     anyhow::ensure!(failures == 0, "{failures} scenarios got no reply");
     println!("rerunbot demo: done");
     Ok(())
+}
+
+/// The action tasks the scenario's triggers made (from the `skip`th on),
+/// each with what it did: the copies it created (`extra.parent`) or the
+/// task it reran or canceled.
+fn action_tasks(world: &World, skip: usize) -> String {
+    let actions = world.queue.action_tasks();
+    if actions.len() <= skip {
+        return String::new();
+    }
+    let mut out = String::from(
+        "
+in-tree actions (action tasks the hooks service created):
+",
+    );
+    for action in &actions[skip..] {
+        let target = action.target.as_deref().unwrap_or("the group");
+        let state = world
+            .queue
+            .task(&action.task_id)
+            .and_then(|t| t["status"]["state"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    {} `{}` on {target}, input {}: {state}",
+            action.task_id, action.name, action.input
+        );
+        let copies: Vec<String> = world
+            .queue
+            .tasks_in_group(&action.task_group_id)
+            .into_iter()
+            .filter(|id| {
+                world.queue.task(id).is_some_and(|t| {
+                    t["task"]["extra"]["parent"].as_str() == Some(action.task_id.as_str())
+                        && t["task"]["tags"]["kind"].as_str() != Some("action-callback")
+                })
+            })
+            .collect();
+        for copy in copies {
+            let _ = writeln!(out, "      made copy {copy} (extra.parent = the action task, listed in its public/task-graph.json)");
+        }
+    }
+    out
 }
 
 /// The sandbox worker's script for the demo: the intermittent test's
@@ -252,6 +304,18 @@ fn plan_summary(stored: &str) -> String {
                 }
                 PreparedSection::Help => "help".to_owned(),
             })
+            .chain(prepared.routed.iter().flat_map(|entry| {
+                entry.triggers.iter().map(|t| {
+                    format!(
+                        "through in-tree action `{}` on {} (hook {}/{}, input {})",
+                        t.action,
+                        t.target.as_ref().map_or("the group", |id| id.as_str()),
+                        t.hook_group_id,
+                        t.hook_id,
+                        t.input
+                    )
+                })
+            }))
             .collect::<Vec<_>>()
             .join("\n"),
     }

@@ -104,9 +104,10 @@ pub fn gecko_dev_role() -> roles::SandboxRole {
 
 impl Default for SandboxQueueConfig {
     /// One client, `rerunbot` / `sandbox-access-token`, holding the queue
-    /// scopes rerunbot needs (`queue:*`) but none of the tasks' own scopes
-    /// beyond the sandbox fixtures' (`project:releng:*`, `secrets:get:*`,
-    /// `docker-worker:*`, `generic-worker:*`), the `assume:repo:`
+    /// scopes rerunbot needs (`queue:*`) and the test tasks' own scopes
+    /// (`secrets:get:*`, `docker-worker:*`, `generic-worker:*`) but no
+    /// signing or release scope (`project:releng:*`: release copies are made
+    /// by the repository's action tasks), the `assume:repo:`
     /// scopes behind `authorizedScopes` and `hooks:trigger-hook:` for
     /// gecko's in-tree action hooks; the roles of [`roles::gecko_roles`];
     /// the hooks of [`hooks::gecko_action_hooks`].
@@ -117,7 +118,6 @@ impl Default for SandboxQueueConfig {
                 access_token: "sandbox-access-token".to_owned(),
                 scopes: [
                     "queue:*",
-                    "project:releng:*",
                     "secrets:get:*",
                     "docker-worker:*",
                     "generic-worker:*",

@@ -37,9 +37,10 @@ async fn run(rounds: usize) -> anyhow::Result<()> {
     for _ in 0..rounds {
         let mut world = World::start(WorldOptions {
             // Every run retriggers on the same commit, with a glob the
-            // failure guard would otherwise stop.
+            // failure guard would otherwise stop; direct queue copies (the
+            // createTask path this measures), not in-tree actions.
             repo_config: Some(
-                "limits:\n  max_new_tasks: 100\n  max_retriggers_per_sha: 100000\n  max_failure_percent: 100\n"
+                "dispatch: queue\nlimits:\n  max_new_tasks: 100\n  max_retriggers_per_sha: 100000\n  max_failure_percent: 100\n"
                     .to_owned(),
             ),
             queue_page_size: 1000,

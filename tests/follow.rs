@@ -14,6 +14,16 @@ use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
 use rerunbot::store::{NewWatch, Store};
 use std::time::Duration;
 
+/// These tests are about the queue path (direct queue calls), which the
+/// sandbox's decision tasks would otherwise replace with their in-tree
+/// actions (`tests/hooks_dispatch.rs` covers those).
+fn queue_mode() -> WorldOptions {
+    WorldOptions {
+        repo_config: Some("dispatch: queue\n".to_owned()),
+        ..WorldOptions::default()
+    }
+}
+
 fn fast_follow() -> FollowConfig {
     FollowConfig {
         poll_interval: Duration::from_millis(50),
@@ -27,7 +37,7 @@ async fn following_world(worker: Option<WorkerScript>) -> World {
     World::start(WorldOptions {
         follow: Some(fast_follow()),
         sandbox_worker: worker,
-        ..WorldOptions::default()
+        ..queue_mode()
     })
     .await
     .expect("world")
@@ -292,7 +302,7 @@ async fn many_watches_of_one_group_are_read_with_one_listing() {
             list_group_from: 2,
             ..fast_follow()
         }),
-        ..WorldOptions::default()
+        ..queue_mode()
     })
     .await
     .expect("world");

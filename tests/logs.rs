@@ -9,6 +9,16 @@ mod common;
 use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OPEN, SECRET};
 use rerunbot::worker::JobEventKind;
 
+/// These tests are about the queue path (direct queue calls), which the
+/// sandbox's decision tasks would otherwise replace with their in-tree
+/// actions (`tests/hooks_dispatch.rs` covers those).
+fn queue_mode() -> WorldOptions {
+    WorldOptions {
+        repo_config: Some("dispatch: queue\n".to_owned()),
+        ..WorldOptions::default()
+    }
+}
+
 const TWO_COMMANDS: &str =
     "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";
 
@@ -16,7 +26,7 @@ const TWO_COMMANDS: &str =
 async fn no_secret_or_token_reaches_the_logs() {
     let logs = common::CapturedLogs::start(false);
 
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     // A failure path too: errors are where secrets tend to leak.
     w.queue.fail_next_matching("PUT", 1, 500);
     w.comment(PR_OPEN, "bob", TWO_COMMANDS)
@@ -48,7 +58,7 @@ async fn no_secret_or_token_reaches_the_logs() {
 #[tokio::test]
 async fn logs_never_contain_the_webhook_secret() {
     let logs = common::CapturedLogs::start(true);
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     w.comment(PR_OPEN, "bob", "/rerun source-test-mozlint-eslint")
         .await
         .expect("comment");
@@ -76,7 +86,7 @@ async fn logs_never_contain_the_webhook_secret() {
 #[tokio::test]
 async fn every_log_line_inside_a_job_names_the_job() {
     let logs = common::CapturedLogs::start(true);
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     // Failures make the spawned dispatch units and the GitHub transport log too.
     w.queue.fail_next_matching("PUT", 1, 500);
     w.github.fail_next_matching("POST", "/reactions", 1, 502);

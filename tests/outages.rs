@@ -12,6 +12,16 @@ use rerunbot::worker::{JobEventKind, JobFuture, JobHandler, WorkerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// These tests are about the queue path (direct queue calls), which the
+/// sandbox's decision tasks would otherwise replace with their in-tree
+/// actions (`tests/hooks_dispatch.rs` covers those).
+fn queue_mode() -> WorldOptions {
+    WorldOptions {
+        repo_config: Some("dispatch: queue\n".to_owned()),
+        ..WorldOptions::default()
+    }
+}
+
 const RERUN: &str = "/rerun source-test-mozlint-eslint";
 const RETRIGGER: &str = "/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";
 
@@ -31,7 +41,7 @@ fn small_steps() -> tokio::task::JoinHandle<()> {
 #[tokio::test(start_paused = true)]
 async fn a_ten_minute_outage_delays_commands_and_each_is_carried_out_once() {
     let steps = small_steps();
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     let outage = Duration::from_secs(600);
     w.queue.outage(outage);
     w.github.outage(outage);
@@ -98,7 +108,7 @@ async fn a_job_whose_budget_is_spent_says_which_actions_failed() {
             retry_budget: Duration::ZERO,
             ..WorldOptions::default().workers
         },
-        ..WorldOptions::default()
+        ..queue_mode()
     })
     .await
     .expect("world");
@@ -129,7 +139,7 @@ async fn the_gave_up_reply_is_retried_until_github_answers() {
             retry_budget: Duration::ZERO,
             ..WorldOptions::default().workers
         },
-        ..WorldOptions::default()
+        ..queue_mode()
     })
     .await
     .expect("world");

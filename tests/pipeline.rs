@@ -8,6 +8,16 @@ use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OP
 use rerunbot::types::CommentId;
 use rerunbot::worker::JobEventKind;
 
+/// These tests are about the queue path (direct queue calls), which the
+/// sandbox's decision tasks would otherwise replace with their in-tree
+/// actions (`tests/hooks_dispatch.rs` covers those).
+fn queue_mode() -> WorldOptions {
+    WorldOptions {
+        repo_config: Some("dispatch: queue\n".to_owned()),
+        ..WorldOptions::default()
+    }
+}
+
 /// Every write the queue carried out, sorted.
 fn writes(world: &World) -> Vec<String> {
     let mut writes = world.queue.accepted_writes();
@@ -20,7 +30,7 @@ const TWO_COMMANDS: &str =
 
 #[tokio::test]
 async fn a_job_that_dies_between_dispatch_and_reply_creates_nothing_twice() {
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     // Posting the reply fails (a comment is never re-posted blindly): the
     // attempt dies after dispatch, and the worker retries the job.
     w.github
@@ -61,7 +71,7 @@ async fn a_job_that_dies_between_dispatch_and_reply_creates_nothing_twice() {
 
 #[tokio::test]
 async fn a_retried_job_edits_its_reply_instead_of_posting_again() {
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     // Reactions fail: `eyes` (4 tries, then only a warning) and the final
     // reaction (4 tries: the first attempt fails after the reply was posted).
     w.github.fail_next_matching("POST", "/reactions", 8, 502);
@@ -101,7 +111,7 @@ async fn a_retried_job_edits_its_reply_instead_of_posting_again() {
 
 #[tokio::test]
 async fn a_redelivered_webhook_does_nothing_new() {
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     w.comment(PR_OPEN, "bob", TWO_COMMANDS)
         .await
         .expect("comment");
@@ -125,7 +135,7 @@ async fn a_redelivered_webhook_does_nothing_new() {
 
 #[tokio::test]
 async fn an_edited_comment_runs_only_the_added_command() {
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     let first = "/rerun source-test-mozlint-eslint";
     w.comment(PR_OPEN, "bob", first).await.expect("comment");
     let id = w.last_comment_id();
@@ -164,7 +174,7 @@ async fn an_edited_comment_runs_only_the_added_command() {
 
 #[tokio::test]
 async fn rerunbot_stopped_between_dispatch_and_reply_is_resumed_by_the_next_process() {
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     // The reply is held up by a 30 s secondary rate limit, so the job sits
     // between dispatch and reply when rerunbot is stopped.
     w.github
@@ -218,7 +228,7 @@ async fn rerunbot_stopped_between_dispatch_and_reply_is_resumed_by_the_next_proc
 
 #[tokio::test]
 async fn a_reply_posted_without_an_answer_is_found_by_its_marker_not_posted_twice() {
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     // GitHub creates the reply but answers 502: the comment exists, its id is unknown.
     w.github
         .fail_after_effect_next("POST", "/issues/7/comments", 502);
@@ -254,7 +264,7 @@ async fn a_reply_posted_without_an_answer_is_found_by_its_marker_not_posted_twic
 
 #[tokio::test]
 async fn an_edit_by_someone_else_does_not_run_with_the_authors_role() {
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     w.comment(PR_OPEN, "mia", "Looking into it.")
         .await
         .expect("comment");
@@ -292,7 +302,7 @@ async fn a_job_that_gives_up_says_so_on_the_pull_request() {
             retry_budget: std::time::Duration::ZERO,
             ..WorldOptions::default().workers
         },
-        ..WorldOptions::default()
+        ..queue_mode()
     })
     .await
     .expect("world");
@@ -317,8 +327,8 @@ async fn a_job_that_gives_up_says_so_on_the_pull_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_comments_at_once_cannot_both_pass_the_per_task_rerun_limit() {
     let mut w = World::start(WorldOptions {
-        repo_config: Some("limits:\n  max_reruns_per_task: 1\n".to_owned()),
-        ..WorldOptions::default()
+        repo_config: Some("dispatch: queue\nlimits:\n  max_reruns_per_task: 1\n".to_owned()),
+        ..queue_mode()
     })
     .await
     .expect("world");

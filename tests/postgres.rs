@@ -159,7 +159,8 @@ async fn the_whole_pipeline_runs_on_postgres() {
     };
     let mut w = World::start(WorldOptions {
         database_url: Some(url),
-        repo_config: Some("limits:\n  max_reruns_per_task: 1\n".to_owned()),
+        // The queue path (direct calls), as the other pipeline suites.
+        repo_config: Some("dispatch: queue\nlimits:\n  max_reruns_per_task: 1\n".to_owned()),
         ..WorldOptions::default()
     })
     .await

@@ -61,7 +61,9 @@ async fn pulse_world_with(url: &str, repo_config: Option<&str>) -> World {
             ..FollowConfig::default()
         }),
         pulse: Some(pulse),
-        repo_config: repo_config.map(str::to_owned),
+        // Follows runs started directly (the queue path), whatever else
+        // the configuration says.
+        repo_config: Some(format!("dispatch: queue\n{}", repo_config.unwrap_or_default())),
         ..WorldOptions::default()
     })
     .await

@@ -12,6 +12,16 @@ use rerunbot::store::JobState;
 use rerunbot::worker::{JobEventKind, WorkerConfig};
 use std::time::Duration;
 
+/// These tests are about the queue path (direct queue calls), which the
+/// sandbox's decision tasks would otherwise replace with their in-tree
+/// actions (`tests/hooks_dispatch.rs` covers those).
+fn queue_mode() -> WorldOptions {
+    WorldOptions {
+        repo_config: Some("dispatch: queue\n".to_owned()),
+        ..WorldOptions::default()
+    }
+}
+
 const TWO_COMMANDS: &str =
     "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";
 
@@ -46,7 +56,7 @@ async fn a_reply_that_failed_then_a_queue_outage_still_reports_every_confirmed_a
             backoff_max: Duration::from_millis(500),
             ..WorldOptions::default().workers
         },
-        ..WorldOptions::default()
+        ..queue_mode()
     })
     .await
     .expect("world");
@@ -98,7 +108,7 @@ async fn a_reply_that_failed_then_a_queue_outage_still_reports_every_confirmed_a
 
 #[tokio::test]
 async fn a_copy_created_whose_answer_was_lost_is_found_and_reported_created() {
-    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    let mut w = World::start(queue_mode()).await.expect("world");
     // Three createTask attempts fail; the fourth is carried out, its answer
     // lost: the client gives up although the copy exists.
     w.queue.fail_next_matching("PUT", 3, 500);
@@ -131,7 +141,7 @@ async fn a_copy_created_whose_answer_was_lost_is_found_and_reported_created() {
 
 #[tokio::test]
 async fn an_unreachable_queue_retries_the_job_instead_of_replying() {
-    unreachable_queue(WorldOptions::default()).await;
+    unreachable_queue(queue_mode()).await;
 }
 
 #[tokio::test]
@@ -141,7 +151,7 @@ async fn an_unreachable_queue_retries_the_job_instead_of_replying_on_postgres() 
     };
     unreachable_queue(WorldOptions {
         database_url: Some(url),
-        ..WorldOptions::default()
+        ..queue_mode()
     })
     .await;
 }
@@ -199,7 +209,7 @@ async fn when_the_budget_is_spent_the_reply_states_what_is_known() {
             retry_budget: Duration::ZERO,
             ..WorldOptions::default().workers
         },
-        ..WorldOptions::default()
+        ..queue_mode()
     })
     .await
     .expect("world");

@@ -1,21 +1,95 @@
 //! End to end: signed webhooks through the real router, the worker and the
 //! pipeline, against the stateful sandbox GitHub and Taskcluster. One test
 //! per scenario of the rules (issue 7, §2); every reply is snapshotted, and
-//! what reached the queue is checked call by call.
+//! what reached Taskcluster is checked call by call. The sandbox's decision
+//! tasks publish their in-tree actions, so actions go through them
+//! (`dispatch: auto`); its worker runs the action tasks (nothing else), so
+//! what they do can be seen.
 
 use rerunbot::policy::task::TaskState;
 use rerunbot::policy::Role;
 use rerunbot::sandbox::taskcluster::fixtures::{pr, release};
+use rerunbot::sandbox::taskcluster::worker::WorkerScript;
 use rerunbot::sandbox::world::{Answer, World, WorldOptions, PR_CLOSED, PR_MERGED, PR_OPEN};
 use rerunbot::types::Login;
+use std::time::Duration;
 
-async fn world() -> World {
-    World::start(WorldOptions::default()).await.expect("world")
+fn options() -> WorldOptions {
+    WorldOptions {
+        sandbox_worker: Some(WorkerScript {
+            default: None,
+            ..WorkerScript::default()
+        }),
+        ..WorldOptions::default()
+    }
 }
 
-/// The reply, with the random sandbox port replaced.
+async fn world() -> World {
+    World::start(options()).await.expect("world")
+}
+
+/// The in-tree actions triggered, in order, as `<action> <target>`.
+fn actions(world: &World) -> Vec<String> {
+    world
+        .queue
+        .action_tasks()
+        .iter()
+        .map(|a| format!("{} {}", a.name, a.target.as_deref().unwrap_or("(group)")))
+        .collect()
+}
+
+/// The reruns asked for: through the `rerun` action, or the queue.
+fn reruns(world: &World) -> Vec<String> {
+    let mut out: Vec<String> = world
+        .queue
+        .action_tasks()
+        .iter()
+        .filter(|a| a.name == "rerun")
+        .filter_map(|a| a.target.as_deref().map(rerun_path))
+        .collect();
+    out.extend(world.queue.accepted("POST", "/rerun"));
+    out
+}
+
+/// Polls `check` until it holds (10 s at most).
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for {what}");
+}
+
+/// The reply, with the random sandbox port replaced, and each action task
+/// (random ids, made by the hooks service) named by its order:
+/// `[action-1…](…/tasks/action-1)`.
 fn reply(world: &World, answer: &Answer) -> String {
-    world.normalize(answer.reply.as_deref().expect("a reply"))
+    let mut text = world.normalize(answer.reply.as_deref().expect("a reply"));
+    // Numbered in the order the reply shows them (they are made concurrently).
+    let mut shown: Vec<(usize, String)> = world
+        .queue
+        .action_tasks()
+        .into_iter()
+        .filter_map(|a| Some((text.find(&a.task_id)?, a.task_id)))
+        .collect();
+    shown.sort();
+    for (n, (_, id)) in shown.iter().enumerate() {
+        let target = format!("](https://tc.example/tasks/{id})");
+        while let Some(end) = text.find(&target) {
+            let Some(start) = text[..end].rfind('[') else {
+                break;
+            };
+            let named = format!(
+                "[action-{}…](https://tc.example/tasks/action-{})",
+                n + 1,
+                n + 1
+            );
+            text.replace_range(start..end + target.len(), &named);
+        }
+    }
+    text
 }
 
 /// Queue calls with `method` ending in `suffix` that the queue carried out.
@@ -23,9 +97,18 @@ fn calls(world: &World, method: &str, suffix: &str) -> Vec<String> {
     world.queue.accepted(method, suffix)
 }
 
-/// Every write (create, rerun, cancel) the queue carried out.
+/// Every in-tree action (`<action> <target>`) and every direct write
+/// (create, rerun, cancel) the queue carried out.
 fn writes(world: &World) -> Vec<String> {
-    world.queue.accepted_writes()
+    let mut out = actions(world);
+    out.extend(
+        world
+            .queue
+            .accepted_writes()
+            .into_iter()
+            .filter(|w| !w.contains("/api/hooks/")),
+    );
+    out
 }
 
 fn rerun_path(task: &str) -> String {
@@ -49,20 +132,25 @@ async fn s01_intermittent_test_retriggered_five_times() {
         )
         .await
         .expect("comment");
-    let created = calls(&w, "PUT", "");
-    assert_eq!(created.len(), 5, "{created:?}");
-    let group = w.queue.tasks_in_group(pr::GROUP);
-    assert_eq!(group.len(), 12 + 5, "copies live in the same group");
+    // One `retrigger` action task, asked for five copies.
+    assert!(calls(&w, "PUT", "").is_empty(), "no direct copy");
+    let action = w.queue.action_tasks();
+    assert_eq!(action.len(), 1);
+    assert_eq!(action[0].name, "retrigger");
+    assert_eq!(action[0].target.as_deref(), Some(pr::TEST_BC1_FAILED));
+    assert_eq!(action[0].input["times"], 5);
     assert_eq!(answer.reactions, vec!["eyes", "rocket"]);
     let text = reply(&w, &answer);
-    for path in &created {
-        let id = path.rsplit('/').next().expect("id");
-        assert!(group.iter().any(|t| t == id));
-        assert!(
-            text.contains(&format!("https://tc.example/tasks/{id}")),
-            "{id} linked"
-        );
-    }
+    let raw = w.normalize(answer.reply.as_deref().unwrap_or_default());
+    assert!(
+        raw.contains(&format!("https://tc.example/tasks/{}", action[0].task_id)),
+        "the action task linked"
+    );
+    // It makes the five copies in the same group.
+    eventually("five copies", || {
+        w.queue.tasks_in_group(pr::GROUP).len() == 12 + 1 + 5
+    })
+    .await;
     insta::assert_snapshot!(text);
     w.shutdown().await;
 }
@@ -72,7 +160,7 @@ async fn s02_broken_pr_build_rerun() {
     let mut w = world().await;
     let before = runs(&w, pr::BUILD_WIN64_OPT_FAILED);
     let answer = w.comment(PR_OPEN, "bob", "/rerun").await.expect("comment");
-    let mut reruns = calls(&w, "POST", "/rerun");
+    let mut reruns = reruns(&w);
     reruns.sort();
     let mut expected: Vec<String> = [
         pr::BUILD_WIN64_OPT_FAILED,
@@ -88,11 +176,10 @@ async fn s02_broken_pr_build_rerun() {
         reruns, expected,
         "every failed or exception task, nothing else"
     );
-    assert_eq!(
-        runs(&w, pr::BUILD_WIN64_OPT_FAILED),
-        before + 1,
-        "a new run under the same taskId"
-    );
+    eventually("a new run under the same taskId", || {
+        runs(&w, pr::BUILD_WIN64_OPT_FAILED) == before + 1
+    })
+    .await;
     assert!(calls(&w, "PUT", "").is_empty(), "no new task");
     assert_eq!(answer.reactions, vec!["eyes", "rocket"]);
     insta::assert_snapshot!(reply(&w, &answer));
@@ -107,10 +194,7 @@ async fn s03_broken_release_task_on_a_merged_pr() {
         .comment(PR_MERGED, "bob", &format!("/rerun {label}"))
         .await
         .expect("comment");
-    assert_eq!(
-        calls(&w, "POST", "/rerun"),
-        vec![rerun_path(release::BALROG_LINUX_FAILED)]
-    );
+    assert_eq!(reruns(&w), vec![rerun_path(release::BALROG_LINUX_FAILED)]);
     let refused = w
         .comment(PR_MERGED, "bob", &format!("/retrigger {label}"))
         .await
@@ -136,13 +220,30 @@ async fn s04_new_scriptworker_pool_forced_retrigger() {
     let text = reply(&w, &writer);
     assert!(text.contains("maintain"), "names the role needed:\n{text}");
     let maintainer = w.comment(PR_MERGED, "mia", command).await.expect("comment");
-    // The release graph's decision task publishes no actions.json: a
-    // direct copy of a signing task would fail Chain of Trust, so none is
-    // made (DESIGN.md §8).
+    // Through the release graph's own `retrigger` action (force: true): its
+    // action task makes the copy with the repository's scopes, listed in
+    // its task-graph.json, so it passes Chain of Trust; rerunbot's client
+    // holds no signing scope and creates nothing itself (DESIGN.md §8, §12).
     assert!(calls(&w, "PUT", "").is_empty(), "no direct copy");
+    let id = release::SIGNING_LINUX_COMPLETED;
+    assert_eq!(actions(&w), vec![format!("retrigger {id}")]);
+    let action = w.queue.action_tasks()[0].clone();
+    assert_eq!(action.input, serde_json::json!({"times": 1, "force": true}));
     let answer = reply(&w, &maintainer);
-    assert!(answer.contains("Chain of Trust"), "says why:\n{answer}");
-    assert_eq!(maintainer.reactions, vec!["eyes", "confused"]);
+    let raw = maintainer.reply.as_deref().unwrap_or_default();
+    assert!(
+        raw.contains(&action.task_id),
+        "links the action task:\n{raw}"
+    );
+    assert_eq!(maintainer.reactions, vec!["eyes", "rocket"]);
+    eventually("the copy made by the action task", || {
+        w.queue.tasks_in_group(release::GROUP).iter().any(|t| {
+            w.queue
+                .task(t)
+                .is_some_and(|t| t["task"]["extra"]["parent"] == serde_json::json!(action.task_id))
+        })
+    })
+    .await;
     insta::assert_snapshot!("s04_writer_refused", text);
     insta::assert_snapshot!("s04_maintainer_copy_with_warning", answer);
     w.shutdown().await;
@@ -171,7 +272,7 @@ async fn s05_notarization_poller_timeout() {
     // §13) instead of starting alongside it; tests/waits.rs follows it to
     // the end.
     assert_eq!(
-        calls(&w, "POST", "/rerun"),
+        reruns(&w),
         vec![rerun_path(release::NOTARIZATION_PART_1_COMPLETED)]
     );
     insta::assert_snapshot!("s05_forced_rerun_of_completed_part1", reply(&w, &part1));
@@ -206,10 +307,7 @@ async fn s06_release_task_behind_a_failed_dependency() {
     let id = release::NOTIFY_PUSH_BEHIND_FAILED;
     assert_eq!(
         writes(&w),
-        vec![
-            format!("POST /api/queue/v1/task/{id}/cancel"),
-            format!("POST /api/queue/v1/task/{id}/rerun")
-        ]
+        vec![format!("cancel {id}"), format!("rerun {id}")]
     );
     // A dependency still running: refused.
     let refused = w
@@ -248,9 +346,14 @@ async fn s07_deadline_exceeded_leaf_release_task() {
         )
         .await
         .expect("comment");
-    // No actions.json in the release graph: no direct copy of a release
-    // task (it would fail Chain of Trust).
+    // A copy through the release graph's `retrigger` action, never a
+    // direct one (it would fail Chain of Trust).
     assert!(calls(&w, "PUT", "").is_empty(), "no direct copy");
+    assert_eq!(
+        actions(&w),
+        vec![format!("retrigger {}", release::BOUNCER_DEADLINE_EXCEEDED)]
+    );
+    assert_eq!(forced.reactions, vec!["eyes", "rocket"]);
     insta::assert_snapshot!("s07_refused_with_hint", text);
     insta::assert_snapshot!("s07_forced_retrigger", reply(&w, &forced));
     w.shutdown().await;
@@ -276,7 +379,7 @@ async fn s08_mass_failure_guard() {
         .expect("comment");
     // 5 reruns now; the 3 tasks depending on the two rerun builds wait
     // for the builds' new runs (DESIGN.md §13).
-    assert_eq!(calls(&w, "POST", "/rerun").len(), 5);
+    assert_eq!(reruns(&w).len(), 5);
     assert_eq!(reply(&w, &forced).matches("⏸️ waits for").count(), 3);
     insta::assert_snapshot!("s08_refused", reply(&w, &refused));
     insta::assert_snapshot!("s08_forced", reply(&w, &forced));
@@ -297,10 +400,7 @@ async fn s09_permissions_author_closed_and_bots() {
         .comment(PR_OPEN, "alice", "/rerun source-test-mozlint-eslint")
         .await
         .expect("comment");
-    assert_eq!(
-        calls(&w, "POST", "/rerun"),
-        vec![rerun_path(pr::LINT_ESLINT_FAILED)]
-    );
+    assert_eq!(reruns(&w), vec![rerun_path(pr::LINT_ESLINT_FAILED)]);
     insta::assert_snapshot!("s09_author_rerun", reply(&w, &author));
     // ...but may not retrigger.
     let author_retrigger = w
@@ -318,7 +418,7 @@ async fn s09_permissions_author_closed_and_bots() {
         .comment(PR_CLOSED, "bob", "/rerun")
         .await
         .expect("comment");
-    assert_eq!(calls(&w, "POST", "/rerun").len(), 1);
+    assert_eq!(reruns(&w).len(), 1);
     insta::assert_snapshot!("s09_closed_refused", reply(&w, &closed));
     // A bot's comment: ignored, no job, no reply, no reaction.
     let replies_before = w.replies(PR_OPEN).len();
@@ -370,7 +470,7 @@ async fn s10_malformed_commands_and_an_invalid_config() {
 
     let mut w = World::start(WorldOptions {
         repo_config: Some("limits:\n  max_retrigger: 5\n  max_retriggers: 3\n".to_owned()),
-        ..WorldOptions::default()
+        ..options()
     })
     .await
     .expect("world");
@@ -391,17 +491,20 @@ async fn s10_malformed_commands_and_an_invalid_config() {
 
 #[tokio::test]
 async fn s11_taskcluster_errors() {
-    let mut w = world().await;
+    // The queue's own errors: direct queue calls.
+    let mut w = World::start(WorldOptions {
+        repo_config: Some("dispatch: queue\n".to_owned()),
+        ..options()
+    })
+    .await
+    .expect("world");
     // Three 500s on the rerun, then success: dispatched exactly once.
     w.queue.fail_next_matching("POST", 3, 500);
     let answer = w
         .comment(PR_OPEN, "bob", "/rerun build-win64/opt")
         .await
         .expect("comment");
-    assert_eq!(
-        calls(&w, "POST", "/rerun"),
-        vec![rerun_path(pr::BUILD_WIN64_OPT_FAILED)]
-    );
+    assert_eq!(reruns(&w), vec![rerun_path(pr::BUILD_WIN64_OPT_FAILED)]);
     let attempts = w
         .queue
         .calls()
@@ -476,10 +579,7 @@ async fn s06b_a_dependency_outside_the_groups_is_looked_up() {
         .expect("comment");
     assert_eq!(
         writes(&w),
-        vec![
-            format!("POST /api/queue/v1/task/{waiting}/cancel"),
-            format!("POST /api/queue/v1/task/{waiting}/rerun")
-        ],
+        vec![format!("cancel {waiting}"), format!("rerun {waiting}")],
         "{}",
         reply(&w, &answer)
     );

@@ -9,13 +9,23 @@ use rerunbot::sandbox::world::{World, WorldOptions, HEAD_SHA, PR_OPEN};
 use rerunbot::types::{CommitSha, Login};
 use serde_json::{json, Value};
 
+/// These tests are about the queue path (direct queue calls), which the
+/// sandbox's decision tasks would otherwise replace with their in-tree
+/// actions (`tests/hooks_dispatch.rs` covers those).
+fn queue_mode() -> WorldOptions {
+    WorldOptions {
+        repo_config: Some("dispatch: queue\n".to_owned()),
+        ..WorldOptions::default()
+    }
+}
+
 /// Decision task and failed task of a planted group.
 const DECISION: &str = "Pl4ntedDecisionTask0Aw";
 const FAILED: &str = "Pl4ntedFailedTask000Aw";
 const LABEL: &str = "test-linux64/opt-planted-1";
 
 async fn world() -> World {
-    World::start(WorldOptions::default()).await.expect("world")
+    World::start(queue_mode()).await.expect("world")
 }
 
 /// What the planted group's decision task says about itself.

@@ -1,0 +1,220 @@
+//! Dispatch through the repository's in-tree actions (DESIGN.md §8, §10),
+//! end to end: signed webhooks through the real router and pipeline
+//! against the sandbox's queue, hooks and auth services. Each hook trigger
+//! happens exactly once: killed between the trigger and its record, or
+//! answered 5xx after the hook created the action task, the job finds the
+//! action task instead of triggering again.
+
+mod common;
+
+use rerunbot::sandbox::taskcluster::fixtures::{pr, release, ACTIONS_JSON};
+use rerunbot::sandbox::taskcluster::hooks::TriggerFault;
+use rerunbot::sandbox::taskcluster::worker::WorkerScript;
+use rerunbot::sandbox::world::{World, WorldOptions, PR_MERGED, PR_OPEN};
+use rerunbot::worker::JobEventKind;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A world whose sandbox worker runs action tasks only (every other task
+/// keeps its state), so what an action task does can be seen.
+fn with_action_worker() -> WorldOptions {
+    WorldOptions {
+        sandbox_worker: Some(WorkerScript {
+            default: None,
+            ..WorkerScript::default()
+        }),
+        ..WorldOptions::default()
+    }
+}
+
+/// Polls `check` until it holds (10 s at most).
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for {what}");
+}
+
+fn reply(w: &World, answer: &rerunbot::sandbox::world::Answer) -> String {
+    w.normalize(answer.reply.as_deref().expect("a reply"))
+}
+
+#[tokio::test]
+async fn a_forced_retrigger_of_a_signing_task_is_copied_by_the_repositorys_own_action() {
+    let mut w = World::start(with_action_worker()).await.expect("world");
+    let answer = w
+        .comment(
+            PR_MERGED,
+            "mia",
+            "/retrigger 1 --force build-signing-linux64-shippable/opt",
+        )
+        .await
+        .expect("comment");
+    assert_eq!(answer.reactions, vec!["eyes", "rocket"]);
+    assert!(
+        w.queue.accepted("PUT", "").is_empty(),
+        "no direct copy: rerunbot holds no signing scopes"
+    );
+    let triggers = w.queue.triggers();
+    assert_eq!(triggers.len(), 1);
+    assert_eq!(triggers[0].client_id, "rerunbot");
+    assert_eq!(
+        triggers[0].payload["user"],
+        json!({
+            "input": {"times": 1, "force": true},
+            "taskId": release::SIGNING_LINUX_COMPLETED,
+            "taskGroupId": release::GROUP,
+        })
+    );
+    let action = triggers[0].action_task_id.clone().expect("an action task");
+    let text = reply(&w, &answer);
+    assert!(
+        text.contains("in-tree action `retrigger` [")
+            && text.contains(&format!("(https://tc.example/tasks/{action})")),
+        "links the action task:\n{text}"
+    );
+    // The action task runs with the repository's scopes and makes the copy
+    // in the release graph, with `extra.parent` and in its task-graph.json.
+    let copy_of_signing = |w: &World| -> Option<String> {
+        w.queue
+            .tasks_in_group(release::GROUP)
+            .into_iter()
+            .find(|id| {
+                w.queue.task(id).is_some_and(|t: Value| {
+                    t["task"]["extra"]["parent"] == json!(action)
+                        && t["task"]["tags"]["kind"] != json!("action-callback")
+                })
+            })
+    };
+    eventually("the action task's copy", || copy_of_signing(&w).is_some()).await;
+    let copy = copy_of_signing(&w).expect("copy");
+    let graph: Value = w
+        .queue
+        .artifact(&action, "public/task-graph.json")
+        .and_then(|a| serde_json::from_slice(&a.content).ok())
+        .expect("task-graph.json");
+    assert!(graph.get(&copy).is_some(), "{graph}");
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn killed_between_the_trigger_and_its_record_the_job_finds_its_action_task() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    // The hook creates the action task, then holds its answer back while
+    // rerunbot is stopped: the trigger's intent is recorded, its answer not.
+    w.queue
+        .fault_next_trigger(TriggerFault::CreateThenStall(Duration::from_secs(60)));
+    let (guid, _) = w
+        .comment_accepted(PR_OPEN, "bob", "/rerun build-win64/opt")
+        .await
+        .expect("comment");
+    eventually("the action task", || w.queue.action_tasks().len() == 1).await;
+    w.restart().await.expect("restart");
+    assert_eq!(w.wait_for(&guid).await.expect("job"), JobEventKind::Done);
+    let actions = w.queue.action_tasks();
+    assert_eq!(actions.len(), 1, "one action task: {actions:?}");
+    assert_eq!(w.queue.triggers().len(), 1, "not triggered again");
+    assert_eq!(
+        actions[0].target.as_deref(),
+        Some(pr::BUILD_WIN64_OPT_FAILED)
+    );
+    let text = w.normalize(&w.reply_for(PR_OPEN).expect("a reply"));
+    assert!(
+        text.contains("in-tree action `rerun` [")
+            && text.contains(&format!(
+                "(https://tc.example/tasks/{})",
+                actions[0].task_id
+            )),
+        "{text}"
+    );
+    assert_eq!(w.replies(PR_OPEN).len(), 1);
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_5xx_whose_trigger_went_through_makes_one_action_task() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    w.queue
+        .fault_next_trigger(TriggerFault::CreateThenFail(500));
+    let answer = w
+        .comment(PR_OPEN, "bob", "/rerun build-win64/opt")
+        .await
+        .expect("comment");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    assert_eq!(w.queue.action_tasks().len(), 1);
+    assert_eq!(w.queue.triggers().len(), 1, "never replayed blindly");
+    let text = reply(&w, &answer);
+    assert!(text.contains("in-tree action `rerun`"), "{text}");
+    assert!(!text.contains("not confirmed"), "{text}");
+    assert_eq!(answer.reactions, vec!["eyes", "rocket"]);
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_5xx_without_an_action_task_is_triggered_again_once() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    w.queue
+        .fault_next_trigger(TriggerFault::FailWithoutCreating(503));
+    let answer = w
+        .comment(PR_OPEN, "bob", "/rerun build-win64/opt")
+        .await
+        .expect("comment");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    assert_eq!(w.queue.triggers().len(), 2, "looked for, then sent again");
+    assert_eq!(w.queue.action_tasks().len(), 1);
+    assert_eq!(answer.reactions, vec!["eyes", "rocket"]);
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_actions_json_actions_mode_refuses_and_auto_uses_the_queue() {
+    for (config, refused) in [("dispatch: actions\n", true), ("dispatch: auto\n", false)] {
+        let mut w = World::start(WorldOptions {
+            repo_config: Some(config.to_owned()),
+            ..WorldOptions::default()
+        })
+        .await
+        .expect("world");
+        assert!(w.queue.remove_artifact(pr::DECISION, ACTIONS_JSON));
+        let answer = w
+            .comment(PR_OPEN, "bob", "/rerun build-win64/opt")
+            .await
+            .expect("comment");
+        let text = reply(&w, &answer);
+        assert!(w.queue.triggers().is_empty(), "{config}");
+        let reruns = w.queue.accepted("POST", "/rerun");
+        if refused {
+            assert!(reruns.is_empty(), "{config}");
+            assert!(
+                text.contains("publishes no `public/actions.json`"),
+                "{text}"
+            );
+            assert_eq!(answer.reactions, vec!["eyes", "confused"]);
+        } else {
+            assert_eq!(reruns.len(), 1, "{config}");
+        }
+        w.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn without_actions_json_a_release_copy_is_refused_naming_chain_of_trust() {
+    let mut w = World::start(WorldOptions::default()).await.expect("world");
+    assert!(w.queue.remove_artifact(release::DECISION, ACTIONS_JSON));
+    let answer = w
+        .comment(
+            PR_MERGED,
+            "mia",
+            "/retrigger 1 --force build-signing-linux64-shippable/opt",
+        )
+        .await
+        .expect("comment");
+    assert!(w.queue.accepted_writes().is_empty());
+    let text = reply(&w, &answer);
+    assert!(text.contains("fail Chain of Trust"), "{text}");
+    assert_eq!(answer.reactions, vec!["eyes", "confused"]);
+    w.shutdown().await;
+}

@@ -195,6 +195,12 @@ async fn s03_broken_release_task_on_a_merged_pr() {
         .await
         .expect("comment");
     assert_eq!(reruns(&w), vec![rerun_path(release::BALROG_LINUX_FAILED)]);
+    // The `rerun` action task has run before the next comment: the task is
+    // pending again.
+    eventually("the rerun's new run", || {
+        runs(&w, release::BALROG_LINUX_FAILED) == 2
+    })
+    .await;
     let refused = w
         .comment(PR_MERGED, "bob", &format!("/retrigger {label}"))
         .await
@@ -252,6 +258,7 @@ async fn s04_new_scriptworker_pool_forced_retrigger() {
 #[tokio::test]
 async fn s05_notarization_poller_timeout() {
     let mut w = world().await;
+    let before = runs(&w, release::NOTARIZATION_PART_1_COMPLETED);
     let part1 = w
         .comment(
             PR_MERGED,
@@ -260,6 +267,9 @@ async fn s05_notarization_poller_timeout() {
         )
         .await
         .expect("comment");
+    // Part 1 completed: taskgraph's `rerun` action reruns only failed or
+    // exception tasks, so the forced rerun goes to the queue directly.
+    assert_eq!(runs(&w, release::NOTARIZATION_PART_1_COMPLETED), before + 1);
     let poller = w
         .comment(
             PR_MERGED,

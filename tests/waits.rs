@@ -32,6 +32,8 @@ fn options() -> WorldOptions {
             wake_every: Duration::from_millis(20),
             ..FollowConfig::default()
         }),
+        // Waits and their fires here are the queue path (direct calls).
+        repo_config: Some("dispatch: queue\n".to_owned()),
         ..WorldOptions::default()
     }
 }

@@ -7,7 +7,9 @@
 //! Mapping: rerun → `rerun`; `/retrigger N` → `retrigger` with `times: N`
 //! (one `retrigger-multiple` when several retriggerable labels of a group
 //! are copied by one command); a forced retrigger → `retrigger` with
-//! `force: true`; cancel-then-rerun → `cancel`, then `rerun`. Without a
+//! `force: true`; cancel-then-rerun → `cancel`, then `rerun`. A forced
+//! rerun of a completed task is not something taskgraph's `rerun` does
+//! (failed or exception only): it goes to the queue. Without a
 //! usable action, `dispatch: actions` refuses, and `dispatch: auto` sends
 //! the action to the queue — except a copy of a release task, which only
 //! the repository's own action can make so that it passes Chain of Trust.
@@ -15,7 +17,7 @@
 use crate::policy::plan::{
     Action, ActionProblem, Decision, ForcedAction, Plan, PlanRow, Refusal, TaskClass, Warning,
 };
-use crate::policy::task::TaskSnapshot;
+use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::repo_config::DispatchMode;
 use crate::taskcluster::actions::{scope_satisfied, ActionsJson, HookTrigger};
 use serde::{Deserialize, Serialize};
@@ -141,6 +143,13 @@ fn triggers_for(
         allowed(trigger, decision_scopes)
     };
     match action {
+        // taskgraph's `rerun` reruns failed or exception tasks only: a
+        // forced rerun of a completed task is not one it would do.
+        Action::Rerun { .. } if row.state == TaskState::Completed => Err(ActionProblem::Unusable {
+            action: "rerun".to_owned(),
+            message: "the repository's rerun action reruns only failed or exception tasks"
+                .to_owned(),
+        }),
         Action::Rerun { .. } => Ok(vec![one("rerun", json!({}))?]),
         Action::CancelRerun { .. } => Ok(vec![one("cancel", json!({}))?, one("rerun", json!({}))?]),
         Action::Retrigger { copies } => {

@@ -312,6 +312,14 @@ fn outcome_of(known: &UnitResult) -> ActionOutcome {
             error: error.clone(),
             created: Vec::new(),
         },
+        // Waits fire through the queue; these belong to hook units.
+        UnitResult::Triggered { action_task } => ActionOutcome::Triggered {
+            actions: vec![crate::outcome::TriggeredAction {
+                action: String::new(),
+                task_id: action_task.clone(),
+            }],
+        },
+        UnitResult::TriggerIntent { .. } => ActionOutcome::Pending,
     }
 }
 

@@ -65,6 +65,12 @@ fn row(t: &TaskSnapshot, class: TaskClass, action: Action, forced: bool) -> Plan
     }
 }
 
+fn completed_row(t: &TaskSnapshot) -> PlanRow {
+    let mut row = row(t, TaskClass::Other, Action::Rerun { runs_seen: 1 }, false);
+    row.state = TaskState::Completed;
+    row
+}
+
 fn copies(n: usize) -> Action {
     Action::Retrigger {
         copies: (0..n).map(|i| TaskId::new(format!("C{i}"))).collect(),
@@ -111,6 +117,20 @@ fn each_action_goes_where_the_mode_and_the_decision_task_allow() {
             Some(published(ALLOWED, true)),
             row(&build, TaskClass::Other, rerun.clone(), false),
             "rerun{}",
+        ),
+        (
+            "forced rerun of a completed task, auto",
+            DispatchMode::Auto,
+            Some(published(ALLOWED, true)),
+            completed_row(&build),
+            "queue",
+        ),
+        (
+            "forced rerun of a completed task, actions",
+            DispatchMode::Actions,
+            Some(published(ALLOWED, true)),
+            completed_row(&build),
+            "refused: Unusable { action: \"rerun\", message: \"the repository's rerun action reruns only failed or exception tasks\" }",
         ),
         (
             "rerun, queue mode",

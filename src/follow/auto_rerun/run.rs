@@ -281,8 +281,12 @@ impl AutoReruns {
         } else {
             Memory::first_attempt()
         };
+        // Automatic reruns are planned without in-tree actions (nothing is
+        // routed to hooks), so the hooks client is never used.
+        let queue = self.pipeline.queue_for(&repo);
         let dispatched = dispatch_job(
-            &self.pipeline.queue_for(&repo),
+            &queue,
+            &queue,
             &prepared,
             &memory.recording(store, claim),
             DEFAULT_CONCURRENCY,
@@ -377,6 +381,7 @@ fn as_prepared(plan: &AutoPlan) -> Prepared {
         },
         definitions: BTreeMap::new(),
         skipped_groups: Vec::new(),
+        routed: Vec::new(),
     }
 }
 

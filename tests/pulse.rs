@@ -63,7 +63,10 @@ async fn pulse_world_with(url: &str, repo_config: Option<&str>) -> World {
         pulse: Some(pulse),
         // Follows runs started directly (the queue path), whatever else
         // the configuration says.
-        repo_config: Some(format!("dispatch: queue\n{}", repo_config.unwrap_or_default())),
+        repo_config: Some(format!(
+            "dispatch: queue\n{}",
+            repo_config.unwrap_or_default()
+        )),
         ..WorldOptions::default()
     })
     .await

@@ -312,33 +312,44 @@ pub async fn dispatch_job(
         placed.insert(handle.id(), (p, r, c, key));
     }
     let mut unconfirmed = Vec::new();
-    while let Some(joined) = running.join_next_with_id().await {
-        let (id, result) = match joined {
-            Ok(done) => done,
-            Err(e) => {
-                // A unit that panicked still gets an outcome: the reply must
-                // not show it as pending, nor the reaction as success.
-                tracing::error!(error = %e, "dispatch task failed");
-                let error = DispatchError::Unavailable {
-                    message: "internal error while sending it".to_owned(),
-                };
-                (e.id(), Err(error))
-            }
-        };
-        let Some((p, r, c, key)) = placed.remove(&id) else {
-            continue;
-        };
-        // Hook units record their triggers themselves, one by one.
-        let recorded_inside = key.starts_with("hook:");
-        match to_known(&result) {
-            Some(known) if !recorded_inside => record(memory, &key, &known).await,
-            _ => {
-                if let Err(DispatchError::Unavailable { message }) = &result {
-                    unconfirmed.push(message.clone());
+    while let Some(first) = running.join_next_with_id().await {
+        // Every unit answered by now is recorded in one write: the copies
+        // of a retrigger answer together, and one commit each, one after
+        // the other, cost more than their round trips to the queue.
+        let mut answered = vec![first];
+        while let Some(more) = running.try_join_next_with_id() {
+            answered.push(more);
+        }
+        let mut known_now = Vec::new();
+        for joined in answered {
+            let (id, result) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    // A unit that panicked still gets an outcome: the reply must
+                    // not show it as pending, nor the reaction as success.
+                    tracing::error!(error = %e, "dispatch task failed");
+                    let error = DispatchError::Unavailable {
+                        message: "internal error while sending it".to_owned(),
+                    };
+                    (e.id(), Err(error))
+                }
+            };
+            let Some((p, r, c, key)) = placed.remove(&id) else {
+                continue;
+            };
+            // Hook units record their triggers themselves, one by one.
+            let recorded_inside = key.starts_with("hook:");
+            match to_known(&result) {
+                Some(known) if !recorded_inside => known_now.push((key, known)),
+                _ => {
+                    if let Err(DispatchError::Unavailable { message }) = &result {
+                        unconfirmed.push(message.clone());
+                    }
                 }
             }
+            results.push((p, r, c, result));
         }
-        results.push((p, r, c, result));
+        record(memory, &known_now).await;
     }
     Dispatched {
         outcomes: assemble(prepared, results),
@@ -366,21 +377,25 @@ pub fn known_outcomes(
     assemble(prepared, results)
 }
 
-/// Stores what a unit came to; a failure to store is only logged (a
-/// resumed job then checks the unit again, which is safe).
-async fn record(memory: &Memory<'_>, key: &str, known: &UnitResult) {
+/// Stores what units came to; a failure to store is only logged (a
+/// resumed job then checks those units again, which is safe).
+async fn record(memory: &Memory<'_>, known: &[(String, UnitResult)]) {
     let Some((store, claim)) = memory.record else {
         return;
     };
-    let saved = match serde_json::to_string(known) {
-        Ok(text) => store.save_unit_result(claim, key, &text).await,
-        Err(e) => {
-            tracing::warn!(error = %e, unit = key, "cannot encode a unit result");
-            return;
+    if known.is_empty() {
+        return;
+    }
+    let mut encoded = Vec::with_capacity(known.len());
+    for (key, result) in known {
+        match serde_json::to_string(result) {
+            Ok(text) => encoded.push((key.as_str(), text)),
+            Err(e) => tracing::warn!(error = %e, unit = key, "cannot encode a unit result"),
         }
-    };
-    if let Err(e) = saved {
-        tracing::warn!(error = %e, unit = key, "could not record a unit result");
+    }
+    let rows: Vec<(&str, &str)> = encoded.iter().map(|(k, t)| (*k, t.as_str())).collect();
+    if let Err(e) = store.save_unit_results(claim, &rows).await {
+        tracing::warn!(error = %e, units = rows.len(), "could not record unit results");
     }
 }
 

@@ -16,14 +16,25 @@ impl Store {
             .context("read unit results")
     }
 
-    /// Records one unit's result while the job's lease is held (a worker
-    /// whose job was taken over records nothing). Recording the same unit
-    /// again replaces it.
+    /// Records one unit's result (see [`Store::save_unit_results`]).
     pub async fn save_unit_result(
         &self,
         claim: &Claim,
         unit: &str,
         result: &str,
+    ) -> Result<(), StoreError> {
+        self.save_unit_results(claim, &[(unit, result)]).await
+    }
+
+    /// Records the results of units that became known together, in one
+    /// transaction: 100 copies answered at once cost one commit, not 100
+    /// one after the other. Nothing is recorded if the lease is gone (a
+    /// worker whose job was taken over records nothing); recording a unit
+    /// again replaces its result.
+    pub async fn save_unit_results(
+        &self,
+        claim: &Claim,
+        results: &[(&str, &str)],
     ) -> Result<(), StoreError> {
         let now = self.db_now();
         let sql = format!(
@@ -32,18 +43,22 @@ impl Store {
                  (SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $4 AND state = 'running') \
              ON CONFLICT (job_id, unit) DO UPDATE SET result = excluded.result"
         );
-        let written = sqlx::query(&sql)
-            .bind(claim.job.id)
-            .bind(unit)
-            .bind(result)
-            .bind(&claim.lease)
-            .execute(self.pool())
-            .await
-            .context("save unit result")?;
-        if written.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::LeaseLost)
+        let mut tx = self.pool().begin().await.context("begin")?;
+        for (unit, result) in results {
+            let written = sqlx::query(&sql)
+                .bind(claim.job.id)
+                .bind(*unit)
+                .bind(*result)
+                .bind(&claim.lease)
+                .execute(&mut *tx)
+                .await
+                .context("save unit result")?;
+            if written.rows_affected() != 1 {
+                // Dropped without a commit: rolled back.
+                return Err(StoreError::LeaseLost);
+            }
         }
+        tx.commit().await.context("commit unit results")?;
+        Ok(())
     }
 }

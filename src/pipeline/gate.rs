@@ -6,9 +6,15 @@
 //! cache period). A comment from someone who may run nothing costs the role
 //! call and one reply — no reaction, no discovery — and the replies to one
 //! person's refused comments are rate-limited.
+//!
+//! The role call and the configuration's first read do not depend on each
+//! other: when both are needed (a cold start) they are made together, one
+//! round trip instead of two.
 
+use crate::github::{GithubError, InstallationClient};
 use crate::policy::Role;
-use crate::repo_config::Permissions;
+use crate::repo_config::{ConfigError, Permissions, RepoConfig};
+use crate::webhook::event::CommentJob;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -25,6 +31,34 @@ const REMEMBERED: usize = 4096;
 pub(crate) fn may_use(role: Role, is_pr_author: bool, permissions: &Permissions) -> bool {
     let lowest = permissions.rerun.min(permissions.retrigger);
     role >= lowest || (is_pr_author && permissions.pr_author_rerun)
+}
+
+/// The commenter's role and the permissions to judge it by: those of the
+/// configuration as last read (`cached`), or of its first read, made
+/// alongside the role call. An unreadable configuration judges by the
+/// defaults here; its error is reported once the commenter is let in.
+pub(crate) async fn role_and_permissions(
+    gh: &InstallationClient,
+    job: &CommentJob,
+    cached: Option<&Result<RepoConfig, ConfigError>>,
+) -> Result<(Role, Permissions), GithubError> {
+    let defaults = || RepoConfig::default().permissions;
+    let role = gh.permission(&job.repo, &job.commenter);
+    match cached {
+        Some(Ok(config)) => Ok((role.await?, config.permissions.clone())),
+        Some(Err(_)) => Ok((role.await?, defaults())),
+        // Never read: one read, cached for every later comment.
+        None => {
+            let (role, text) = tokio::try_join!(role, gh.repo_config_text(&job.repo))?;
+            let permissions = match text {
+                None => defaults(),
+                Some(text) => crate::repo_config::parse(&text)
+                    .map(|c| c.permissions)
+                    .unwrap_or_else(|_| defaults()),
+            };
+            Ok((role, permissions))
+        }
+    }
 }
 
 /// The lowest role that allows any command.

@@ -55,18 +55,7 @@ pub(super) async fn prepare(
         return Ok(None);
     }
     // Who is asking, before anything else is spent on the comment.
-    let role = gh.permission(&job.repo, &job.commenter).await?;
-    let permissions = match &cached {
-        Some(Ok(config)) => config.permissions.clone(),
-        Some(Err(_)) => RepoConfig::default().permissions,
-        // Never read: one read, cached for every later comment.
-        None => match gh.repo_config_text(&job.repo).await? {
-            None => RepoConfig::default().permissions,
-            Some(text) => crate::repo_config::parse(&text)
-                .map(|c| c.permissions)
-                .unwrap_or_else(|_| RepoConfig::default().permissions),
-        },
-    };
+    let (role, permissions) = gate::role_and_permissions(gh, job, cached.as_ref()).await?;
     let is_author = job
         .pr_author
         .as_str()

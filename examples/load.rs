@@ -2,11 +2,55 @@
 //! `issue_comment` deliveries (each with a new delivery GUID) and prints
 //! deliveries/s with p50 / p99 latency. Bounded in count and time; loopback only.
 //!
+//! Every delivery is GitHub's published `issue_comment` example
+//! (`fixtures/github/webhooks/`) with a long comment, padded to
+//! [`PAYLOAD_BYTES`] like a real review comment quoting a log: `command`
+//! starts it with a `/retrigger` line (a job is stored), `chatter` holds no
+//! command (acknowledged without a job). Both kinds have the same size, so
+//! the two paths are compared on equal bodies.
+//!
 //! ```sh
 //! cargo run --release --example load -- URL SECRET COUNT CONCURRENCY [RATE_PER_S] [command|chatter]
 //! ```
 
+use rerunbot::sandbox::github::payloads::{issue_comment, CommentDelivery};
 use std::time::{Duration, Instant};
+
+/// The size of every delivery's body.
+const PAYLOAD_BYTES: usize = 15 * 1024;
+
+/// Prose and a quoted log, as people paste into a comment on a failure.
+const PARAGRAPH: &str = "The failure looks intermittent to me: the same test passed on the \
+previous push and on the other platforms, and the log shows the harness timing out while \
+waiting for the browser to start rather than an assertion in our code.\n\n```\n\
+[task 2026-11-24T00:12:03.418Z] TEST-UNEXPECTED-TIMEOUT | dom/tests/mochitest/test_focus.html \
+| application timed out after 370 seconds with no output\n\
+[task 2026-11-24T00:12:03.419Z] Traceback (most recent call last):\n\
+[task 2026-11-24T00:12:03.420Z]   File \"runtests.py\", line 3342, in runTests\n```\n\n";
+
+/// A comment of about `PAYLOAD_BYTES` (with the rest of the delivery).
+fn delivery(first_line: &str) -> Vec<u8> {
+    let build = |body: &str| {
+        issue_comment(&CommentDelivery {
+            action: "created",
+            repo: "mozilla/gecko-dev",
+            installation: 55,
+            pr: 7,
+            pr_author: "alice",
+            comment_id: 1001,
+            login: "bob",
+            body,
+            before: None,
+        })
+    };
+    let mut body = format!("{first_line}\n\n");
+    while build(&body).len() + PARAGRAPH.len() <= PAYLOAD_BYTES {
+        body.push_str(PARAGRAPH);
+    }
+    let short = PAYLOAD_BYTES.saturating_sub(build(&body).len());
+    body.push_str(&"x".repeat(short));
+    build(&body)
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -23,19 +67,14 @@ async fn main() -> anyhow::Result<()> {
     let count: usize = args[3].parse()?;
     let concurrency: usize = args[4].parse()?;
     let rate: f64 = args.get(5).map(|r| r.parse()).transpose()?.unwrap_or(0.0);
-    let text = match args.get(6).map(String::as_str) {
-        Some("chatter") => "LGTM, thanks for fixing this!",
-        _ => "/retrigger 3 test-linux1804-64-qr/opt-mochitest-plain-3",
+    let (kind, first_line) = match args.get(6).map(String::as_str) {
+        Some("chatter") => ("chatter", "LGTM, thanks for fixing this!"),
+        _ => (
+            "command",
+            "/retrigger 3 test-linux1804-64-qr/opt-mochitest-plain-3",
+        ),
     };
-    let body = serde_json::to_vec(&serde_json::json!({
-        "action": "created",
-        "issue": {"number": 7, "user": {"login": "alice", "type": "User"},
-                   "pull_request": {"url": "https://api.github.com/repos/mozilla/gecko-dev/pulls/7"}},
-        "comment": {"id": 1001, "body": text, "user": {"login": "bob", "type": "User"}},
-        "repository": {"full_name": "mozilla/gecko-dev"},
-        "installation": {"id": 55},
-        "sender": {"login": "bob", "type": "User"}
-    }))?;
+    let body = delivery(first_line);
     let signature = rerunbot::webhook::signature::sign(&secret, &body);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -75,7 +114,15 @@ async fn main() -> anyhow::Result<()> {
                     .body(body.clone())
                     .send()
                     .await;
-                let status = response.map(|r| r.status().as_u16()).unwrap_or(0);
+                let status = match response {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        // The answer is read whole before the clock stops.
+                        let _ = r.bytes().await;
+                        status
+                    }
+                    Err(_) => 0,
+                };
                 latencies.push(sent.elapsed());
                 *statuses.entry(status).or_default() += 1;
             }
@@ -99,7 +146,8 @@ async fn main() -> anyhow::Result<()> {
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "{} deliveries in {:.2}s: {:.0}/s  p50 {:.2} ms  p99 {:.2} ms  statuses {:?}",
+        "{kind} ({} B): {} deliveries in {:.2}s: {:.0}/s  p50 {:.2} ms  p99 {:.2} ms  statuses {:?}",
+        body.len(),
         latencies.len(),
         elapsed,
         latencies.len() as f64 / elapsed,

@@ -122,8 +122,25 @@ pub struct Answer {
     pub job: Option<JobEventKind>,
 }
 
-impl World {
-    pub async fn start(options: WorldOptions) -> anyhow::Result<World> {
+/// The seeded sandboxes alone, without a rerunbot: for a rerunbot run
+/// elsewhere (`examples/chaos.rs` runs the release binary against them).
+pub struct Sandboxes {
+    pub github: SandboxGithub,
+    pub queue: SandboxQueue,
+    pub repo: RepoName,
+}
+
+/// The GitHub App id the sandbox GitHub trusts (its key is
+/// [`TEST_APP_PRIVATE_KEY`]).
+pub const APP_ID: u64 = 4242;
+/// The Taskcluster client the sandbox queue knows.
+pub const TASKCLUSTER_CLIENT_ID: &str = "rerunbot";
+pub const TASKCLUSTER_ACCESS_TOKEN: &str = "sandbox-access-token";
+
+impl Sandboxes {
+    /// Both sandboxes, seeded: the fixtures' task groups, the repository,
+    /// its pull requests with their check runs, the people and their roles.
+    pub async fn start(options: &WorldOptions) -> anyhow::Result<Sandboxes> {
         let queue = SandboxQueue::start(SandboxQueueConfig {
             page_size: options.queue_page_size,
             ..SandboxQueueConfig::default()
@@ -161,7 +178,21 @@ impl World {
         for (sha, group) in [(HEAD_SHA, PR_GROUP), (MERGE_SHA, RELEASE_GROUP)] {
             add_check_runs(&github, &repo, sha, &root, group);
         }
+        Ok(Sandboxes {
+            github,
+            queue,
+            repo,
+        })
+    }
+}
 
+impl World {
+    pub async fn start(options: WorldOptions) -> anyhow::Result<World> {
+        let Sandboxes {
+            github,
+            queue,
+            repo,
+        } = Sandboxes::start(&options).await?;
         let dir = tempfile_dir::TempDir::new()?;
         let db_url = options
             .database_url
@@ -430,7 +461,7 @@ async fn start_service(
     let store = Store::connect(db_url).await?;
     let app = GithubApp::with_options(
         github.api_url(),
-        4242,
+        APP_ID,
         &Secret::new(TEST_APP_PRIVATE_KEY),
         options.github.clone(),
     )?;
@@ -438,8 +469,8 @@ async fn start_service(
     let client = QueueClient::new(
         &root,
         Some(TaskclusterCredentials {
-            client_id: "rerunbot".to_owned(),
-            access_token: Secret::new("sandbox-access-token"),
+            client_id: TASKCLUSTER_CLIENT_ID.to_owned(),
+            access_token: Secret::new(TASKCLUSTER_ACCESS_TOKEN),
             certificate: None,
         }),
     )

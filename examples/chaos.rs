@@ -68,9 +68,16 @@ struct Figures {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let binary = PathBuf::from(args.get(1).map_or("target/release/rerunbot", String::as_str));
+    let binary = PathBuf::from(
+        args.get(1)
+            .map_or("target/release/rerunbot", String::as_str),
+    );
     let arg = |i: usize, default: u64| -> anyhow::Result<u64> {
-        Ok(args.get(i).map(|a| a.parse()).transpose()?.unwrap_or(default))
+        Ok(args
+            .get(i)
+            .map(|a| a.parse())
+            .transpose()?
+            .unwrap_or(default))
     };
     let (runs, commands, kills) = (arg(2, 3)?, arg(3, 40)?, arg(4, 25)?);
     let seed = arg(5, u64::from(std::process::id()) * 7919 + 1)?;
@@ -137,10 +144,16 @@ impl Drop for Rerunbot {
     }
 }
 
-async fn one_run(binary: &Path, commands: usize, kills: usize, seed: u64) -> anyhow::Result<Figures> {
+async fn one_run(
+    binary: &Path,
+    commands: usize,
+    kills: usize,
+    seed: u64,
+) -> anyhow::Result<Figures> {
     let mut rng = Rng(seed.max(1));
     let sandboxes = Arc::new(Sandboxes::start(&WorldOptions::default()).await?);
-    let dir = std::env::temp_dir().join(format!("rerunbot-chaos-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("rerunbot-chaos-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
     let key = dir.join("app-key.pem");
@@ -149,14 +162,26 @@ async fn one_run(binary: &Path, commands: usize, kills: usize, seed: u64) -> any
         binary: binary.to_owned(),
         env: [
             ("RERUNBOT_LISTEN", format!("127.0.0.1:{port}")),
-            ("RERUNBOT_DATABASE_URL", format!("sqlite://{}", dir.join("chaos.db").display())),
+            (
+                "RERUNBOT_DATABASE_URL",
+                format!("sqlite://{}", dir.join("chaos.db").display()),
+            ),
             ("RERUNBOT_WEBHOOK_SECRET", SECRET.to_owned()),
             ("RERUNBOT_GITHUB_APP_ID", world::APP_ID.to_string()),
             ("RERUNBOT_GITHUB_PRIVATE_KEY", key.display().to_string()),
-            ("RERUNBOT_GITHUB_API_URL", sandboxes.github.api_url().to_owned()),
+            (
+                "RERUNBOT_GITHUB_API_URL",
+                sandboxes.github.api_url().to_owned(),
+            ),
             ("TASKCLUSTER_ROOT_URL", sandboxes.queue.root_url()),
-            ("TASKCLUSTER_CLIENT_ID", world::TASKCLUSTER_CLIENT_ID.to_owned()),
-            ("TASKCLUSTER_ACCESS_TOKEN", world::TASKCLUSTER_ACCESS_TOKEN.to_owned()),
+            (
+                "TASKCLUSTER_CLIENT_ID",
+                world::TASKCLUSTER_CLIENT_ID.to_owned(),
+            ),
+            (
+                "TASKCLUSTER_ACCESS_TOKEN",
+                world::TASKCLUSTER_ACCESS_TOKEN.to_owned(),
+            ),
             ("RERUNBOT_LEASE", "5s".to_owned()),
             ("RERUNBOT_WORKERS", "4".to_owned()),
             ("RUST_LOG", "error".to_owned()),
@@ -298,13 +323,20 @@ async fn post_all(
             match answer {
                 Ok(r) if r.status().is_success() => break,
                 _ => {
-                    anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "{guid} never accepted");
+                    anyhow::ensure!(
+                        started.elapsed() < Duration::from_secs(60),
+                        "{guid} never accepted"
+                    );
                     redeliveries += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
-        posted.push(Posted { comment, guid, text });
+        posted.push(Posted {
+            comment,
+            guid,
+            text,
+        });
     }
     Ok((posted, redeliveries))
 }
@@ -319,7 +351,9 @@ async fn inject(sandboxes: Arc<Sandboxes>, on: Arc<AtomicBool>, seed: u64) -> us
         match rng.below(6) {
             0 => sandboxes.github.fail_next(1, 500),
             1 => sandboxes.github.fail_next(1, 502),
-            2 => sandboxes.github.fail_after_effect_next("POST", "/comments", 502),
+            2 => sandboxes
+                .github
+                .fail_after_effect_next("POST", "/comments", 502),
             3 => sandboxes.queue.fail_next(1, 500),
             4 => sandboxes.queue.lose_answer_next("PUT", 500),
             _ => sandboxes.queue.lose_answer_next("POST", 503),
@@ -381,7 +415,10 @@ fn check(sandboxes: &Sandboxes, before: &Before, posted: &[Posted]) -> (usize, u
             lost += 1;
         }
     }
-    let retriggers = posted.iter().filter(|p| p.text.starts_with("/retrigger")).count();
+    let retriggers = posted
+        .iter()
+        .filter(|p| p.text.starts_with("/retrigger"))
+        .count();
     let created = sandboxes.queue.tasks_in_group(pr::GROUP).len() - before.tasks;
     let expected = retriggers * COPIES;
     if created < expected {
@@ -409,5 +446,7 @@ fn check(sandboxes: &Sandboxes, before: &Before, posted: &[Posted]) -> (usize, u
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

@@ -122,7 +122,11 @@ fn real_payload() -> impl Strategy<Value = Vec<u8>> {
 /// A form-encoded delivery around a real payload (or around noise).
 fn form_payload() -> impl Strategy<Value = Vec<u8>> {
     (real_payload(), "[a-z]{0,8}").prop_map(|(json, field)| {
-        let field = if field.is_empty() { "payload" } else { field.as_str() };
+        let field = if field.is_empty() {
+            "payload"
+        } else {
+            field.as_str()
+        };
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair(field, &String::from_utf8_lossy(&json));
         form.finish().into_bytes()
@@ -249,16 +253,71 @@ fn the_webhook_handler_answers_any_delivery_quickly_and_stores_only_signed_ones(
 /// Keys, values and YAML syntax of `.github/rerunbot.yml`, to assemble.
 fn yaml_fragment() -> impl Strategy<Value = String> {
     const PIECES: &[&str] = &[
-        "permissions:", "limits:", "classify:", "release:", "test:", "rerun:",
-        "retrigger:", "force:", "pr_author_rerun:", "max_retrigger:", "max_new_tasks:",
-        "max_reruns_per_command:", "max_reruns_per_task:", "max_retriggers_per_sha:",
-        "max_failure_percent:", "task_queues:", "kinds:", "tags:", "treeherder_job_kinds:",
-        " write", " admin", " maintain", " read", " triage", " none", " true", " false",
-        " 0", " -1", " 100", " 99999999999999999999", " 1e400", " .nan", " ~", " null",
-        " \"*signing*\"", " [\"scriptworker-k8s/*\"]", " [\"[\"]", " {retrigger: \"true\"}",
-        " !!binary aGk=", " &a [1]", " *a", " <<: *a", " |", " >", " \"\\u0000\"",
-        "\n", "\n  ", "\n    ", "\n- ", "\t", "#", "---\n", "...\n", "? ", ": ", "{", "}",
-        "[", "]", ",", "'", "\"", "é", "\u{feff}",
+        "permissions:",
+        "limits:",
+        "classify:",
+        "release:",
+        "test:",
+        "rerun:",
+        "retrigger:",
+        "force:",
+        "pr_author_rerun:",
+        "max_retrigger:",
+        "max_new_tasks:",
+        "max_reruns_per_command:",
+        "max_reruns_per_task:",
+        "max_retriggers_per_sha:",
+        "max_failure_percent:",
+        "task_queues:",
+        "kinds:",
+        "tags:",
+        "treeherder_job_kinds:",
+        " write",
+        " admin",
+        " maintain",
+        " read",
+        " triage",
+        " none",
+        " true",
+        " false",
+        " 0",
+        " -1",
+        " 100",
+        " 99999999999999999999",
+        " 1e400",
+        " .nan",
+        " ~",
+        " null",
+        " \"*signing*\"",
+        " [\"scriptworker-k8s/*\"]",
+        " [\"[\"]",
+        " {retrigger: \"true\"}",
+        " !!binary aGk=",
+        " &a [1]",
+        " *a",
+        " <<: *a",
+        " |",
+        " >",
+        " \"\\u0000\"",
+        "\n",
+        "\n  ",
+        "\n    ",
+        "\n- ",
+        "\t",
+        "#",
+        "---\n",
+        "...\n",
+        "? ",
+        ": ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "'",
+        "\"",
+        "é",
+        "\u{feff}",
     ];
     prop_oneof![
         8 => prop::sample::select(PIECES).prop_map(str::to_owned),
@@ -292,7 +351,9 @@ fn the_repo_config_parser_takes_any_text_quickly() {
 #[test]
 fn yaml_aliases_cannot_blow_up_the_repo_config_parser() {
     // A billion laughs: each level refers to the one before ten times.
-    let mut text = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut text = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     for (level, prev) in ('b'..='i').zip('a'..) {
         let refs = vec![format!("*{prev}"); 10].join(",");
         text.push_str(&format!("{level}: &{level} [{refs}]\n"));

@@ -43,7 +43,9 @@ fn harness() -> &'static Harness {
             secrets: WebhookSecrets::parse(SECRET).expect("secret"),
             metrics: rerunbot::metrics::Metrics::new(),
             job_ready: Arc::new(tokio::sync::Notify::new()),
-            body_budget: Arc::new(tokio::sync::Semaphore::new(IngressLimits::default().body_budget)),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                IngressLimits::default().body_budget,
+            )),
             body_read_timeout: Duration::from_secs(10),
             history_counts: Arc::new(std::sync::Mutex::new(None)),
         };
@@ -74,14 +76,19 @@ fn split(data: &[u8]) -> Option<(u8, Vec<(String, String)>, &[u8])> {
 fn request(flags: u8, headers: &[(String, String)], body: &[u8]) -> Option<Request<Body>> {
     let mut builder = Request::post("/webhook");
     for (name, value) in headers {
-        if name.eq_ignore_ascii_case("x-hub-signature-256") || name.eq_ignore_ascii_case("content-length") {
+        if name.eq_ignore_ascii_case("x-hub-signature-256")
+            || name.eq_ignore_ascii_case("content-length")
+        {
             continue;
         }
         builder = builder.header(name.as_str(), value.as_str());
     }
     if flags & 2 != 0 {
         let secret = if flags & 1 != 0 { SECRET } else { "wrong" };
-        builder = builder.header("x-hub-signature-256", rerunbot::webhook::signature::sign(secret, body));
+        builder = builder.header(
+            "x-hub-signature-256",
+            rerunbot::webhook::signature::sign(secret, body),
+        );
     }
     builder = builder.header("content-length", body.len().to_string());
     builder.body(Body::from(body.to_vec())).ok()
@@ -101,7 +108,11 @@ fuzz_target!(|data: &[u8]| {
         .find(|(n, _)| n.eq_ignore_ascii_case("x-github-delivery"))
         .map(|(_, v)| v.clone());
     let before = match &guid {
-        Some(g) => h.runtime.block_on(h.state.store.job_by_delivery(g)).expect("read").is_some(),
+        Some(g) => h
+            .runtime
+            .block_on(h.state.store.job_by_delivery(g))
+            .expect("read")
+            .is_some(),
         None => false,
     };
     let status = h
@@ -109,13 +120,20 @@ fuzz_target!(|data: &[u8]| {
         .block_on(rerunbot::webhook::handle(State(h.state.clone()), first))
         .status()
         .as_u16();
-    assert!([200, 202, 400, 401, 408, 413, 415, 503].contains(&status), "answered {status}");
+    assert!(
+        [200, 202, 400, 401, 408, 413, 415, 503].contains(&status),
+        "answered {status}"
+    );
     let signed = flags & 3 == 3;
     if !signed {
         assert_eq!(status, 401);
     }
     let after = match &guid {
-        Some(g) => h.runtime.block_on(h.state.store.job_by_delivery(g)).expect("read").is_some(),
+        Some(g) => h
+            .runtime
+            .block_on(h.state.store.job_by_delivery(g))
+            .expect("read")
+            .is_some(),
         None => false,
     };
     if status != 202 {

@@ -156,7 +156,9 @@ async fn commit(
             .fetch_optional(&mut *conn)
             .await
             .map_err(database("enqueue"))?;
-        return Ok(vec![id.map_or(EnqueueResult::Duplicate, EnqueueResult::Inserted)]);
+        return Ok(vec![
+            id.map_or(EnqueueResult::Duplicate, EnqueueResult::Inserted)
+        ]);
     }
     let mut tx = conn.begin().await.map_err(database("enqueue: begin"))?;
     let mut results = Vec::with_capacity(batch.len());

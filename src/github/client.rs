@@ -14,6 +14,7 @@ use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,12 @@ pub(crate) struct InstallationState {
     pub limiter: InstallationLimiter,
     pub roles: Mutex<HashMap<(String, String), (Role, Instant)>>,
     pub configs: Mutex<HashMap<String, CachedFile>>,
+    /// Set once a call went through, so the token is minted and cached.
+    pub minted: AtomicBool,
+    /// Held by calls made before that: octocrab mints the token in
+    /// whichever call finds none, so calls sent together before the first
+    /// answer would each mint one (a wasted call per concurrent request).
+    pub first_call: tokio::sync::Mutex<()>,
 }
 
 impl InstallationState {
@@ -83,6 +90,8 @@ impl InstallationState {
             limiter,
             roles: Mutex::new(HashMap::new()),
             configs: Mutex::new(HashMap::new()),
+            minted: AtomicBool::new(false),
+            first_call: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -168,10 +177,24 @@ impl InstallationClient {
     }
 
     async fn execute(&self, request: Request<'_>) -> Result<Answer, GithubError> {
-        self.app
+        // Until a call has gone through, calls go one at a time: the first
+        // mints the token, the others find it cached.
+        let mut alone = None;
+        if !self.state.minted.load(Ordering::Acquire) {
+            let guard = self.state.first_call.lock().await;
+            if !self.state.minted.load(Ordering::Acquire) {
+                alone = Some(guard);
+            }
+        }
+        let answer = self
+            .app
             .transport
             .execute(&self.state.crab, Some(&self.state.limiter), &request)
-            .await
+            .await;
+        if alone.is_some() && answer.is_ok() {
+            self.state.minted.store(true, Ordering::Release);
+        }
+        answer
     }
 
     /// GET and decode.

@@ -6,9 +6,7 @@
 
 mod auto_reruns;
 mod budget;
-mod busy;
 mod hold;
-mod intake;
 mod jobs;
 mod ledger;
 mod migrate;
@@ -40,8 +38,6 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite only: the deliveries' own writer (see `intake`).
-    intake: Option<intake::Intake>,
 }
 
 /// A database error, with the operation that failed.
@@ -109,15 +105,8 @@ impl Store {
                 .await
                 .context("connect")?,
         };
-        let mut store = Store {
-            pool,
-            backend,
-            intake: None,
-        };
+        let store = Store { pool, backend };
         migrate::run(&store).await?;
-        if backend == Backend::Sqlite {
-            store.intake = Some(intake::Intake::start(&url).await?);
-        }
         Ok(store)
     }
 
@@ -134,7 +123,7 @@ impl Store {
     /// clocks disagree still agree on when a lease expires.
     pub(crate) fn db_now(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite => SQLITE_NOW,
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
             Backend::Postgres => "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)",
         }
     }
@@ -148,9 +137,6 @@ impl Store {
         self.pool.close().await;
     }
 }
-
-/// SQLite's clock in Unix milliseconds, as SQL (see [`Store::db_now`]).
-const SQLITE_NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
 /// Milliseconds since the Unix epoch: the one time format in the database.
 pub fn now_ms() -> i64 {

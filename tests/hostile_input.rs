@@ -196,6 +196,7 @@ fn state(db: &TempSqlite) -> AppState {
             rerunbot::server::IngressLimits::default().body_budget,
         )),
         body_read_timeout: Duration::from_secs(10),
+        taskcluster_app: Arc::from(rerunbot::config::DEFAULT_TASKCLUSTER_APP),
         history_counts: Arc::new(std::sync::Mutex::new(None)),
     }
 }

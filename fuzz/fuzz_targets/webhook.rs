@@ -47,6 +47,7 @@ fn harness() -> &'static Harness {
                 IngressLimits::default().body_budget,
             )),
             body_read_timeout: Duration::from_secs(10),
+            taskcluster_app: Arc::from(rerunbot::config::DEFAULT_TASKCLUSTER_APP),
             history_counts: Arc::new(std::sync::Mutex::new(None)),
         };
         Harness {

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::next;
+use common::{first_checks_done, next};
 
 use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
 use lapin::BasicProperties;
@@ -153,6 +153,7 @@ async fn watched_copy_resolves_through_pulse_and_a_redelivery_changes_nothing() 
     let mut events = w.follow_events().expect("following");
     let (copy, group, job_id) = retrigger_one(&mut w).await;
     bindings_until(&w, |b| b.contains(&group)).await;
+    first_checks_done(&w.service.store).await;
 
     let _worker = w
         .queue
@@ -302,6 +303,7 @@ async fn a_lost_queue_is_declared_and_bound_again() {
         .expect("delete queue");
     bindings_until(&w, |b| b.is_empty()).await;
     bindings_until(&w, |b| b.contains(&group)).await;
+    first_checks_done(&w.service.store).await;
 
     let _worker = w
         .queue

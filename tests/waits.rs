@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::next;
+use common::{first_checks_done, next};
 
 use lapin::options::QueueDeleteOptions;
 use rerunbot::follow::pulse::PulseConfig;
@@ -349,6 +349,7 @@ async fn the_wait_fires_through_pulse() {
     }
     .rule(PART_1, vec![Step::completed(Duration::ZERO)])
     .rule(POLLER, vec![Step::completed(Duration::ZERO)]);
+    first_checks_done(&w.service.store).await;
     let _worker = w.queue.start_worker(script);
     let source = next(&mut events, |e| match e {
         FollowEvent::Resolved {

@@ -128,6 +128,21 @@ impl Store {
         tx.commit().await.context("commit watches")
     }
 
+    /// Open watches whose next check is due, claimed or not: zero once
+    /// every watch has been looked at since it was added or last woken (a
+    /// backlog figure for operators, and what a caller awaits before it
+    /// counts on the first look having happened).
+    pub async fn due_watch_count(&self) -> Result<i64, StoreError> {
+        let now = self.db_now();
+        let sql =
+            format!("SELECT COUNT(*) FROM watches WHERE state = 'open' AND next_check <= {now}");
+        let (count,): (i64,) = sqlx::query_as(&sql)
+            .fetch_one(self.pool())
+            .await
+            .context("count due watches")?;
+        Ok(count)
+    }
+
     /// Claims up to `limit` open watches whose next check is due, for
     /// `lease_for`.
     pub async fn claim_due_watches(

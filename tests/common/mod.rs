@@ -216,3 +216,23 @@ pub async fn next<T>(
         .await
         .expect("follow event in time")
 }
+
+/// Waits (at most 30 s) until every open watch has had its first look at
+/// the queue (they are checked at once when added). A test that then
+/// resolves a run knows polling saw it still open, so with polling an hour
+/// away only Pulse can report the resolution.
+#[allow(dead_code)]
+pub async fn first_checks_done(store: &Store) {
+    let wait = async {
+        loop {
+            if store.due_watch_count().await.expect("count due watches") == 0 {
+                return;
+            }
+            // The count is the state being waited on; read it again shortly.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("first checks of the watches in time");
+}

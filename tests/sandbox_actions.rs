@@ -80,7 +80,7 @@ async fn a_forced_retrigger_copies_a_signing_task_with_scopes_the_caller_lacks()
     let target = release::SIGNING_LINUX_COMPLETED;
 
     // Without force, the action fails and says why; nothing is copied.
-    let (_, body) = trigger(
+    let refused = trigger_action(
         &queue,
         release::DECISION,
         "retrigger-disabled",
@@ -88,7 +88,6 @@ async fn a_forced_retrigger_copies_a_signing_task_with_scopes_the_caller_lacks()
         json!({"times": 1}),
     )
     .await;
-    let refused = body["taskId"].as_str().expect("taskId").to_owned();
     assert_eq!(resolved(&mut seen, &refused).await.state, TaskState::Failed);
     let log = queue
         .artifact(&refused, "public/logs/live_backing.log")
@@ -102,7 +101,7 @@ async fn a_forced_retrigger_copies_a_signing_task_with_scopes_the_caller_lacks()
         .json_artifact(&refused, "public/task-graph.json")
         .is_none());
 
-    let (_, body) = trigger(
+    let action = trigger_action(
         &queue,
         release::DECISION,
         "retrigger-disabled",
@@ -110,7 +109,6 @@ async fn a_forced_retrigger_copies_a_signing_task_with_scopes_the_caller_lacks()
         json!({"times": 1, "force": true}),
     )
     .await;
-    let action = body["taskId"].as_str().expect("taskId").to_owned();
     assert_eq!(
         resolved(&mut seen, &action).await.state,
         TaskState::Completed
@@ -145,7 +143,7 @@ async fn rerun_and_cancel_actions_act_on_their_target() {
             .map_or(0, Vec::len)
     };
     let before = runs(pr::LINT_ESLINT_FAILED);
-    let (_, body) = trigger(
+    let action = trigger_action(
         &queue,
         pr::DECISION,
         "rerun",
@@ -153,7 +151,6 @@ async fn rerun_and_cancel_actions_act_on_their_target() {
         json!({}),
     )
     .await;
-    let action = body["taskId"].as_str().expect("taskId").to_owned();
     assert_eq!(
         resolved(&mut seen, &action).await.state,
         TaskState::Completed
@@ -162,7 +159,7 @@ async fn rerun_and_cancel_actions_act_on_their_target() {
 
     // A completed task is not rerun by the rerun action.
     let before = runs(pr::LINT_CLIPPY_COMPLETED);
-    let (_, body) = trigger(
+    let action = trigger_action(
         &queue,
         pr::DECISION,
         "rerun",
@@ -170,7 +167,6 @@ async fn rerun_and_cancel_actions_act_on_their_target() {
         json!({}),
     )
     .await;
-    let action = body["taskId"].as_str().expect("taskId").to_owned();
     assert_eq!(
         resolved(&mut seen, &action).await.state,
         TaskState::Completed
@@ -178,7 +174,7 @@ async fn rerun_and_cancel_actions_act_on_their_target() {
     assert_eq!(runs(pr::LINT_CLIPPY_COMPLETED), before);
 
     // Cancel: the running task ends exception/canceled, and that is announced.
-    let (_, body) = trigger(
+    let action = trigger_action(
         &queue,
         pr::DECISION,
         "cancel",
@@ -186,7 +182,6 @@ async fn rerun_and_cancel_actions_act_on_their_target() {
         Value::Null,
     )
     .await;
-    let action = body["taskId"].as_str().expect("taskId").to_owned();
     let canceled = resolved(&mut seen, pr::TEST_DT1_RUNNING).await;
     assert_eq!(canceled.state, TaskState::Exception);
     assert_eq!(
@@ -302,7 +297,7 @@ async fn action_resolutions_are_published_on_pulse() {
         .await
         .expect("consume");
     let _worker = queue.start_worker(worker());
-    let (_, body) = trigger(
+    let action = trigger_action(
         &queue,
         pr::DECISION,
         "cancel",
@@ -310,7 +305,6 @@ async fn action_resolutions_are_published_on_pulse() {
         Value::Null,
     )
     .await;
-    let action = body["taskId"].as_str().expect("taskId").to_owned();
 
     let mut seen = Vec::new();
     let wait = async {

@@ -141,6 +141,20 @@ pub async fn trigger(
     (status, body)
 }
 
+/// [`trigger`] that must succeed: the id of the action task it made.
+#[allow(dead_code)]
+pub async fn trigger_action(
+    queue: &SandboxQueue,
+    decision: &str,
+    callback: &str,
+    task: Option<&str>,
+    input: Value,
+) -> String {
+    let (status, body) = trigger(queue, decision, callback, task, input).await;
+    assert_eq!(status, 200, "{body}");
+    body["taskId"].as_str().expect("taskId").to_owned()
+}
+
 /// Waits (at most 10 s) until the worker resolved `task_id`.
 pub async fn resolved(
     seen: &mut tokio::sync::broadcast::Receiver<Resolution>,

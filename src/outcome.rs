@@ -92,3 +92,41 @@ pub enum UnitResult {
     /// again (DESIGN.md §10).
     TriggerIntent { at: chrono::DateTime<chrono::Utc> },
 }
+
+/// What an action task is expected to make.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Expect {
+    /// Copies, listed in its `public/task-graph.json` (`retrigger`,
+    /// `retrigger-multiple`, ...).
+    Copies,
+    /// Run `run_id` of `task_id` (`rerun`), which exists only if the task
+    /// needed rerunning when the action ran (taskgraph reruns only failed
+    /// and exception tasks).
+    Run {
+        task_id: String,
+        run_id: u32,
+        label: String,
+    },
+}
+
+impl Expect {
+    /// What an in-tree action named `action` makes for a row labelled
+    /// `label` whose rerun would be run `next_run` of `task_id`; `None`
+    /// for an action that makes nothing to follow (`cancel`).
+    pub fn for_action(action: &str, task_id: &TaskId, next_run: u32, label: &str) -> Option<Self> {
+        match action {
+            "cancel" => None,
+            "rerun" => Some(Expect::Run {
+                task_id: task_id.0.clone(),
+                run_id: next_run,
+                label: label.to_owned(),
+            }),
+            _ => Some(Expect::Copies),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

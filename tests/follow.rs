@@ -176,6 +176,7 @@ fn watch(task: &str, run: u32) -> NewWatch {
         task_id: task.to_owned(),
         run_id: run,
         task_group_id: "G".to_owned(),
+        ..NewWatch::default()
     }
 }
 

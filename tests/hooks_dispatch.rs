@@ -218,3 +218,107 @@ async fn without_actions_json_a_release_copy_is_refused_naming_chain_of_trust() 
     assert_eq!(answer.reactions, vec!["eyes", "confused"]);
     w.shutdown().await;
 }
+
+/// Followed through in-tree actions: once each action task ran, the reply
+/// lists what it made — the `retrigger` action's copies (from its
+/// `public/task-graph.json`) and the `rerun` action's new run — each with
+/// its mark as it resolves, and the final reaction waits for them.
+#[tokio::test]
+async fn the_reply_follows_what_each_action_task_made() {
+    use common::next;
+    use rerunbot::follow::{FollowConfig, FollowEvent};
+    let mut w = World::start(WorldOptions {
+        follow: Some(FollowConfig {
+            poll_interval: Duration::from_millis(50),
+            edit_every: Duration::ZERO,
+            wake_every: Duration::from_millis(20),
+            ..FollowConfig::default()
+        }),
+        // Every run (action tasks, copies, reruns) completes after 200 ms.
+        sandbox_worker: Some(WorkerScript::default()),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    let mut events = w.follow_events().expect("following");
+    let answer = w
+        .comment(
+            PR_OPEN,
+            "bob",
+            "/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1\n/rerun source-test-mozlint-eslint",
+        )
+        .await
+        .expect("comment");
+    let first = reply(&w, &answer);
+    assert!(first.contains("in-tree action `retrigger`"), "{first}");
+    assert!(first.contains("in-tree action `rerun`"), "{first}");
+    let reaction = next(&mut events, |e| match e {
+        FollowEvent::Reacted { reaction, .. } => Some(*reaction),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reaction, "hooray");
+
+    // The copies the retrigger action made, and the rerun's new run.
+    let triggers = w.queue.triggers();
+    let action_of = |task: &str| {
+        triggers
+            .iter()
+            .find(|t| t.payload["user"]["taskId"] == json!(task))
+            .and_then(|t| t.action_task_id.clone())
+            .expect("an action task")
+    };
+    let retrigger = action_of(pr::TEST_BC1_FAILED);
+    let copies: Vec<String> = w
+        .queue
+        .tasks_in_group(pr::GROUP)
+        .into_iter()
+        .filter(|id| {
+            w.queue
+                .task(id)
+                .is_some_and(|t: Value| t["task"]["extra"]["parent"] == json!(retrigger))
+        })
+        .collect();
+    assert_eq!(copies.len(), 2);
+    let last = w.normalize(&w.reply_for(PR_OPEN).expect("reply"));
+    for copy in &copies {
+        assert!(
+            last.contains(&format!(
+                "✅ [{}…](https://tc.example/tasks/{copy})",
+                &copy[..6]
+            )),
+            "copy {copy} with its mark:\n{last}"
+        );
+    }
+    assert!(
+        last.contains("→ ✅ run 1 completed"),
+        "the rerun's run:\n{last}"
+    );
+
+    // Stored: the copies and the run are watched under the job, made by
+    // their action task, and nothing is left to look up.
+    let job = w
+        .service
+        .store
+        .job_by_delivery(&rerunbot::sandbox::world::guid(1))
+        .await
+        .expect("read")
+        .expect("job");
+    let watches = w
+        .service
+        .store
+        .watches_of_job(job.id)
+        .await
+        .expect("watches");
+    let made_by_retrigger: Vec<&str> = watches
+        .iter()
+        .filter(|x| x.made_by.as_deref() == Some(retrigger.as_str()))
+        .map(|x| x.task_id.as_str())
+        .collect();
+    assert_eq!(made_by_retrigger.len(), 2, "{watches:?}");
+    assert!(watches.iter().all(|x| x.expect.is_none()), "{watches:?}");
+    assert!(watches
+        .iter()
+        .all(|x| x.result.as_deref() == Some("completed")));
+    w.shutdown().await;
+}

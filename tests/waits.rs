@@ -262,6 +262,7 @@ async fn wait_store_rules(store: &Store) {
             task_id: "POLLER".to_owned(),
             run_id: 1,
             task_group_id: String::new(),
+            ..NewWatch::default()
         }),
     };
     store.end_wait(&claimed[0], &end).await.expect("end");

@@ -11,6 +11,9 @@
 //!   re-rendered and edited, at most once per reply per `edit_every`, and
 //!   get their final reaction once every run resolved.
 //!
+//! - [`made`]: what in-tree action tasks made (their copies, or the run
+//!   a `rerun` started), watched once they completed.
+//!
 //! - [`waits`]: actions held back until the runs they wait on resolve,
 //!   fired or dropped as those runs resolve.
 //!
@@ -23,6 +26,7 @@
 //! killed mid-way leaves nothing half done that another cannot finish.
 
 pub mod auto_rerun;
+pub mod made;
 pub mod poll;
 pub mod pulse;
 pub mod replies;
@@ -136,6 +140,9 @@ impl Follower {
     pub async fn step(&self) {
         if let Err(e) = poll::check_due(self).await {
             tracing::warn!(error = %e, "follow: checking watches failed");
+        }
+        if let Err(e) = made::watch_due(self).await {
+            tracing::warn!(error = %e, "follow: following action tasks' work failed");
         }
         if let Err(e) = waits::fire_due(self).await {
             tracing::warn!(error = %e, "follow: judging waits failed");

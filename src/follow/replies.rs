@@ -8,7 +8,7 @@ use super::{FollowEvent, Follower};
 use crate::dispatch::Outcomes;
 use crate::pipeline::prepared::Prepared;
 use crate::policy::task::TaskState;
-use crate::reply::follow::{final_reaction, Followed, RunProgress};
+use crate::reply::follow::{final_reaction, Followed, Made, RunProgress};
 use crate::store::{DueReply, StoreError, Watch};
 use crate::types::CommentId;
 use crate::webhook::event::CommentJob;
@@ -17,21 +17,36 @@ use std::time::Duration;
 /// How long a reply whose edit failed waits before the next try.
 const RETRY_EDIT: Duration = Duration::from_secs(30);
 
-/// What the watches of a job say, for the reply.
+/// What the watches of a job say, for the reply. An action task that
+/// completed reads as open until what it made is watched, so the final
+/// reaction waits for that too.
 pub fn followed(watches: &[Watch]) -> Followed {
-    watches
-        .iter()
-        .map(|w| {
-            let progress = match w.result.as_deref().and_then(parse_state) {
-                Some(state) => RunProgress::Resolved {
-                    state,
-                    reason: w.reason.clone(),
-                },
-                None => RunProgress::Open,
-            };
-            ((w.task_id.clone(), w.run_id), progress)
-        })
-        .collect()
+    let mut followed = Followed::default();
+    for w in watches {
+        let progress = match w.result.as_deref().and_then(parse_state) {
+            Some(TaskState::Completed) if w.expect.is_some() => RunProgress::Open,
+            Some(state) => RunProgress::Resolved {
+                state,
+                reason: w.reason.clone(),
+            },
+            None => RunProgress::Open,
+        };
+        followed
+            .runs
+            .insert((w.task_id.clone(), w.run_id), progress);
+        if let Some(action_task) = &w.made_by {
+            followed
+                .made
+                .entry(action_task.clone())
+                .or_default()
+                .push(Made {
+                    task_id: w.task_id.clone(),
+                    run_id: w.run_id,
+                    label: w.label.clone().unwrap_or_default(),
+                });
+        }
+    }
+    followed
 }
 
 fn parse_state(text: &str) -> Option<TaskState> {
@@ -112,7 +127,7 @@ async fn edit_one(follower: &Follower, reply: &DueReply) -> anyhow::Result<bool>
     if waits.open {
         return Ok(false);
     }
-    let Some(reaction) = final_reaction(followed.values()) else {
+    let Some(reaction) = final_reaction(followed.runs.values()) else {
         return Ok(false);
     };
     let reaction = if waits.dropped {

@@ -72,6 +72,7 @@ pub fn waits_for(prepared: &Prepared, outcomes: &Outcomes) -> (Vec<NewWait>, Vec
                     task_id: on.task_id.to_string(),
                     run_id: on.run_id,
                     task_group_id: String::new(),
+                    ..NewWatch::default()
                 });
             }
             let Ok(spec) = serde_json::to_string(&record) else {
@@ -254,6 +255,7 @@ async fn fire(follower: &Follower, wait: &StoredWait, spec: &Wait) -> Result<(),
             task_id: task.0,
             run_id,
             task_group_id: String::new(),
+            ..NewWatch::default()
         });
     let known = serde_json::to_string(&known).unwrap_or_default();
     end(follower, wait, outcome, Some((&key, &known)), watch, true).await

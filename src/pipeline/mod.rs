@@ -10,12 +10,12 @@ pub mod prepared;
 
 use crate::dispatch::{dispatch_job, Memory, Outcomes, DEFAULT_CONCURRENCY};
 use crate::github::{GithubApp, GithubError, Reaction};
-use crate::outcome::{ActionOutcome, DispatchError};
-use crate::policy::Decision;
+use crate::outcome::{ActionOutcome, DispatchError, Expect};
+use crate::policy::{Action, Decision};
 use crate::reply::{ReplyInput, ReplySection};
 use crate::store::{Claim, NewWatch, PlannedAction, PlannedJob, Store, StoreError};
 use crate::taskcluster::{QueueClient, QueueError};
-use crate::types::{CommentId, DeliveryId};
+use crate::types::{CommentId, DeliveryId, TaskId};
 use crate::webhook::event::CommentJob;
 use crate::worker::{JobError, JobFuture, JobHandler, JobSubject};
 use prepared::{Prepared, PreparedReply, PreparedSection};
@@ -355,15 +355,37 @@ fn watches_for(prepared: &Prepared, outcomes: &Outcomes) -> Vec<NewWatch> {
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
+                let expect = action_name(outcome, &task).and_then(|name| {
+                    let next_run = match action {
+                        Action::Rerun { runs_seen } | Action::CancelRerun { runs_seen } => {
+                            *runs_seen
+                        }
+                        Action::Retrigger { .. } => 0,
+                    };
+                    Expect::for_action(name, &row.task_id, next_run, &row.label)
+                });
                 watches.push(NewWatch {
                     task_id: task.0,
                     run_id,
                     task_group_id,
+                    expect: expect.map(|e| e.to_json()),
+                    ..NewWatch::default()
                 });
             }
         }
     }
     watches
+}
+
+/// The in-tree action whose action task `task` is, if it is one.
+fn action_name<'a>(outcome: &'a ActionOutcome, task: &TaskId) -> Option<&'a str> {
+    match outcome {
+        ActionOutcome::Triggered { actions } => actions
+            .iter()
+            .find(|a| &a.task_id == task)
+            .map(|a| a.action.as_str()),
+        _ => None,
+    }
 }
 
 /// The actions a plan will dispatch, for the ledger.

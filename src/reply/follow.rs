@@ -23,9 +23,30 @@ pub enum RunProgress {
     },
 }
 
-/// Followed runs by (taskId, runId). A run missing here is not followed:
-/// its row reads as it did when the actions were sent.
-pub type Followed = BTreeMap<(String, u32), RunProgress>;
+/// What the watches of a reply know.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Followed {
+    /// Followed runs by (taskId, runId). A run missing here is not
+    /// followed: its row reads as it did when the actions were sent.
+    pub runs: BTreeMap<(String, u32), RunProgress>,
+    /// What each action task made (by its taskId), once known.
+    pub made: BTreeMap<String, Vec<Made>>,
+}
+
+/// A run an action task made: a copy's first run, or a rerun.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Made {
+    pub task_id: String,
+    pub run_id: u32,
+    /// The label it was made for.
+    pub label: String,
+}
+
+impl Followed {
+    pub fn get(&self, run: &(String, u32)) -> Option<&RunProgress> {
+        self.runs.get(run)
+    }
+}
 
 /// The runs an action started, to follow: a rerun's new run (the run after
 /// those it saw, when the queue's answer did not say), a cancel-then-rerun's

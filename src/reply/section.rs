@@ -2,7 +2,7 @@
 //! the command-level refusal or warnings, unmatched selectors, the task
 //! table (folded when long, cut to the size budget) and row warnings.
 
-use super::follow::{copy_result, run_result, started_runs, Followed};
+use super::follow::{copy_result, run_result, started_runs, Followed, Made};
 use super::markdown::{cell, code, plural, sentence, short_task_link, task_link};
 use super::wording;
 use super::{ReplySection, FOLD_ROWS};
@@ -254,7 +254,7 @@ fn result(row: &PlanRow, outcome: Option<&ActionOutcome>, root_url: &str) -> Str
         }
         Some(ActionOutcome::Retriggered { task_ids }) => links(task_ids),
         Some(ActionOutcome::Dropped { reason }) => super::waits::dropped(reason),
-        Some(ActionOutcome::Triggered { actions }) => triggered(actions, root_url, None),
+        Some(ActionOutcome::Triggered { actions }) => triggered(actions, row, root_url, None),
         // Unconfirmed is not failed: what was confirmed is listed first.
         Some(ActionOutcome::Failed {
             error: error @ DispatchError::Unavailable { .. },
@@ -278,9 +278,11 @@ fn result(row: &PlanRow, outcome: Option<&ActionOutcome>, root_url: &str) -> Str
 }
 
 /// The action tasks in-tree actions made, in order, each linked (with its
-/// mark once followed): "in-tree action `retrigger` [Ab1…](…)".
+/// mark once followed, and what it made once known): "in-tree action
+/// `retrigger` ✅ [Ab1…](…) → ⏳ [Cd2…](…)".
 fn triggered(
     actions: &[crate::outcome::TriggeredAction],
+    row: &PlanRow,
     root_url: &str,
     followed: Option<&Followed>,
 ) -> String {
@@ -290,7 +292,11 @@ fn triggered(
             let link = short_task_link(root_url, a.task_id.as_str());
             let progress = followed.and_then(|f| f.get(&(a.task_id.0.clone(), 0)));
             let link = progress.map_or(link.clone(), |p| copy_result(&link, p));
-            format!("{} {link}", code(&a.action))
+            let made = followed
+                .and_then(|f| Some((f, f.made.get(a.task_id.as_str())?)))
+                .map(|(f, made)| made_by_action(made, f, row, root_url))
+                .unwrap_or_default();
+            format!("{} {link}{made}", code(&a.action))
         })
         .collect();
     let noun = if actions.len() == 1 {
@@ -299,6 +305,35 @@ fn triggered(
         "actions"
     };
     format!("in-tree {noun} {}", parts.join(", then "))
+}
+
+/// What one action task made for this row, each with its mark — a copy
+/// linked, a rerun as its run — and how many it made for other rows (one
+/// `retrigger-multiple` serves several): " → ✅ [Cd2…](…) (and 2 more
+/// copies for other tasks)".
+fn made_by_action(made: &[Made], followed: &Followed, row: &PlanRow, root_url: &str) -> String {
+    let (mine, others): (Vec<&Made>, Vec<&Made>) = made.iter().partition(|m| m.label == row.label);
+    let parts: Vec<String> = mine
+        .iter()
+        .filter_map(|m| {
+            let progress = followed.get(&(m.task_id.clone(), m.run_id))?;
+            Some(if m.task_id == row.task_id.as_str() {
+                run_result("", m.run_id, progress)
+            } else {
+                copy_result(&short_task_link(root_url, &m.task_id), progress)
+            })
+        })
+        .collect();
+    let mut out = String::new();
+    if !parts.is_empty() {
+        out = format!(" → {}", parts.join(", "));
+    }
+    match others.len() {
+        0 => {}
+        1 => out.push_str(" (and 1 more copy for other tasks)"),
+        n => out.push_str(&format!(" (and {n} more copies for other tasks)")),
+    }
+    out
 }
 
 /// The result of an action whose runs are followed: each run with its
@@ -313,7 +348,7 @@ fn live_result(
 ) -> Option<String> {
     let outcome = outcome?;
     if let ActionOutcome::Triggered { actions } = outcome {
-        return Some(triggered(actions, root_url, Some(followed)));
+        return Some(triggered(actions, row, root_url, Some(followed)));
     }
     let runs = started_runs(&row.task_id, action, outcome);
     let find = |(task, run): &(crate::types::TaskId, u32)| followed.get(&(task.0.clone(), *run));

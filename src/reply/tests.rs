@@ -692,7 +692,7 @@ fn task_labels_stay_in_code_spans_and_link_text_on_one_line() {
 #[test]
 fn in_tree_actions() {
     use crate::outcome::TriggeredAction;
-    use crate::reply::follow::{Followed, RunProgress};
+    use crate::reply::follow::{Followed, Made, RunProgress};
     use TaskClass::*;
     use TaskState::*;
     let mut signing = row(
@@ -763,33 +763,63 @@ fn in_tree_actions() {
         &plan,
         &outcomes,
     ));
-    let followed: Followed = [
+    let done = || RunProgress::Resolved {
+        state: Completed,
+        reason: None,
+    };
+    let runs = [
         (
             "ActRetrig0xQ2wErTyUiO",
-            RunProgress::Resolved {
-                state: Completed,
-                reason: None,
-            },
-        ),
-        (
-            "ActCancel0xQ2wErTyUiO",
-            RunProgress::Resolved {
-                state: Completed,
-                reason: None,
-            },
-        ),
-        ("ActRerun00xQ2wErTyUiO", RunProgress::Open),
-        (
-            "ActMulti0xQ2wErTyUiOp",
+            0,
             RunProgress::Resolved {
                 state: Failed,
                 reason: Some("failed".into()),
             },
         ),
-    ]
-    .into_iter()
-    .map(|(id, p)| ((id.to_owned(), 0), p))
-    .collect();
+        ("ActCancel0xQ2wErTyUiO", 0, done()),
+        ("ActRerun00xQ2wErTyUiO", 0, done()),
+        // What the rerun action made: run 1 of the build.
+        ("Bd1", 1, RunProgress::Open),
+        ("ActMulti0xQ2wErTyUiOp", 0, done()),
+        // What retrigger-multiple made: two copies of test-a, one of test-b.
+        ("CopyA1xxxxxxxxxxxxxxxx", 0, done()),
+        ("CopyA2xxxxxxxxxxxxxxxx", 0, RunProgress::Open),
+        (
+            "CopyB1xxxxxxxxxxxxxxxx",
+            0,
+            RunProgress::Resolved {
+                state: Exception,
+                reason: Some("claim-expired".into()),
+            },
+        ),
+    ];
+    let made = |task: &str, run: u32, label: &str| Made {
+        task_id: task.into(),
+        run_id: run,
+        label: label.into(),
+    };
+    let followed = Followed {
+        runs: runs
+            .into_iter()
+            .map(|(id, run, p)| ((id.to_owned(), run), p))
+            .collect(),
+        made: [
+            (
+                "ActRerun00xQ2wErTyUiO".to_owned(),
+                vec![made("Bd1", 1, "build-linux")],
+            ),
+            (
+                "ActMulti0xQ2wErTyUiOp".to_owned(),
+                vec![
+                    made("CopyA1xxxxxxxxxxxxxxxx", 0, "test-a"),
+                    made("CopyA2xxxxxxxxxxxxxxxx", 0, "test-a"),
+                    made("CopyB1xxxxxxxxxxxxxxxx", 0, "test-b"),
+                ],
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    };
     let live = render(&ReplyInput {
         author: &login(),
         root_url: ROOT,

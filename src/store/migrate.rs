@@ -156,6 +156,14 @@ CREATE TABLE IF NOT EXISTS auto_rerun_groups (
     expires_at    INTEGER NOT NULL
 );
 "#,
+    // What an in-tree action task is expected to make (`expect`, cleared
+    // once its copies or rerun are watched), and for those watches the
+    // action task that made them and the label they were made for.
+    r#"
+ALTER TABLE watches ADD COLUMN expect TEXT;
+ALTER TABLE watches ADD COLUMN made_by TEXT;
+ALTER TABLE watches ADD COLUMN label TEXT;
+"#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -302,6 +310,14 @@ CREATE TABLE IF NOT EXISTS auto_rerun_groups (
     head_sha      TEXT    NOT NULL,
     expires_at    BIGINT NOT NULL
 );
+"#,
+    // What an in-tree action task is expected to make (`expect`, cleared
+    // once its copies or rerun are watched), and for those watches the
+    // action task that made them and the label they were made for.
+    r#"
+ALTER TABLE watches ADD COLUMN expect TEXT;
+ALTER TABLE watches ADD COLUMN made_by TEXT;
+ALTER TABLE watches ADD COLUMN label TEXT;
 "#,
 ];
 

@@ -14,11 +14,18 @@ use super::{Backend, Context, Store, StoreError};
 use std::time::Duration;
 
 /// A run to follow.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewWatch {
     pub task_id: String,
     pub run_id: u32,
     pub task_group_id: String,
+    /// For an in-tree action task: what it is expected to make (JSON, read
+    /// by `follow::made`), looked for once it completed.
+    pub expect: Option<String>,
+    /// For a run an action task made: that action task.
+    pub made_by: Option<String>,
+    /// For a run an action task made: the label it was made for.
+    pub label: Option<String>,
 }
 
 /// A watch as stored.
@@ -33,6 +40,12 @@ pub struct Watch {
     /// `exception`) after.
     pub result: Option<String>,
     pub reason: Option<String>,
+    /// An action task's expectation, until what it made is watched.
+    pub expect: Option<String>,
+    /// The action task that made this run.
+    pub made_by: Option<String>,
+    /// The label this run was made for (runs an action task made).
+    pub label: Option<String>,
 }
 
 /// Due watches claimed for one look at the queue.
@@ -61,11 +74,15 @@ type WatchRow = (
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
 );
-const WATCH_COLUMNS: &str = "id, job_id, task_id, run_id, task_group_id, result, reason";
+const WATCH_COLUMNS: &str =
+    "id, job_id, task_id, run_id, task_group_id, result, reason, expect, made_by, label";
 
 fn watch_from_row(row: WatchRow) -> Watch {
-    let (id, job_id, task_id, run_id, task_group_id, result, reason) = row;
+    let (id, job_id, task_id, run_id, task_group_id, result, reason, expect, made_by, label) = row;
     Watch {
         id,
         job_id,
@@ -74,6 +91,9 @@ fn watch_from_row(row: WatchRow) -> Watch {
         task_group_id,
         result,
         reason,
+        expect,
+        made_by,
+        label,
     }
 }
 
@@ -100,11 +120,31 @@ impl Store {
         if watches.is_empty() {
             return Ok(());
         }
-        let now = self.db_now();
         let mut tx = self.pool().begin().await.context("begin")?;
+        self.insert_watches(&mut tx, job_id, watches, first_check)
+            .await?;
+        sqlx::query(
+            "INSERT INTO followed_replies (job_id) VALUES ($1) ON CONFLICT (job_id) DO NOTHING",
+        )
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await
+        .context("add followed reply")?;
+        tx.commit().await.context("commit watches")
+    }
+
+    async fn insert_watches(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        job_id: i64,
+        watches: &[NewWatch],
+        first_check: Duration,
+    ) -> Result<(), StoreError> {
+        let now = self.db_now();
         let sql = format!(
-            "INSERT INTO watches (job_id, task_id, run_id, task_group_id, state, next_check, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'open', {now} + $5, {now}, {now}) \
+            "INSERT INTO watches (job_id, task_id, run_id, task_group_id, state, next_check, \
+                 created_at, updated_at, expect, made_by, label) \
+             VALUES ($1, $2, $3, $4, 'open', {now} + $5, {now}, {now}, $6, $7, $8) \
              ON CONFLICT (job_id, task_id, run_id) DO NOTHING"
         );
         for w in watches {
@@ -114,18 +154,68 @@ impl Store {
                 .bind(i64::from(w.run_id))
                 .bind(&w.task_group_id)
                 .bind(ms(first_check))
-                .execute(&mut *tx)
+                .bind(&w.expect)
+                .bind(&w.made_by)
+                .bind(&w.label)
+                .execute(&mut **tx)
                 .await
                 .context("add watch")?;
         }
-        sqlx::query(
-            "INSERT INTO followed_replies (job_id) VALUES ($1) ON CONFLICT (job_id) DO NOTHING",
-        )
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await
-        .context("add followed reply")?;
-        tx.commit().await.context("commit watches")
+        Ok(())
+    }
+
+    /// Completed action tasks whose expectation is due to be looked at
+    /// (what they made is not watched yet), oldest first.
+    pub async fn due_expectations(&self, limit: usize) -> Result<Vec<Watch>, StoreError> {
+        let now = self.db_now();
+        let sql = format!(
+            "SELECT {WATCH_COLUMNS} FROM watches WHERE expect IS NOT NULL \
+             AND result = 'completed' AND next_check <= {now} ORDER BY next_check, id LIMIT $1"
+        );
+        let rows: Vec<WatchRow> = sqlx::query_as(&sql)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.pool())
+            .await
+            .context("read expectations")?;
+        Ok(rows.into_iter().map(watch_from_row).collect())
+    }
+
+    /// An action task's expectation met: what it `made` is watched from
+    /// now on (idempotent, like [`Self::add_watches`]), the expectation
+    /// cleared and the reply made due for an edit that shows it — in one
+    /// transaction, so a process killed half-way leaves it due.
+    pub async fn expectation_met(
+        &self,
+        action: &Watch,
+        made: &[NewWatch],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await.context("begin")?;
+        self.insert_watches(&mut tx, action.job_id, made, Duration::ZERO)
+            .await?;
+        sqlx::query("UPDATE watches SET expect = NULL WHERE id = $1")
+            .bind(action.id)
+            .execute(&mut *tx)
+            .await
+            .context("clear expectation")?;
+        sqlx::query("UPDATE followed_replies SET version = version + 1 WHERE job_id = $1")
+            .bind(action.job_id)
+            .execute(&mut *tx)
+            .await
+            .context("mark reply due")?;
+        tx.commit().await.context("commit expectation")
+    }
+
+    /// An expectation that could not be looked at now: again after `next_in`.
+    pub async fn postpone_expectation(&self, id: i64, next_in: Duration) -> Result<(), StoreError> {
+        let now = self.db_now();
+        let sql = format!("UPDATE watches SET next_check = {now} + $1 WHERE id = $2");
+        sqlx::query(&sql)
+            .bind(ms(next_in))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .context("postpone expectation")?;
+        Ok(())
     }
 
     /// Open watches whose next check is due, claimed or not: zero once

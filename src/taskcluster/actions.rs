@@ -302,13 +302,50 @@ impl ActionTaskFacts {
     }
 }
 
+/// A task an action task created, as its `public/task-graph.json` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedTask {
+    pub task_id: TaskId,
+    /// taskgraph's `label` (empty when the entry has none).
+    pub label: String,
+    /// The created task's `taskGroupId` (empty when the entry has none).
+    pub task_group_id: String,
+}
+
 /// The tasks an action task created, from its `public/task-graph.json`
-/// (taskgraph: an object keyed by taskId), in key order.
-pub fn created_tasks(task_graph: &Value) -> Vec<TaskId> {
-    task_graph
-        .as_object()
-        .map(|tasks| tasks.keys().map(|id| TaskId::new(id.as_str())).collect())
+/// (taskgraph: an object keyed by taskId), in key order, at most `limit`
+/// (the artifact is the action task's to write, so its size is not ours to
+/// trust). Keys that are not taskIds are left out.
+pub fn created_tasks(task_graph: &Value, limit: usize) -> Vec<CreatedTask> {
+    let Some(tasks) = task_graph.as_object() else {
+        return Vec::new();
+    };
+    tasks
+        .iter()
+        .filter(|(id, _)| is_slugid(id))
+        .take(limit)
+        .map(|(id, entry)| CreatedTask {
+            task_id: TaskId::new(id.as_str()),
+            label: text(entry, "/label"),
+            task_group_id: text(entry, "/task/taskGroupId"),
+        })
+        .collect()
+}
+
+fn text(entry: &Value, pointer: &str) -> String {
+    entry
+        .pointer(pointer)
+        .and_then(Value::as_str)
         .unwrap_or_default()
+        .to_owned()
+}
+
+/// A Taskcluster slugid: 22 characters of URL-safe base64.
+fn is_slugid(id: &str) -> bool {
+    id.len() == 22
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -325,6 +325,7 @@ impl AutoReruns {
                 task_id: pick.task_id.to_string(),
                 run_id,
                 task_group_id: rerun.task_group_id.clone(),
+                ..NewWatch::default()
             });
         }
         self.metrics.auto_reruns(sent);

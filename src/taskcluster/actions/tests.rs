@@ -371,10 +371,33 @@ fn an_action_task_is_recognised_by_callback_target_input_and_time() {
 
 #[test]
 fn the_task_graph_lists_the_copies() {
-    let graph = json!({"C2": {"label": "x"}, "C1": {"label": "x"}});
+    let c1 = "C1aaaaaaaaaaaaaaaaaaaa";
+    let c2 = "C2aaaaaaaaaaaaaaaaaaaa";
+    let graph = json!({
+        c2: {"label": "test-b", "task": {"taskGroupId": "G"}},
+        c1: {"label": "test-a", "task": {"taskGroupId": "G"}},
+        "not a task id": {"label": "x"},
+        "C3aaaaaaaaaaaaaaaaaaaa": {},
+    });
+    let created = created_tasks(&graph, 10);
+    let rows: Vec<(&str, &str, &str)> = created
+        .iter()
+        .map(|c| {
+            (
+                c.task_id.as_str(),
+                c.label.as_str(),
+                c.task_group_id.as_str(),
+            )
+        })
+        .collect();
     assert_eq!(
-        created_tasks(&graph),
-        vec![TaskId::new("C1"), TaskId::new("C2")]
+        rows,
+        vec![
+            (c1, "test-a", "G"),
+            (c2, "test-b", "G"),
+            ("C3aaaaaaaaaaaaaaaaaaaa", "", "")
+        ]
     );
-    assert!(created_tasks(&json!([])).is_empty());
+    assert_eq!(created_tasks(&graph, 2).len(), 2, "capped");
+    assert!(created_tasks(&json!([]), 10).is_empty());
 }

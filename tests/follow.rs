@@ -277,6 +277,55 @@ async fn watch_store_rules(store: &Store) {
         results,
         vec![("A", Some("completed")), ("B", Some("failed"))]
     );
+
+    // An action task's expectation is looked at once it completed, and
+    // met once: what it made is watched, however often it is met.
+    let action = NewWatch {
+        expect: Some(r#"{"kind":"copies"}"#.to_owned()),
+        ..watch("ACT", 0)
+    };
+    store
+        .add_watches(3, &[action], Duration::ZERO)
+        .await
+        .expect("add action");
+    assert!(store.due_expectations(10).await.expect("due").is_empty());
+    store
+        .resolve_run("ACT", 0, "completed", None)
+        .await
+        .expect("resolve action");
+    let due = store.due_expectations(10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    let copy = NewWatch {
+        made_by: Some("ACT".to_owned()),
+        label: Some("test-a".to_owned()),
+        ..watch("COPY", 0)
+    };
+    for _ in 0..2 {
+        store
+            .expectation_met(&due[0], std::slice::from_ref(&copy))
+            .await
+            .expect("met");
+    }
+    assert!(store.due_expectations(10).await.expect("due").is_empty());
+    let watches = store.watches_of_job(3).await.expect("watches");
+    let rows: Vec<_> = watches
+        .iter()
+        .map(|w| {
+            (
+                w.task_id.as_str(),
+                w.expect.is_some(),
+                w.made_by.as_deref(),
+                w.label.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("ACT", false, None, None),
+            ("COPY", false, Some("ACT"), Some("test-a"))
+        ]
+    );
 }
 
 #[tokio::test]

@@ -167,12 +167,7 @@ fn fixtures_read_as_snapshots_and_cover_every_state() {
         .filter(|t| t.tags.get("retrigger").map(String::as_str) == Some("true"))
         .collect();
     assert!(tests.len() >= 5);
-    assert!(tests.iter().all(|t| t
-        .treeherder
-        .as_ref()
-        .and_then(|th| th.get("jobKind"))
-        .and_then(|k| k.as_str())
-        == Some("test")));
+    assert!(tests.iter().all(|t| t.job_kind.as_deref() == Some("test")));
     let win = pr_tasks
         .iter()
         .find(|t| t.task_id.as_str() == pr::TEST_WIN_UNSCHEDULED)

@@ -283,7 +283,7 @@ async fn find_action_task(
     intent: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<TaskId>, DispatchError> {
     let group = TaskGroupId::new(trigger.task_group_id.as_str());
-    let tasks = queue.list_task_group_definitions(&group).await?;
+    let tasks = queue.list_action_task_definitions(&group).await?;
     Ok(tasks
         .into_iter()
         .find(|(_, definition)| is_action_task_for(definition, trigger, intent))

@@ -57,8 +57,14 @@ async fn group_actions(
         Ok(actions) => actions,
         Err(message) => return Ok(GroupActions::Unusable(message)),
     };
-    let scopes = match tasks.iter().find(|t| t.task_id == decision) {
-        Some(task) => scopes_of(&task.definition),
+    // The decision task's snapshot keeps its scopes among its provenance
+    // fields; its full definition is read only when it was not listed.
+    let listed = tasks
+        .iter()
+        .find(|t| t.task_id == decision)
+        .and_then(|t| t.provenance.as_ref());
+    let scopes = match listed {
+        Some(fields) => scopes_of(fields),
         None => scopes_of(&queue.task(&decision).await?),
     };
     let decision_scopes = queue.expand_scopes(&scopes).await?;

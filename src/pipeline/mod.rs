@@ -5,6 +5,7 @@
 
 mod actions;
 mod gate;
+pub mod listings;
 pub(crate) mod prepare;
 pub mod prepared;
 
@@ -13,7 +14,7 @@ use crate::github::{GithubApp, GithubError, Reaction};
 use crate::outcome::{ActionOutcome, DispatchError, Expect};
 use crate::policy::{Action, Decision};
 use crate::reply::{ReplyInput, ReplySection};
-use crate::store::{Claim, NewWatch, PlannedAction, PlannedJob, Store, StoreError};
+use crate::store::{Claim, NewWatch, PlanSaved, PlannedAction, PlannedJob, Store, StoreError};
 use crate::taskcluster::{QueueClient, QueueError};
 use crate::types::{CommentId, DeliveryId, TaskId};
 use crate::webhook::event::CommentJob;
@@ -21,6 +22,10 @@ use crate::worker::{JobError, JobFuture, JobHandler, JobSubject};
 use prepared::{Prepared, PreparedReply, PreparedSection};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How many times a job plans again when other plans for its commit keep
+/// being stored first (then the job is retried later).
+const MAX_PLAN_ATTEMPTS: usize = 5;
 
 /// The job handler for comment jobs.
 #[derive(Clone)]
@@ -37,6 +42,8 @@ struct Inner {
     concurrency: usize,
     /// Refusal replies per person (see `gate`).
     refusals: gate::RefusalLimiter,
+    /// Discovered tasks shared by the jobs of one commit for a short time.
+    listings: listings::Listings,
 }
 
 /// A step failed; retryable or not.
@@ -99,6 +106,7 @@ impl Pipeline {
                 taskcluster_app: taskcluster_app.to_owned(),
                 concurrency: DEFAULT_CONCURRENCY,
                 refusals: gate::RefusalLimiter::default(),
+                listings: listings::Listings::default(),
             }),
         }
     }
@@ -113,6 +121,10 @@ impl Pipeline {
 
     pub(crate) fn refusals(&self) -> &gate::RefusalLimiter {
         &self.inner.refusals
+    }
+
+    pub(crate) fn listings(&self) -> &listings::Listings {
+        &self.inner.listings
     }
 
     /// The queue client for reads that concern no repository in particular
@@ -186,6 +198,11 @@ impl Pipeline {
             &claim.hold,
         )
         .await;
+        if prepared.plans().any(|plan| plan.actions().next().is_some()) {
+            // Our own reruns and copies change the graph: the next command
+            // on this commit lists it afresh.
+            self.inner.listings.forget(&prepared.repo, &prepared.sha);
+        }
         if !claim.hold.is_held() {
             return Err(StoreError::LeaseLost.into());
         }
@@ -261,20 +278,50 @@ impl Pipeline {
                 prepared
             }
             prepare::Draft::ToPlan(planner) => {
-                let (repo, sha) = (planner.repo().to_owned(), planner.sha().to_owned());
-                store
-                    .plan_exclusively(claim, &repo, &sha, |recorded| {
-                        let prepared = planner.finish(recorded);
-                        Ok::<_, StepError>(PlannedJob {
-                            plan_json: to_json(&prepared)?,
-                            actions: planned_actions(&prepared),
-                            value: prepared,
-                        })
-                    })
-                    .await??
+                self.plan_and_save(store, claim, &job.repo, &planner)
+                    .await?
             }
         };
         Ok(Some(prepared))
+    }
+
+    /// Plans on what the ledger holds for the commit, outside any
+    /// transaction (selection over a big graph, and the copies' definitions
+    /// from the queue), then stores the plan if the ledger still holds what
+    /// it was planned on; when another comment's plan was recorded in
+    /// between, plans again on the new ledger.
+    async fn plan_and_save(
+        &self,
+        store: &Store,
+        claim: &Claim,
+        repo: &crate::types::RepoName,
+        planner: &prepare::Planner,
+    ) -> Result<Prepared, StepError> {
+        let queue = self.queue_for(repo);
+        let mut definitions = prepare::Definitions::default();
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            let seen = store.recorded(planner.repo(), planner.sha()).await?;
+            let mut prepared = planner.finish(seen.clone());
+            definitions.fill(&queue, &mut prepared).await?;
+            let planned = PlannedJob {
+                plan_json: to_json(&prepared)?,
+                actions: planned_actions(&prepared),
+            };
+            match store
+                .save_plan_on(claim, planner.repo(), planner.sha(), &seen, &planned)
+                .await?
+            {
+                PlanSaved::Saved => return Ok(prepared),
+                PlanSaved::LedgerMoved => {
+                    tracing::info!(
+                        "another plan for this commit was stored meanwhile; planning again"
+                    )
+                }
+            }
+        }
+        Err(StepError::Store(StoreError::Busy(
+            "the commit's ledger kept changing while planning",
+        )))
     }
 
     /// The reply body and the reaction that sums it up (none for a refusal,

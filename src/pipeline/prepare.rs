@@ -6,7 +6,7 @@ use super::prepared::{Prepared, PreparedReply, PreparedSection};
 use super::{gate, Pipeline, StepError};
 use crate::command::{Command, ParseLimits, ParsedComment};
 use crate::github::{InstallationClient, PullState, Reaction};
-use crate::policy::provenance::{filter_groups, Expected, SkippedGroup};
+use crate::policy::provenance::{skipped_groups, Expected, SkippedGroup};
 use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::policy::{Actor, Ledger, Lookups, Outside, PlanInput, PrState};
 use crate::repo_config::RepoConfig;
@@ -50,7 +50,8 @@ pub(super) async fn prepare(
     let cached = gh
         .cached_repo_config_text(&job.repo)
         .map(|text| read_config(text.as_deref()));
-    let parsed = parse(job, &parse_limits(cached.as_ref()));
+    let cached_limits = parse_limits(cached.as_ref());
+    let parsed = parse(job, &cached_limits);
     if parsed.commands.is_empty() && parsed.error.is_none() {
         return Ok(None);
     }
@@ -87,7 +88,14 @@ pub(super) async fn prepare(
     }
     // Allowed: the configuration as it is now (revalidated when stale).
     let config = read_config(gh.repo_config_text(&job.repo).await?.as_deref());
-    let parsed = parse(job, &parse_limits(Some(&config)));
+    // Parsed again only when the limits it depends on changed (a 64 KB
+    // comment is not parsed twice for nothing).
+    let limits = parse_limits(Some(&config));
+    let parsed = if limits == cached_limits {
+        parsed
+    } else {
+        parse(job, &limits)
+    };
     // The comment is for us: say so at once, while the context is gathered.
     let eyes = async {
         if let Err(e) = gh
@@ -193,7 +201,6 @@ impl Planner {
     ) -> Prepared {
         let now = chrono::Utc::now();
         let mut sections = Vec::new();
-        let mut definitions = BTreeMap::new();
         let mut routed = Vec::new();
         for (index, line) in parsed.commands.iter().enumerate() {
             let command_text = line.text.clone();
@@ -233,7 +240,6 @@ impl Planner {
                         },
                     ));
                     ledger.record(&plan);
-                    copy_definitions(&plan, &context.tasks, now, &mut definitions);
                     PreparedSection::Planned { command_text, plan }
                 }
                 (Ok(_), None) => continue,
@@ -245,7 +251,9 @@ impl Planner {
             sha: context.map(|c| c.sha.to_string()).unwrap_or_default(),
             force_role: config.permissions.force,
             reply: PreparedReply::Sections { sections },
-            definitions,
+            // Filled by [`Definitions::fill`]: the copies' sources are read
+            // from the queue once the plan names them.
+            definitions: BTreeMap::new(),
             skipped_groups: context.map(|c| c.skipped.clone()).unwrap_or_default(),
             routed,
         }
@@ -282,7 +290,9 @@ struct Context {
     pr: PrState,
     sha: CommitSha,
     actor: Actor,
-    tasks: Vec<TaskSnapshot>,
+    /// Shared with the commit's listing (see `listings`) when no group was
+    /// left out.
+    tasks: std::sync::Arc<Vec<TaskSnapshot>>,
     /// What the rules asked to look up beyond the pull request's groups.
     outside: Outside,
     /// Groups the provenance check left out.
@@ -313,19 +323,35 @@ async fn gather(
         is_pr_author: pull.author == job.commenter,
     };
     let (tasks, skipped) = if pr == PrState::Closed {
-        (Vec::new(), Vec::new())
+        (std::sync::Arc::default(), Vec::new())
     } else {
-        let found = find_tasks(pipeline, gh, &job.repo, &sha).await?;
+        let repo = job.repo.to_string();
+        let found = pipeline
+            .listings()
+            .get_or_list(&repo, sha.as_str(), || {
+                find_tasks(pipeline, gh, &job.repo, &sha)
+            })
+            .await?;
         // An open pull request's author without the rerun role acts through
         // `pr_author_rerun`, which covers the pull request's own graphs only.
         let pr_only =
             pr == PrState::Open && actor.is_pr_author && actor.role < config.permissions.rerun;
-        let repo = job.repo.to_string();
         let expected = Expected {
             repo: &repo,
             sha: sha.as_str(),
         };
-        filter_groups(found, expected, pr_only)
+        let skipped = skipped_groups(&found, expected, pr_only);
+        let tasks = if skipped.is_empty() {
+            found
+        } else {
+            let kept = found
+                .iter()
+                .filter(|t| !skipped.iter().any(|s| s.group == t.task_group_id))
+                .cloned()
+                .collect();
+            std::sync::Arc::new(kept)
+        };
+        (tasks, skipped)
     };
     let wanted = crate::policy::lookups(parsed.valid().map(|(_, c)| c), &tasks, config);
     let queue = pipeline.queue_for(&job.repo);
@@ -434,29 +460,96 @@ pub(crate) async fn find_tasks(
     Ok(discover_tasks(&queue, root, &checks, &statuses).await?)
 }
 
-/// The exact definition of every retrigger copy of `plan`.
-fn copy_definitions(
-    plan: &crate::policy::Plan,
-    tasks: &[TaskSnapshot],
-    now: chrono::DateTime<chrono::Utc>,
-    out: &mut BTreeMap<String, serde_json::Value>,
-) {
-    for (row, action) in plan.actions() {
-        let crate::policy::Action::Retrigger { copies } = action else {
-            continue;
-        };
-        let Some(source) = tasks.iter().find(|t| t.task_id == row.task_id) else {
-            continue;
-        };
-        match crate::taskcluster::retrigger_definition(&source.definition, now) {
-            Ok(definition) => {
-                for copy in copies {
-                    out.insert(copy.to_string(), definition.clone());
+/// Definitions of tasks to copy read from the queue at once.
+const DEFINITION_READS_IN_FLIGHT: usize = 16;
+
+/// The full definitions of the tasks a plan copies, read from the queue
+/// (`GET /task/<id>`) only for those tasks: snapshots keep no definition.
+/// Kept across planning attempts of one job, so planning again (the ledger
+/// moved) reads only sources it did not read yet.
+#[derive(Default)]
+pub(super) struct Definitions {
+    sources: BTreeMap<TaskId, serde_json::Value>,
+}
+
+impl Definitions {
+    /// Puts the exact definition of every retrigger copy into `prepared`.
+    /// A source the queue no longer has (or whose definition cannot be
+    /// copied) is left out, as before dispatch reports it; an unreachable
+    /// queue fails the step (the job is retried).
+    pub(super) async fn fill(
+        &mut self,
+        queue: &crate::taskcluster::QueueClient,
+        prepared: &mut Prepared,
+    ) -> Result<(), StepError> {
+        let copies: Vec<(TaskId, Vec<TaskId>)> = prepared
+            .plans()
+            .flat_map(|plan| plan.actions())
+            .filter_map(|(row, action)| match action {
+                crate::policy::Action::Retrigger { copies } => {
+                    Some((row.task_id.clone(), copies.clone()))
                 }
+                _ => None,
+            })
+            .collect();
+        self.read(queue, copies.iter().map(|(source, _)| source))
+            .await?;
+        let now = chrono::Utc::now();
+        for (source, copies) in copies {
+            let Some(original) = self.sources.get(&source) else {
+                continue;
+            };
+            match crate::taskcluster::retrigger_definition(original, now) {
+                Ok(definition) => {
+                    for copy in copies {
+                        prepared
+                            .definitions
+                            .insert(copy.to_string(), definition.clone());
+                    }
+                }
+                Err(e) => tracing::warn!(task = %source, error = %e, "cannot copy task definition"),
             }
-            Err(e) => {
-                tracing::warn!(task = %row.task_id, error = %e, "cannot copy task definition")
+        }
+        Ok(())
+    }
+
+    /// Reads the definitions not read yet, a few at a time.
+    async fn read<'a>(
+        &mut self,
+        queue: &crate::taskcluster::QueueClient,
+        wanted: impl Iterator<Item = &'a TaskId>,
+    ) -> Result<(), StepError> {
+        let wanted: std::collections::BTreeSet<TaskId> = wanted
+            .filter(|id| !self.sources.contains_key(*id))
+            .cloned()
+            .collect();
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(DEFINITION_READS_IN_FLIGHT));
+        let mut calls = tokio::task::JoinSet::new();
+        for id in wanted {
+            let (queue, permits) = (queue.clone(), permits.clone());
+            calls.spawn(
+                async move {
+                    let _permit = permits.acquire_owned().await;
+                    let read = queue.task(&id).await;
+                    (id, read)
+                }
+                .in_current_span(),
+            );
+        }
+        let mut failure = None;
+        while let Some(joined) = calls.join_next().await {
+            let Ok((id, read)) = joined else { continue };
+            match read {
+                Ok(definition) => {
+                    self.sources.insert(id, definition);
+                }
+                Err(e @ crate::taskcluster::QueueError::Unavailable { .. }) => failure = Some(e),
+                Err(e) => tracing::warn!(task = %id, error = %e, "cannot read the task to copy"),
             }
+        }
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
         }
     }
 }

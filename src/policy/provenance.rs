@@ -92,23 +92,23 @@ pub fn judge(decision: Option<&Value>, expected: Expected<'_>) -> Result<GroupKi
     Ok(kind(decision, &env))
 }
 
-/// Keeps the tasks of the groups that pass [`judge`]; with `pr_only`
-/// (an open pull request's author acting without the role), only groups
-/// made for the pull request. Groups are reported in first-seen order.
-pub fn filter_groups(
-    tasks: Vec<TaskSnapshot>,
+/// The groups that fail [`judge`] (their tasks are not acted on); with
+/// `pr_only` (an open pull request's author acting without the role), also
+/// the groups not made for the pull request. In first-seen order.
+pub fn skipped_groups(
+    tasks: &[TaskSnapshot],
     expected: Expected<'_>,
     pr_only: bool,
-) -> (Vec<TaskSnapshot>, Vec<SkippedGroup>) {
+) -> Vec<SkippedGroup> {
     let mut order: Vec<TaskGroupId> = Vec::new();
     let mut decisions: BTreeMap<&TaskGroupId, Option<&Value>> = BTreeMap::new();
-    for task in &tasks {
+    for task in tasks {
         let entry = decisions.entry(&task.task_group_id).or_insert_with(|| {
             order.push(task.task_group_id.clone());
             None
         });
         if task.task_id.as_str() == task.task_group_id.as_str() {
-            *entry = Some(&task.definition);
+            *entry = task.provenance.as_ref();
         }
     }
     let mut skipped = Vec::new();
@@ -125,11 +125,7 @@ pub fn filter_groups(
             });
         }
     }
-    let kept = tasks
-        .into_iter()
-        .filter(|t| !skipped.iter().any(|s| s.group == t.task_group_id))
-        .collect();
-    (kept, skipped)
+    skipped
 }
 
 /// Pull-request graph or not: taskgraph's `extra.tasks_for` when present,

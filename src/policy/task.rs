@@ -1,6 +1,9 @@
 //! The task model the rules judge: one task's identity, where it stands,
-//! and its exact definition (kept so a retrigger copy can be made from it).
-//! Pure data; `taskcluster::snapshot` builds it from what the queue answers.
+//! and the few fields of its definition the rules and the classification
+//! read. Pure data; `taskcluster::snapshot` folds what the queue answers
+//! into it page by page. Whole definitions are not kept: a group holds up
+//! to 50,000 tasks of a few KB each, and only the tasks to be copied need
+//! theirs (fetched with `GET /task/<id>` once the plan names them).
 
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{DateTime, Utc};
@@ -76,11 +79,12 @@ pub struct TaskSnapshot {
     /// `taskQueueId`, or `provisionerId/workerType` for older definitions.
     pub task_queue_id: String,
     pub tags: BTreeMap<String, String>,
-    /// `extra.treeherder`, when present.
-    pub treeherder: Option<serde_json::Value>,
-    pub routes: Vec<String>,
-    /// The task definition exactly as the queue returned it.
-    pub definition: serde_json::Value,
+    /// `extra.treeherder.jobKind`, when present.
+    pub job_kind: Option<String>,
+    /// For a decision task (taskId = taskGroupId) only: the parts of its
+    /// definition the provenance check reads ([`provenance_fields`]).
+    #[serde(default)]
+    pub provenance: Option<serde_json::Value>,
 }
 
 impl TaskSnapshot {
@@ -109,6 +113,43 @@ impl TaskSnapshot {
                 Some("canceled" | "deadline-exceeded")
             )
     }
+}
+
+/// The parts of a decision task's definition that say where its group
+/// came from (`policy::provenance` judges them): `metadata.source`, the
+/// `*_REPOSITORY`, `*_REV` and `*PULL_REQUEST_NUMBER` strings of
+/// `payload.env`, the scopes (the `assume:repo:` role the check reads, and
+/// all the others that in-tree actions expand as the decision task's) and
+/// `extra.tasks_for`, in the definition's own shape.
+pub fn provenance_fields(definition: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{Map, Value};
+    let wanted = |k: &str| {
+        k.ends_with("_REPOSITORY") || k.ends_with("_REV") || k.ends_with("PULL_REQUEST_NUMBER")
+    };
+    let env: Map<String, Value> = definition
+        .pointer("/payload/env")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| wanted(k) && v.is_string())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let scopes: Vec<Value> = definition
+        .get("scopes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|s| s.is_string())
+        .cloned()
+        .collect();
+    let mut out = serde_json::json!({"payload": {"env": env}, "scopes": scopes});
+    if let Some(source) = definition.pointer("/metadata/source") {
+        out["metadata"] = serde_json::json!({ "source": source });
+    }
+    if let Some(tasks_for) = definition.pointer("/extra/tasks_for") {
+        out["extra"] = serde_json::json!({ "tasks_for": tasks_for });
+    }
+    out
 }
 
 /// The tasks whose artifacts a definition downloads: the `taskId` of every

@@ -30,9 +30,8 @@ pub(crate) fn task(id: &str, label: &str) -> TaskSnapshot {
         dependents: Vec::new(),
         task_queue_id: "gecko-3/b-linux".into(),
         tags: BTreeMap::new(),
-        treeherder: None,
-        routes: Vec::new(),
-        definition: serde_json::json!({}),
+        job_kind: None,
+        provenance: None,
     }
 }
 

@@ -48,11 +48,7 @@ impl Classifier {
                 .test_tags
                 .iter()
                 .all(|(k, v)| task.tags.get(k).is_some_and(|t| t == v));
-        let job_kind = task
-            .treeherder
-            .as_ref()
-            .and_then(|t| t.get("jobKind"))
-            .and_then(|k| k.as_str());
+        let job_kind = task.job_kind.as_deref();
         let kind_match = job_kind.is_some_and(|k| self.job_kinds.iter().any(|j| j == k));
         if tags_match || kind_match {
             TaskClass::Test

@@ -1,9 +1,10 @@
 //! The audit ledger: every action the app planned, by repository and commit,
 //! so limits such as `max_reruns_per_task` count across comments. Actions
 //! are recorded with the plan, before dispatch, idempotently per (job, task,
-//! kind): a retried job records once. Plans for one commit are made one at a
-//! time (see [`Store::plan_exclusively`]), so two comments arriving together
-//! cannot both pass a limit.
+//! kind): a retried job records once. Plans for one commit are stored one at
+//! a time, each only if the ledger it was made on still holds (see
+//! [`Store::save_plan_on`]), so two comments arriving together cannot both
+//! pass a limit.
 
 use super::{now_ms, Claim, Context, Store, StoreError};
 use std::collections::BTreeMap;
@@ -27,29 +28,45 @@ pub struct Recorded {
     pub copies: u32,
 }
 
-/// What a planning function hands back to be stored.
+/// A plan as stored with its job, and the actions it records.
 #[derive(Debug)]
-pub struct PlannedJob<T> {
-    pub value: T,
-    /// The plan as stored with the job.
+pub struct PlannedJob {
     pub plan_json: String,
     pub actions: Vec<PlannedAction>,
 }
 
+/// Whether [`Store::save_plan_on`] stored the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanSaved {
+    Saved,
+    /// Another plan for the commit was recorded since the ledger was read:
+    /// nothing was stored; plan again on what the ledger holds now.
+    LedgerMoved,
+}
+
 impl Store {
-    /// Makes and stores a job's plan while no other job plans for the same
-    /// commit: in one transaction, takes the commit's planning lock (a row
-    /// of `plan_locks`: a row lock on Postgres, the write lock on SQLite),
-    /// reads the reruns already recorded for the commit, runs `plan` on them
-    /// (pure and quick: all I/O happened before), then stores the plan
-    /// (guarded by the job's lease) and its actions.
-    pub async fn plan_exclusively<T, E>(
+    /// What the ledger holds for a commit. Read without a lock: a plan made
+    /// on it is stored only if it still holds ([`Store::save_plan_on`]).
+    pub async fn recorded(&self, repo: &str, head_sha: &str) -> Result<Recorded, StoreError> {
+        read_recorded(self.pool(), repo, head_sha).await
+    }
+
+    /// Stores a job's plan, made (outside any transaction) on `seen`, if the
+    /// commit's ledger still holds exactly `seen`: in one short transaction
+    /// it takes the commit's planning lock (a row of `plan_locks`: a row
+    /// lock on Postgres, the write lock on SQLite), reads the ledger again,
+    /// and only when nothing was recorded since stores the plan (guarded by
+    /// the job's lease) and its actions. So two comments planned at once
+    /// cannot both pass a limit, and no planning work (selection over tens
+    /// of thousands of tasks) ever holds the write lock.
+    pub async fn save_plan_on(
         &self,
         claim: &Claim,
         repo: &str,
         head_sha: &str,
-        plan: impl FnOnce(Recorded) -> Result<PlannedJob<T>, E>,
-    ) -> Result<Result<T, E>, StoreError> {
+        seen: &Recorded,
+        planned: &PlannedJob,
+    ) -> Result<PlanSaved, StoreError> {
         let mut tx = self.pool().begin().await.context("begin")?;
         sqlx::query(
             "INSERT INTO plan_locks (repo, head_sha, plans) VALUES ($1, $2, 1) \
@@ -60,29 +77,10 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("take the planning lock")?;
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT kind, task_id, COUNT(*) FROM actions WHERE repo = $1 AND head_sha = $2 \
-             GROUP BY kind, task_id",
-        )
-        .bind(repo)
-        .bind(head_sha)
-        .fetch_all(&mut *tx)
-        .await
-        .context("read ledger")?;
-        let mut recorded = Recorded::default();
-        for (kind, task_id, n) in rows {
-            let n = u32::try_from(n).unwrap_or(u32::MAX);
-            if kind == "retrigger" {
-                recorded.copies = recorded.copies.saturating_add(n);
-            } else {
-                let entry = recorded.reruns_by_task.entry(task_id).or_default();
-                *entry = entry.saturating_add(n);
-            }
+        if read_recorded(&mut *tx, repo, head_sha).await? != *seen {
+            tx.rollback().await.context("roll back")?;
+            return Ok(PlanSaved::LedgerMoved);
         }
-        let planned = match plan(recorded) {
-            Ok(planned) => planned,
-            Err(e) => return Ok(Err(e)),
-        };
         let saved = sqlx::query(
             "UPDATE jobs SET plan = $1, updated_at = $2 \
              WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
@@ -114,6 +112,36 @@ impl Store {
             .context("record action")?;
         }
         tx.commit().await.context("commit plan")?;
-        Ok(Ok(planned.value))
+        Ok(PlanSaved::Saved)
     }
+}
+
+async fn read_recorded<'e, E>(
+    executor: E,
+    repo: &str,
+    head_sha: &str,
+) -> Result<Recorded, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT kind, task_id, COUNT(*) FROM actions WHERE repo = $1 AND head_sha = $2 \
+         GROUP BY kind, task_id",
+    )
+    .bind(repo)
+    .bind(head_sha)
+    .fetch_all(executor)
+    .await
+    .context("read ledger")?;
+    let mut recorded = Recorded::default();
+    for (kind, task_id, n) in rows {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if kind == "retrigger" {
+            recorded.copies = recorded.copies.saturating_add(n);
+        } else {
+            let entry = recorded.reruns_by_task.entry(task_id).or_default();
+            *entry = entry.saturating_add(n);
+        }
+    }
+    Ok(recorded)
 }

@@ -18,7 +18,7 @@ mod watches;
 pub use auto_reruns::{AutoGroup, AutoRefusal, AutoRerunRow, Head, HEAD_EVENT};
 pub use hold::LeaseHold;
 pub use jobs::{Claim, EnqueueResult, Job, JobState, NewJob};
-pub use ledger::{PlannedAction, PlannedJob, Recorded};
+pub use ledger::{PlanSaved, PlannedAction, PlannedJob, Recorded};
 pub use waits::{NewWait, StoredWait, WaitEnd};
 pub use watches::{DueReply, NewWatch, Watch, WatchBatch};
 
@@ -53,6 +53,9 @@ pub enum StoreError {
     /// worker owns the job now, and this one must stop.
     #[error("the job's lease was taken over by another worker")]
     LeaseLost,
+    /// Other writers kept winning; retrying later will do.
+    #[error("database busy: {0}")]
+    Busy(&'static str),
 }
 
 pub(crate) trait Context<T> {

@@ -256,6 +256,13 @@ pub fn is_action_task_for(
     same_callback && seen.target == target && seen.input == trigger.input
 }
 
+/// Whether `definition` looks like an action task at all (`extra.action`,
+/// or the `ACTION_*` environment variables): the only definitions kept
+/// when a group is searched for one.
+pub fn is_action_task(definition: &Value) -> bool {
+    ActionTaskFacts::of(definition).is_some()
+}
+
 /// What an action task says about the action it carries out.
 struct ActionTaskFacts {
     name: Option<String>,

@@ -4,7 +4,7 @@
 
 use super::error::QueueError;
 use super::hawk::{self, Ext};
-use super::snapshot::readable_snapshots;
+use super::snapshot::GroupFold;
 use crate::config::{Secret, TaskclusterCredentials};
 use crate::policy::task::TaskSnapshot;
 use crate::types::{TaskGroupId, TaskId};
@@ -198,13 +198,17 @@ impl QueueClient {
     }
 
     /// `GET /task-group/<id>/list`, every page, as snapshots with dependents
-    /// filled in within the group.
+    /// filled in within the group. Each page is folded into snapshots as it
+    /// arrives and dropped: what stays is the compact snapshots, never the
+    /// definitions.
     pub async fn list_task_group(
         &self,
         group_id: &TaskGroupId,
     ) -> Result<Vec<TaskSnapshot>, QueueError> {
-        let entries = self.list_task_group_entries(group_id).await?;
-        let (tasks, unreadable) = readable_snapshots(&entries);
+        let mut fold = GroupFold::default();
+        self.for_each_group_entry(group_id, &mut |entry| fold.add(&entry))
+            .await?;
+        let (tasks, unreadable) = fold.finish();
         for error in unreadable {
             tracing::warn!(group = %group_id, %error, "skipping a task the queue listed but we cannot read");
         }
@@ -213,76 +217,83 @@ impl QueueClient {
 
     /// `GET /task-group/<id>/list`, every page: each task's full status
     /// (runs included), by taskId. What the follow-through's poller reads
-    /// for a group with many watched tasks.
+    /// for a group with many watched tasks; definitions are dropped as
+    /// each page is read.
     pub async fn list_task_group_statuses(
         &self,
         group_id: &TaskGroupId,
     ) -> Result<std::collections::BTreeMap<String, Value>, QueueError> {
-        let entries = self.list_task_group_entries(group_id).await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|mut e| {
-                let status = e.get_mut("status").map(Value::take)?;
-                let id = status.get("taskId").and_then(Value::as_str)?.to_owned();
-                Some((id, status))
-            })
-            .collect())
+        let mut statuses = std::collections::BTreeMap::new();
+        self.for_each_group_entry(group_id, &mut |mut entry| {
+            let Some(status) = entry.get_mut("status").map(Value::take) else {
+                return;
+            };
+            if let Some(id) = status.get("taskId").and_then(Value::as_str) {
+                statuses.insert(id.to_owned(), status);
+            }
+        })
+        .await?;
+        Ok(statuses)
     }
 
-    /// `GET /task-group/<id>/list`, every page: each task's definition, by
-    /// taskId (what a resumed hook trigger searches for its action task).
-    pub async fn list_task_group_definitions(
+    /// `GET /task-group/<id>/list`, every page: the definitions of the
+    /// group's action tasks only, by taskId (what a resumed hook trigger
+    /// searches for its action task). Other definitions are dropped as each
+    /// page is read.
+    pub async fn list_action_task_definitions(
         &self,
         group_id: &TaskGroupId,
     ) -> Result<Vec<(TaskId, Value)>, QueueError> {
-        let entries = self.list_task_group_entries(group_id).await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|mut e| {
-                let id = e
-                    .pointer("/status/taskId")
-                    .and_then(Value::as_str)?
-                    .to_owned();
-                let task = e.get_mut("task").map(Value::take)?;
-                Some((TaskId::new(id), task))
-            })
-            .collect())
+        let mut found = Vec::new();
+        self.for_each_group_entry(group_id, &mut |mut entry| {
+            let Some(id) = entry.pointer("/status/taskId").and_then(Value::as_str) else {
+                return;
+            };
+            let id = TaskId::new(id);
+            let Some(task) = entry.get_mut("task").map(Value::take) else {
+                return;
+            };
+            if super::actions::is_action_task(&task) {
+                found.push((id, task));
+            }
+        })
+        .await?;
+        Ok(found)
     }
 
-    /// Every `{status, task}` entry of a group, page after page.
-    async fn list_task_group_entries(
+    /// Every `{status, task}` entry of a group, page after page, handed to
+    /// `on_entry` as it is parsed (one page in memory at a time).
+    async fn for_each_group_entry(
         &self,
         group_id: &TaskGroupId,
-    ) -> Result<Vec<Value>, QueueError> {
-        let mut entries: Vec<Value> = Vec::new();
+        on_entry: &mut (dyn FnMut(Value) + Send),
+    ) -> Result<(), QueueError> {
         let mut token: Option<String> = None;
         loop {
             let query: Vec<(&str, &str)> = match &token {
                 Some(t) => vec![("continuationToken", t.as_str())],
                 None => Vec::new(),
             };
-            let mut page = self
-                .call(
+            let bytes = self
+                .service_call_bytes(
+                    Service::Queue,
+                    self.retry.retries,
                     Method::GET,
                     &["task-group", group_id.as_str(), "list"],
                     &query,
                     None,
                 )
                 .await?;
-            match page.get_mut("tasks").map(Value::take) {
-                Some(Value::Array(tasks)) => entries.extend(tasks),
-                _ => return Err(bad_response("listTaskGroup answer has no tasks array")),
+            let end = super::pages::read_page(&bytes, on_entry)
+                .map_err(|e| bad_response(&format!("invalid listTaskGroup page: {e}")))?;
+            if !end.had_tasks {
+                return Err(bad_response("listTaskGroup answer has no tasks array"));
             }
-            token = page
-                .get("continuationToken")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
+            token = end.continuation_token;
             if token.is_none() {
-                break;
+                return Ok(());
             }
         }
-        Ok(entries)
     }
 
     /// `GET /task/<id>/dependents` (listDependentTasks), every page: the
@@ -424,8 +435,10 @@ impl QueueClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, QueueError> {
-        self.service_call(Service::Queue, retries, method, segments, query, body)
-            .await
+        let bytes = self
+            .service_call_bytes(Service::Queue, retries, method, segments, query, body)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| bad_response(&format!("invalid JSON: {e}")))
     }
 
     /// The base URL of `service`.
@@ -442,7 +455,7 @@ impl QueueClient {
     }
 
     /// One call to `service` with up to `retries` retries (0: sent once, a
-    /// retryable failure is answered `Unavailable` at once).
+    /// retryable failure is answered `Unavailable` at once), as JSON.
     pub(super) async fn service_call(
         &self,
         service: Service,
@@ -452,6 +465,24 @@ impl QueueClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, QueueError> {
+        let bytes = self
+            .service_call_bytes(service, retries, method, segments, query, body)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| bad_response(&format!("invalid JSON: {e}")))
+    }
+
+    /// The one call path: `service` with up to `retries` retries, the
+    /// successful answer's bytes (a task-group page is read from them
+    /// without building a JSON tree of the whole page).
+    async fn service_call_bytes(
+        &self,
+        service: Service,
+        retries: u32,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, QueueError> {
         let mut url = self.service_base(service)?;
         url.path_segments_mut()
             .map_err(|_| bad_url())?
@@ -496,7 +527,7 @@ impl QueueClient {
         }
     }
 
-    async fn attempt(&self, method: &Method, url: &Url, body: Option<&[u8]>) -> Attempt {
+    async fn attempt(&self, method: &Method, url: &Url, body: Option<&[u8]>) -> Attempt<Vec<u8>> {
         let (status, _, bytes) = match self.send(method, url, body, true).await {
             Ok(answer) => answer,
             Err(attempt) => return attempt,
@@ -511,14 +542,14 @@ impl QueueClient {
         if !status.is_success() {
             return Attempt::Done(Err(QueueError::from_response(status.as_u16(), &bytes)));
         }
-        Attempt::Done(
-            serde_json::from_slice(&bytes).map_err(|e| bad_response(&format!("invalid JSON: {e}"))),
-        )
+        Attempt::Done(Ok(bytes))
     }
 }
 
-pub(super) enum Attempt {
-    Done(Result<Value, QueueError>),
+/// One attempt's outcome: done (the answer, or a failure not worth
+/// retrying) or a failure worth retrying.
+pub(super) enum Attempt<T = Value> {
+    Done(Result<T, QueueError>),
     Retryable(String),
 }
 
@@ -545,13 +576,13 @@ type Answer = (reqwest::StatusCode, Option<String>, Vec<u8>);
 impl QueueClient {
     /// Sends one request, Hawk-signed when `signed` and credentials are
     /// set: the status, the `Location` header and the body.
-    pub(super) async fn send(
+    pub(super) async fn send<T>(
         &self,
         method: &Method,
         url: &Url,
         body: Option<&[u8]>,
         signed: bool,
-    ) -> Result<Answer, Attempt> {
+    ) -> Result<Answer, Attempt<T>> {
         let mut request = self.http.request(method.clone(), url.clone());
         if let Some(bytes) = body {
             request = request

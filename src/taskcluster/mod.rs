@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod error;
 pub mod hawk;
 pub mod hooks;
+mod pages;
 pub mod snapshot;
 pub mod timestamps;
 

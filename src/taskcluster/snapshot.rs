@@ -1,7 +1,9 @@
 //! Reading the queue's answers (`listTaskGroup` entries) into the task model
-//! the rules judge ([`TaskSnapshot`], owned by `policy::task`).
+//! the rules judge ([`TaskSnapshot`], owned by `policy::task`): each entry is
+//! folded into a compact snapshot as it is read ([`GroupFold`]), so a group
+//! of tens of thousands of tasks never sits in memory as JSON.
 
-use crate::policy::task::{artifact_sources, TaskSnapshot, TaskState};
+use crate::policy::task::{artifact_sources, provenance_fields, TaskSnapshot, TaskState};
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -64,6 +66,9 @@ pub fn snapshot_from_entry(
         })
         .unwrap_or_default();
     let label = tags.get("label").cloned().unwrap_or_else(|| name.clone());
+    let task_group_id = text(status, "taskGroupId")
+        .or_else(|| text(task, "taskGroupId"))
+        .unwrap_or_default();
     let task_queue_id = text(task, "taskQueueId")
         .or_else(|| {
             Some(format!(
@@ -87,11 +92,8 @@ pub fn snapshot_from_entry(
         task_id: TaskId(task_id.clone()),
         label,
         name,
-        task_group_id: TaskGroupId(
-            text(status, "taskGroupId")
-                .or_else(|| text(task, "taskGroupId"))
-                .unwrap_or_default(),
-        ),
+        provenance: (task_id == task_group_id).then(|| provenance_fields(task)),
+        task_group_id: TaskGroupId(task_group_id),
         state,
         runs: u32::try_from(runs.len()).unwrap_or(u32::MAX),
         last_reason_resolved,
@@ -104,9 +106,10 @@ pub fn snapshot_from_entry(
         dependents: Vec::new(),
         task_queue_id,
         tags,
-        treeherder: task.get("extra").and_then(|e| e.get("treeherder")).cloned(),
-        routes: strings("routes"),
-        definition: task.clone(),
+        job_kind: task
+            .pointer("/extra/treeherder/jobKind")
+            .and_then(|k| k.as_str())
+            .map(str::to_owned),
     })
 }
 
@@ -129,31 +132,54 @@ pub fn snapshots_from_entries<'a>(
 pub fn readable_snapshots<'a>(
     entries: impl IntoIterator<Item = &'a serde_json::Value>,
 ) -> (Vec<TaskSnapshot>, Vec<SnapshotError>) {
-    let mut tasks = Vec::new();
-    let mut errors = Vec::new();
+    let mut fold = GroupFold::default();
     for entry in entries {
-        let status = entry.get("status").cloned().unwrap_or_default();
-        let task = entry.get("task").cloned().unwrap_or_default();
-        match snapshot_from_entry(&status, &task) {
-            Ok(snapshot) => tasks.push(snapshot),
-            Err(e) => errors.push(e),
+        fold.add(entry);
+    }
+    fold.finish()
+}
+
+/// Snapshots built one `{status, task}` entry at a time, as pages arrive;
+/// each entry can be dropped once added.
+#[derive(Default)]
+pub struct GroupFold {
+    tasks: Vec<TaskSnapshot>,
+    errors: Vec<SnapshotError>,
+}
+
+impl GroupFold {
+    /// Reads one entry into a snapshot (or sets it apart as unreadable).
+    pub fn add(&mut self, entry: &serde_json::Value) {
+        let null = serde_json::Value::Null;
+        let status = entry.get("status").unwrap_or(&null);
+        let task = entry.get("task").unwrap_or(&null);
+        match snapshot_from_entry(status, task) {
+            Ok(snapshot) => self.tasks.push(snapshot),
+            Err(e) => self.errors.push(e),
         }
     }
-    let mut dependents: BTreeMap<TaskId, Vec<TaskId>> = BTreeMap::new();
-    for task in &tasks {
-        for dep in &task.dependencies {
-            dependents
-                .entry(dep.clone())
-                .or_default()
-                .push(task.task_id.clone());
+
+    /// The snapshots, each with its dependents within the tasks read, and
+    /// the entries that could not be read.
+    pub fn finish(self) -> (Vec<TaskSnapshot>, Vec<SnapshotError>) {
+        let GroupFold { mut tasks, errors } = self;
+        let mut dependents: BTreeMap<TaskId, Vec<TaskId>> = BTreeMap::new();
+        for task in &tasks {
+            for dep in &task.dependencies {
+                dependents
+                    .entry(dep.clone())
+                    .or_default()
+                    .push(task.task_id.clone());
+            }
         }
-    }
-    for task in &mut tasks {
-        if let Some(list) = dependents.remove(&task.task_id) {
-            task.dependents = list;
+        for task in &mut tasks {
+            if let Some(list) = dependents.remove(&task.task_id) {
+                task.dependents = list;
+            }
         }
+        tasks.shrink_to_fit();
+        (tasks, errors)
     }
-    (tasks, errors)
 }
 
 /// Reads a whole `listTaskGroup` response body (`{"tasks": [...]}`).

@@ -18,7 +18,7 @@ use crate::outcome::{ActionOutcome, DispatchError};
 use crate::pipeline::prepared::{Prepared, PreparedReply, PreparedSection};
 use crate::pipeline::StepError;
 use crate::policy::auto_rerun::{judge, Made, Pick, Verdict};
-use crate::policy::provenance::{filter_groups, Expected};
+use crate::policy::provenance::{skipped_groups, Expected};
 use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::policy::{Action, Decision, Plan, PlanRow, PrState, Role, TaskClass};
 use crate::repo_config::{Classifier, RepoConfig};
@@ -247,12 +247,15 @@ impl AutoReruns {
             repo: &name,
             sha: &head.sha,
         };
-        let (tasks, skipped) = filter_groups(found, expected, true);
-        for s in skipped {
+        let skipped = skipped_groups(&found, expected, true);
+        for s in &skipped {
             tracing::info!(task_group_id = %s.group, reason = ?s.reason, "group left out");
         }
         let mut groups: BTreeMap<String, Vec<TaskSnapshot>> = BTreeMap::new();
-        for task in tasks {
+        let kept = found
+            .into_iter()
+            .filter(|t| !skipped.iter().any(|s| s.group == t.task_group_id));
+        for task in kept {
             groups
                 .entry(task.task_group_id.to_string())
                 .or_default()

@@ -171,7 +171,7 @@ fn classification_table() {
     use crate::policy::task::TaskSnapshot as T;
     let thk = |kind: &str| {
         let mut t = task("X", "x");
-        t.treeherder = Some(serde_json::json!({ "jobKind": kind }));
+        t.job_kind = Some(kind.to_owned());
         t
     };
     let default = RepoConfig::default();

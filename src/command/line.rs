@@ -128,6 +128,9 @@ fn parse_args<'a>(
         force: false,
     };
     let mut first_positional = true;
+    // Past the limit, selectors are only counted: a pasted blob of 20,000
+    // words costs no more than a scan of it.
+    let mut found = 0;
     for w in words {
         if takes_count && first_positional {
             match classify_count(w) {
@@ -159,7 +162,11 @@ fn parse_args<'a>(
                 suggestion: near_flag(w),
             });
         }
-        if takes_count && args.times.is_none() && matches!(classify_count(w), CountWord::Count(_)) {
+        if takes_count
+            && args.times.is_none()
+            && found <= MAX_SELECTORS
+            && matches!(classify_count(w), CountWord::Count(_))
+        {
             let selectors: Vec<String> = args.selectors.iter().map(|s| quote(s)).collect();
             return Err(CommandError::CountAfterSelectors {
                 suggestion: format!("/retrigger {w} {}", selectors.join(" ")),
@@ -172,11 +179,14 @@ fn parse_args<'a>(
                 max: MAX_SELECTOR_CHARS,
             });
         }
-        args.selectors.push(selector.to_string());
+        found += 1;
+        if found <= MAX_SELECTORS {
+            args.selectors.push(selector.to_string());
+        }
     }
-    if args.selectors.len() > MAX_SELECTORS {
+    if found > MAX_SELECTORS {
         return Err(CommandError::TooManySelectors {
-            found: args.selectors.len(),
+            found,
             max: MAX_SELECTORS,
         });
     }

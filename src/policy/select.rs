@@ -3,9 +3,9 @@
 //! earlier retrigger copies.
 
 use super::plan::{CommandKind, TaskClass, UnmatchedSelector};
-use super::suggest::closest;
+use super::suggest::Candidates;
 use crate::policy::task::TaskSnapshot;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Unmatched selectors that get "did you mean" suggestions.
 const MAX_SUGGESTED_SELECTORS: usize = 10;
@@ -31,6 +31,7 @@ pub(crate) fn pick(
     tasks: &[TaskSnapshot],
     classes: &[TaskClass],
 ) -> Picked {
+    let index = TaskIndex::new(tasks);
     let selectors: Vec<String> = selectors
         .iter()
         .filter(|s| !s.chars().all(|c| c == '*'))
@@ -38,22 +39,23 @@ pub(crate) fn pick(
         .collect();
     if selectors.is_empty() {
         return Picked {
-            picked: default_selection(kind, tasks, classes),
+            picked: default_selection(kind, &index, classes),
             unmatched: Vec::new(),
             broad: true,
         };
     }
-    let selection = by_selectors(kind, &selectors, tasks);
+    let selection = by_selectors(kind, &selectors, &index);
+    // Suggestions cost a pass over every label and name: a few selectors
+    // get them, and the candidates are prepared once for all of them.
+    let candidates = (!selection.unmatched.is_empty()).then(|| Candidates::new(tasks));
     let unmatched = selection
         .unmatched
         .into_iter()
         .enumerate()
         .map(|(n, selector)| UnmatchedSelector {
-            // Suggestions cost a scan of every task: a few selectors get them.
-            suggestions: if n < MAX_SUGGESTED_SELECTORS {
-                closest(&selector, tasks)
-            } else {
-                Vec::new()
+            suggestions: match &candidates {
+                Some(c) if n < MAX_SUGGESTED_SELECTORS => c.closest(&selector),
+                _ => Vec::new(),
             },
             selector,
         })
@@ -68,10 +70,63 @@ pub(crate) fn pick(
 pub(crate) struct Selection {
     /// Indexes into the task list, in task-list order, no duplicates.
     pub picked: Vec<usize>,
-    /// Selectors that matched no task.
+    /// Selectors that matched no task (each once, in the order written).
     pub unmatched: Vec<String>,
     /// A glob matched more than [`BROAD_GLOB_TASKS`] tasks.
     pub broad: bool,
+}
+
+/// The tasks by taskId, label and name, built once per selection, so a
+/// selector costs a hash lookup (exact) or one pass of a single glob set
+/// over the distinct labels and names (globs), never a scan per selector.
+pub(crate) struct TaskIndex<'a> {
+    tasks: &'a [TaskSnapshot],
+    by_id: HashMap<&'a str, usize>,
+    /// Every instance of a label (a task and its retrigger copies), in
+    /// task-list order.
+    by_label: HashMap<&'a str, Vec<usize>>,
+    /// Tasks whose name differs from their label, by name (taskgraph's
+    /// names usually are their labels).
+    by_other_name: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> TaskIndex<'a> {
+    pub(crate) fn new(tasks: &'a [TaskSnapshot]) -> Self {
+        let mut index = TaskIndex {
+            tasks,
+            by_id: HashMap::with_capacity(tasks.len()),
+            by_label: HashMap::new(),
+            by_other_name: HashMap::new(),
+        };
+        for (i, task) in tasks.iter().enumerate() {
+            index.by_id.entry(task.task_id.as_str()).or_insert(i);
+            index
+                .by_label
+                .entry(task.label.as_str())
+                .or_default()
+                .push(i);
+            if task.name != task.label {
+                index
+                    .by_other_name
+                    .entry(task.name.as_str())
+                    .or_default()
+                    .push(i);
+            }
+        }
+        index
+    }
+
+    /// The newest instance of a label (latest `created`, then taskId).
+    fn most_recent(&self, label: &str) -> Option<usize> {
+        let tasks = self.tasks;
+        self.by_label.get(label)?.iter().copied().max_by(|&a, &b| {
+            (tasks[a].created, &tasks[a].task_id).cmp(&(tasks[b].created, &tasks[b].task_id))
+        })
+    }
+
+    fn instances(&self, label: &str) -> &[usize] {
+        self.by_label.get(label).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The default selection: every failed or exception task for `/rerun`; for
@@ -79,9 +134,10 @@ pub(crate) struct Selection {
 /// are made from the label's most recent instance).
 pub(crate) fn default_selection(
     kind: CommandKind,
-    tasks: &[TaskSnapshot],
+    index: &TaskIndex,
     classes: &[TaskClass],
 ) -> Vec<usize> {
+    let tasks = index.tasks;
     let broken = (0..tasks.len()).filter(|&i| tasks[i].state.is_broken());
     match kind {
         CommandKind::Rerun => broken.collect(),
@@ -90,59 +146,101 @@ pub(crate) fn default_selection(
                 .filter(|&i| classes[i] == TaskClass::Test)
                 .map(|i| tasks[i].label.as_str())
                 .collect();
-            sorted(labels.into_iter().filter_map(|l| most_recent(tasks, l)))
+            sorted(labels.into_iter().filter_map(|l| index.most_recent(l)))
         }
     }
 }
 
-/// Resolves explicit selectors. For `/rerun` a label takes each of its
-/// failed or exception instances (or, when none is broken, its most recent
-/// one, so the reply can say why nothing runs); for `/retrigger` a label
-/// takes its most recent instance once. A taskId takes exactly that task.
+/// Whether a selector is written as a glob.
+fn looks_like_glob(selector: &str) -> bool {
+    selector.contains(['*', '?', '[', '{'])
+}
+
+/// Resolves explicit selectors, each once. For `/rerun` a label takes each
+/// of its failed or exception instances (or, when none is broken, its most
+/// recent one, so the reply can say why nothing runs); for `/retrigger` a
+/// label takes its most recent instance once. A taskId takes exactly that
+/// task. A selector with glob characters that compiles is a glob over
+/// labels and names; every glob of the command is compiled once, into one
+/// set, and matched once against each distinct label and name.
 pub(crate) fn by_selectors(
     kind: CommandKind,
     selectors: &[String],
-    tasks: &[TaskSnapshot],
+    index: &TaskIndex,
 ) -> Selection {
-    let mut exact: Vec<usize> = Vec::new();
-    let mut labels: Vec<&str> = Vec::new();
-    let mut unmatched = Vec::new();
-    let mut broad = false;
-    for selector in selectors {
-        if let Some(i) = tasks.iter().position(|t| t.task_id.as_str() == selector) {
-            exact.push(i);
+    let tasks = index.tasks;
+    let mut seen = HashSet::new();
+    let selectors: Vec<&str> = selectors
+        .iter()
+        .map(String::as_str)
+        .filter(|s| seen.insert(*s))
+        .collect();
+    // Tasks each selector matched (a glob's count stops mattering past
+    // [`BROAD_GLOB_TASKS`], but is exact).
+    let mut hits = vec![0usize; selectors.len()];
+    let mut exact: BTreeSet<usize> = BTreeSet::new();
+    let mut labels: HashSet<&str> = HashSet::new();
+    let mut globs = globset::GlobSetBuilder::new();
+    // Selector position of each glob in the set.
+    let mut glob_selector: Vec<usize> = Vec::new();
+    for (k, selector) in selectors.iter().enumerate() {
+        if let Some(&i) = index.by_id.get(selector) {
+            exact.insert(i);
+            hits[k] = 1;
             continue;
         }
-        let matcher = Matcher::new(selector);
-        let hits: Vec<&str> = tasks
-            .iter()
-            .filter(|t| matcher.is_match(&t.label) || matcher.is_match(&t.name))
-            .map(|t| t.label.as_str())
-            .collect();
-        if hits.is_empty() {
-            unmatched.push(selector.clone());
+        if looks_like_glob(selector) {
+            if let Ok(glob) = globset::Glob::new(selector) {
+                globs.add(glob);
+                glob_selector.push(k);
+                continue;
+            }
         }
-        broad |= matcher.is_glob() && hits.len() > BROAD_GLOB_TASKS;
-        labels.extend(hits);
+        if let Some((label, instances)) = index.by_label.get_key_value(selector) {
+            labels.insert(label);
+            hits[k] += instances.len();
+        }
+        for &i in index.by_other_name.get(selector).into_iter().flatten() {
+            labels.insert(tasks[i].label.as_str());
+            hits[k] += 1;
+        }
     }
-    let mut picked: BTreeSet<usize> = exact.iter().copied().collect();
-    let exact_labels: BTreeSet<&str> = exact.iter().map(|&i| tasks[i].label.as_str()).collect();
-    let labels: BTreeSet<&str> = labels.into_iter().collect();
+    let mut broad = false;
+    if !glob_selector.is_empty() {
+        match globs.build() {
+            Ok(set) => {
+                let mut glob_hits = vec![0usize; glob_selector.len()];
+                match_globs(&set, index, &mut labels, &mut glob_hits);
+                for (g, &k) in glob_selector.iter().enumerate() {
+                    hits[k] = glob_hits[g];
+                    broad |= glob_hits[g] > BROAD_GLOB_TASKS;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the selectors' globs do not build into a set"),
+        }
+    }
+    let unmatched = selectors
+        .iter()
+        .zip(&hits)
+        .filter(|(_, &n)| n == 0)
+        .map(|(s, _)| (*s).to_owned())
+        .collect();
+    let mut picked = exact.clone();
+    let exact_labels: HashSet<&str> = exact.iter().map(|&i| tasks[i].label.as_str()).collect();
     for label in labels {
         match kind {
             CommandKind::Rerun => {
-                let broken: Vec<usize> = (0..tasks.len())
-                    .filter(|&i| tasks[i].label == label && tasks[i].state.is_broken())
-                    .collect();
-                if broken.is_empty() {
-                    picked.extend(most_recent(tasks, label));
+                let instances = index.instances(label);
+                let broken = instances.iter().filter(|&&i| tasks[i].state.is_broken());
+                if broken.clone().next().is_none() {
+                    picked.extend(index.most_recent(label));
                 } else {
                     picked.extend(broken);
                 }
             }
             CommandKind::Retrigger => {
                 if !exact_labels.contains(label) {
-                    picked.extend(most_recent(tasks, label));
+                    picked.extend(index.most_recent(label));
                 }
             }
         }
@@ -154,44 +252,46 @@ pub(crate) fn by_selectors(
     }
 }
 
+/// One pass of the glob set over the distinct labels, then over the names
+/// that differ from their labels: the labels matched go into `labels`, and
+/// `glob_hits[g]` counts the tasks glob `g` matched (by label or name, a
+/// task once).
+fn match_globs<'a>(
+    set: &globset::GlobSet,
+    index: &TaskIndex<'a>,
+    labels: &mut HashSet<&'a str>,
+    glob_hits: &mut [usize],
+) {
+    let mut matched = Vec::new();
+    for (label, instances) in &index.by_label {
+        set.matches_into(*label, &mut matched);
+        if matched.is_empty() {
+            continue;
+        }
+        labels.insert(label);
+        for &g in &matched {
+            glob_hits[g] += instances.len();
+        }
+    }
+    let mut by_label = Vec::new();
+    for (name, with_name) in &index.by_other_name {
+        set.matches_into(*name, &mut matched);
+        if matched.is_empty() {
+            continue;
+        }
+        for &i in with_name {
+            let label = index.tasks[i].label.as_str();
+            labels.insert(label);
+            // Counted already through its label for those globs.
+            set.matches_into(label, &mut by_label);
+            for &g in matched.iter().filter(|g| !by_label.contains(g)) {
+                glob_hits[g] += 1;
+            }
+        }
+    }
+}
+
 fn sorted(it: impl Iterator<Item = usize>) -> Vec<usize> {
     let set: BTreeSet<usize> = it.collect();
     set.into_iter().collect()
-}
-
-/// The newest instance of a label (latest `created`, then taskId).
-fn most_recent(tasks: &[TaskSnapshot], label: &str) -> Option<usize> {
-    (0..tasks.len())
-        .filter(|&i| tasks[i].label == label)
-        .max_by(|&a, &b| {
-            (tasks[a].created, &tasks[a].task_id).cmp(&(tasks[b].created, &tasks[b].task_id))
-        })
-}
-
-/// An exact label/name, or a glob when the selector has glob characters.
-enum Matcher<'a> {
-    Exact(&'a str),
-    Glob(globset::GlobMatcher),
-}
-
-impl<'a> Matcher<'a> {
-    fn new(selector: &'a str) -> Self {
-        if selector.contains(['*', '?', '[', '{']) {
-            if let Ok(glob) = globset::Glob::new(selector) {
-                return Matcher::Glob(glob.compile_matcher());
-            }
-        }
-        Matcher::Exact(selector)
-    }
-
-    fn is_glob(&self) -> bool {
-        matches!(self, Matcher::Glob(_))
-    }
-
-    fn is_match(&self, text: &str) -> bool {
-        match self {
-            Matcher::Exact(s) => *s == text,
-            Matcher::Glob(g) => g.is_match(text),
-        }
-    }
 }

@@ -10,41 +10,91 @@ const MAX_SUGGESTIONS: usize = 3;
 /// quadratic work on a pasted blob).
 const MAX_SELECTOR_CHARS: usize = 200;
 
-/// Labels or names containing the selector (case-insensitively) first, then
-/// the nearest by edit distance, within a distance that still looks like a
-/// typo rather than another task.
-pub(crate) fn closest(selector: &str, tasks: &[TaskSnapshot]) -> Vec<String> {
-    let wanted = selector.trim_matches('*').to_lowercase();
-    let wanted_chars = wanted.chars().count();
-    if wanted.is_empty() || wanted_chars > MAX_SELECTOR_CHARS {
-        return Vec::new();
+/// The distinct labels and names of a task list, lowercased once, for
+/// every selector of a command that needs suggestions.
+pub(crate) struct Candidates<'a> {
+    /// (lowercased, as written, length in chars, letter counts)
+    items: Vec<(String, &'a str, usize, Histogram)>,
+}
+
+/// How often each character occurs, folded into 32 buckets: the sum of
+/// the differences, halved, is a lower bound of the edit distance (an edit
+/// changes at most two buckets by one), so most candidates are ruled out
+/// without computing it.
+type Histogram = [u16; 32];
+
+fn histogram(text: &str) -> Histogram {
+    let mut h = [0u16; 32];
+    for c in text.chars() {
+        let slot = &mut h[(c as usize) % 32];
+        *slot = slot.saturating_add(1);
     }
-    let candidates: BTreeSet<&str> = tasks
+    h
+}
+
+fn histogram_bound(a: &Histogram, b: &Histogram) -> usize {
+    let diff: usize = a
         .iter()
-        .flat_map(|t| [t.label.as_str(), t.name.as_str()])
-        .collect();
-    let max_distance = (wanted_chars / 3).max(2);
-    let mut scored: Vec<(usize, &str)> = candidates
-        .into_iter()
-        .filter_map(|c| {
-            let lower = c.to_lowercase();
-            if lower.contains(&wanted) {
-                return Some((0, c));
-            }
-            // The distance is at least the difference in length.
-            if lower.chars().count().abs_diff(wanted_chars) > max_distance {
-                return None;
-            }
-            let d = levenshtein(&wanted, &lower);
-            (d <= max_distance).then_some((d, c))
-        })
-        .collect();
-    scored.sort();
-    scored
-        .into_iter()
-        .take(MAX_SUGGESTIONS)
-        .map(|(_, c)| c.to_owned())
-        .collect()
+        .zip(b)
+        .map(|(x, y)| usize::from(x.abs_diff(*y)))
+        .sum();
+    diff.div_ceil(2)
+}
+
+impl<'a> Candidates<'a> {
+    pub(crate) fn new(tasks: &'a [TaskSnapshot]) -> Self {
+        let distinct: BTreeSet<&str> = tasks
+            .iter()
+            .flat_map(|t| [t.label.as_str(), t.name.as_str()])
+            .collect();
+        let items = distinct
+            .into_iter()
+            .map(|c| {
+                let lower = c.to_lowercase();
+                let h = histogram(&lower);
+                let chars = lower.chars().count();
+                (lower, c, chars, h)
+            })
+            .collect();
+        Candidates { items }
+    }
+
+    /// Labels or names containing the selector (case-insensitively) first,
+    /// then the nearest by edit distance, within a distance that still
+    /// looks like a typo rather than another task.
+    pub(crate) fn closest(&self, selector: &str) -> Vec<String> {
+        let wanted = selector.trim_matches('*').to_lowercase();
+        let wanted_chars = wanted.chars().count();
+        if wanted.is_empty() || wanted_chars > MAX_SELECTOR_CHARS {
+            return Vec::new();
+        }
+        let wanted_histogram = histogram(&wanted);
+        let max_distance = (wanted_chars / 3).max(2);
+        let mut scored: Vec<(usize, &str)> = self
+            .items
+            .iter()
+            .filter_map(|(lower, c, chars, h)| {
+                if lower.contains(&wanted) {
+                    return Some((0, *c));
+                }
+                // The distance is at least the difference in length, and
+                // at least the histogram bound.
+                if chars.abs_diff(wanted_chars) > max_distance
+                    || histogram_bound(&wanted_histogram, h) > max_distance
+                {
+                    return None;
+                }
+                let d = levenshtein(&wanted, lower);
+                (d <= max_distance).then_some((d, *c))
+            })
+            .collect();
+        scored.sort();
+        scored
+            .into_iter()
+            .take(MAX_SUGGESTIONS)
+            .map(|(_, c)| c.to_owned())
+            .collect()
+    }
 }
 
 pub(crate) fn levenshtein(a: &str, b: &str) -> usize {

@@ -8,11 +8,10 @@
 use chrono::{Duration, Utc};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use rerunbot::command::Command;
-use rerunbot::policy::task::{TaskSnapshot, TaskState};
+use rerunbot::policy::task::{Tags, TaskSnapshot, TaskState};
 use rerunbot::policy::{plan, Actor, Ledger, Outside, PlanInput, PrState, Role};
 use rerunbot::repo_config::RepoConfig;
 use rerunbot::types::{DeliveryId, Login, TaskGroupId, TaskId};
-use std::collections::BTreeMap;
 
 const PLATFORMS: [&str; 10] = [
     "linux1804-64-qr/opt",
@@ -47,10 +46,13 @@ fn tasks(n: usize) -> Vec<TaskSnapshot> {
                 SUITES[(i / PLATFORMS.len()) % SUITES.len()],
                 i / (PLATFORMS.len() * SUITES.len()) + 1
             );
-            let mut tags = BTreeMap::new();
-            tags.insert("kind".to_owned(), "test".to_owned());
-            tags.insert("retrigger".to_owned(), "true".to_owned());
-            tags.insert("label".to_owned(), label.clone());
+            let tags: Tags = [
+                ("kind", "test"),
+                ("retrigger", "true"),
+                ("label", label.as_str()),
+            ]
+            .into_iter()
+            .collect();
             TaskSnapshot {
                 task_id: TaskId::new(format!("{i:0>22}")),
                 name: label.clone(),

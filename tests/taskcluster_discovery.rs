@@ -164,7 +164,7 @@ fn fixtures_read_as_snapshots_and_cover_every_state() {
     assert_eq!(states.len(), 6, "{states:?}");
     let tests: Vec<_> = pr_tasks
         .iter()
-        .filter(|t| t.tags.get("retrigger").map(String::as_str) == Some("true"))
+        .filter(|t| t.tags.get("retrigger") == Some("true"))
         .collect();
     assert!(tests.len() >= 5);
     assert!(tests.iter().all(|t| t.job_kind.as_deref() == Some("test")));

@@ -75,8 +75,8 @@ fn matches_rules(task: &TaskSnapshot, rules: &AutoRerun) -> bool {
         .last_reason_resolved
         .as_deref()
         .is_some_and(|r| rules.on_reasons.iter().any(|o| o == r));
-    let opted_in = task.state == TaskState::Failed
-        && task.tags.get(&rules.opt_in_tag).map(String::as_str) == Some("true");
+    let opted_in =
+        task.state == TaskState::Failed && task.tags.get(&rules.opt_in_tag) == Some("true");
     by_state || by_reason || opted_in
 }
 
@@ -171,7 +171,7 @@ mod tests {
     }
 
     fn opted_in(mut t: TaskSnapshot) -> TaskSnapshot {
-        t.tags.insert("retry-on-failure".into(), "true".into());
+        t.tags.insert("retry-on-failure", "true");
         t
     }
 
@@ -242,7 +242,7 @@ mod tests {
                 "opt-in tag not \"true\"",
                 {
                     let mut t = failed("failed");
-                    t.tags.insert("retry-on-failure".into(), "yes".into());
+                    t.tags.insert("retry-on-failure", "yes");
                     t
                 },
                 TaskClass::Test,

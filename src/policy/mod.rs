@@ -12,6 +12,7 @@ pub mod retry;
 mod select;
 mod suggest;
 pub mod supervise;
+pub mod tags;
 pub mod task;
 pub mod waits;
 

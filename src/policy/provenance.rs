@@ -108,7 +108,7 @@ pub fn skipped_groups(
             None
         });
         if task.task_id.as_str() == task.task_group_id.as_str() {
-            *entry = task.provenance.as_ref();
+            *entry = task.provenance.as_deref();
         }
     }
     let mut skipped = Vec::new();

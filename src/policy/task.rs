@@ -5,10 +5,10 @@
 //! to 50,000 tasks of a few KB each, and only the tasks to be copied need
 //! theirs (fetched with `GET /task/<id>` once the plan names them).
 
+pub use super::tags::Tags;
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A task's state as the queue reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,19 +78,19 @@ pub struct TaskSnapshot {
     pub dependents: Vec<TaskId>,
     /// `taskQueueId`, or `provisionerId/workerType` for older definitions.
     pub task_queue_id: String,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
     /// `extra.treeherder.jobKind`, when present.
     pub job_kind: Option<String>,
     /// For a decision task (taskId = taskGroupId) only: the parts of its
     /// definition the provenance check reads ([`provenance_fields`]).
     #[serde(default)]
-    pub provenance: Option<serde_json::Value>,
+    pub provenance: Option<Box<serde_json::Value>>,
 }
 
 impl TaskSnapshot {
     /// `tags.kind` (taskgraph's kind, e.g. `beetmover-repackage`), if any.
     pub fn kind(&self) -> Option<&str> {
-        self.tags.get("kind").map(String::as_str)
+        self.tags.get("kind")
     }
 
     /// A decision or action task: it builds or changes the graph rather

@@ -1,7 +1,7 @@
 //! Test helpers: a small builder for task snapshots and for plan inputs.
 
 use super::*;
-use crate::policy::task::{TaskSnapshot, TaskState};
+use crate::policy::task::{Tags, TaskSnapshot, TaskState};
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{Duration, TimeZone};
 
@@ -29,7 +29,7 @@ pub(crate) fn task(id: &str, label: &str) -> TaskSnapshot {
         consumes: Vec::new(),
         dependents: Vec::new(),
         task_queue_id: "gecko-3/b-linux".into(),
-        tags: BTreeMap::new(),
+        tags: Tags::default(),
         job_kind: None,
         provenance: None,
     }
@@ -57,7 +57,7 @@ impl TaskExt for TaskSnapshot {
         self
     }
     fn test(mut self) -> Self {
-        self.tags.insert("retrigger".into(), "true".into());
+        self.tags.insert("retrigger", "true");
         self
     }
     fn release(mut self) -> Self {
@@ -93,7 +93,7 @@ impl TaskExt for TaskSnapshot {
         self
     }
     fn kind(mut self, kind: &str) -> Self {
-        self.tags.insert("kind".into(), kind.into());
+        self.tags.insert("kind", kind);
         self
     }
     fn never_ran(mut self, reason: &str) -> Self {

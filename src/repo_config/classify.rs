@@ -47,7 +47,7 @@ impl Classifier {
             && self
                 .test_tags
                 .iter()
-                .all(|(k, v)| task.tags.get(k).is_some_and(|t| t == v));
+                .all(|(k, v)| task.tags.get(k) == Some(v.as_str()));
         let job_kind = task.job_kind.as_deref();
         let kind_match = job_kind.is_some_and(|k| self.job_kinds.iter().any(|j| j == k));
         if tags_match || kind_match {

@@ -3,6 +3,7 @@
 //! folded into a compact snapshot as it is read ([`GroupFold`]), so a group
 //! of tens of thousands of tasks never sits in memory as JSON.
 
+use crate::policy::tags::{Interner, Tags};
 use crate::policy::task::{artifact_sources, provenance_fields, TaskSnapshot, TaskState};
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{DateTime, Utc};
@@ -21,6 +22,15 @@ pub struct SnapshotError {
 pub fn snapshot_from_entry(
     status: &serde_json::Value,
     task: &serde_json::Value,
+) -> Result<TaskSnapshot, SnapshotError> {
+    snapshot_interned(status, task, &mut Interner::default())
+}
+
+/// [`snapshot_from_entry`], sharing tag strings through `interner`.
+fn snapshot_interned(
+    status: &serde_json::Value,
+    task: &serde_json::Value,
+    interner: &mut Interner,
 ) -> Result<TaskSnapshot, SnapshotError> {
     let task_id = status
         .get("taskId")
@@ -56,16 +66,17 @@ pub fn snapshot_from_entry(
     };
     let metadata = task.get("metadata").cloned().unwrap_or_default();
     let name = text(&metadata, "name").unwrap_or_else(|| task_id.clone());
-    let tags: BTreeMap<String, String> = task
-        .get("tags")
-        .and_then(|t| t.as_object())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let label = tags.get("label").cloned().unwrap_or_else(|| name.clone());
+    let tags = Tags::interned(
+        task.get("tags")
+            .and_then(|t| t.as_object())
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))),
+        interner,
+    );
+    let label = tags
+        .get("label")
+        .map_or_else(|| name.clone(), str::to_owned);
     let task_group_id = text(status, "taskGroupId")
         .or_else(|| text(task, "taskGroupId"))
         .unwrap_or_default();
@@ -92,7 +103,7 @@ pub fn snapshot_from_entry(
         task_id: TaskId(task_id.clone()),
         label,
         name,
-        provenance: (task_id == task_group_id).then(|| provenance_fields(task)),
+        provenance: (task_id == task_group_id).then(|| Box::new(provenance_fields(task))),
         task_group_id: TaskGroupId(task_group_id),
         state,
         runs: u32::try_from(runs.len()).unwrap_or(u32::MAX),
@@ -145,6 +156,8 @@ pub fn readable_snapshots<'a>(
 pub struct GroupFold {
     tasks: Vec<TaskSnapshot>,
     errors: Vec<SnapshotError>,
+    /// Tag strings recur on every task: one copy each.
+    interner: Interner,
 }
 
 impl GroupFold {
@@ -153,7 +166,7 @@ impl GroupFold {
         let null = serde_json::Value::Null;
         let status = entry.get("status").unwrap_or(&null);
         let task = entry.get("task").unwrap_or(&null);
-        match snapshot_from_entry(status, task) {
+        match snapshot_interned(status, task, &mut self.interner) {
             Ok(snapshot) => self.tasks.push(snapshot),
             Err(e) => self.errors.push(e),
         }
@@ -162,7 +175,9 @@ impl GroupFold {
     /// The snapshots, each with its dependents within the tasks read, and
     /// the entries that could not be read.
     pub fn finish(self) -> (Vec<TaskSnapshot>, Vec<SnapshotError>) {
-        let GroupFold { mut tasks, errors } = self;
+        let GroupFold {
+            mut tasks, errors, ..
+        } = self;
         let mut dependents: BTreeMap<TaskId, Vec<TaskId>> = BTreeMap::new();
         for task in &tasks {
             for dep in &task.dependencies {

@@ -213,7 +213,7 @@ fn classification_table() {
             "retrigger tag false is not test",
             {
                 let mut t = task("X", "x");
-                t.tags.insert("retrigger".into(), "false".into());
+                t.tags.insert("retrigger", "false");
                 t
             },
             &default,

@@ -216,7 +216,7 @@ fn combine_retriggers(
             .first()
             .and_then(|r| plan.rows.get(*r))
             .and_then(|row| input.tasks.iter().find(|t| t.task_id == row.task_id))
-            .is_some_and(|t| t.tags.get("retrigger").map(String::as_str) == Some("true"));
+            .is_some_and(|t| t.tags.get("retrigger") == Some("true"));
         if trigger.action == "retrigger" && trigger.input.get("force").is_none() && retriggerable {
             by_group
                 .entry(trigger.task_group_id.clone())

@@ -8,7 +8,7 @@
 use crate::config::{Secret, DEFAULT_TASKCLUSTER_APP};
 use crate::github::{GithubApp, PullState};
 use crate::pipeline::Pipeline;
-use crate::policy::provenance::{filter_groups, Expected};
+use crate::policy::provenance::{skipped_groups, Expected};
 use crate::taskcluster::QueueClient;
 use crate::types::{PullRequestNumber, RepoName, TaskGroupId};
 
@@ -63,11 +63,12 @@ pub async fn groups_of_pr(
         repo: &name,
         sha: sha.as_str(),
     };
-    let (tasks, _skipped) = filter_groups(found, expected, open);
+    let skipped = skipped_groups(&found, expected, open);
     let mut groups: Vec<TaskGroupId> = Vec::new();
-    for task in tasks {
-        if !groups.contains(&task.task_group_id) {
-            groups.push(task.task_group_id);
+    for task in found.iter() {
+        let group = &task.task_group_id;
+        if !groups.contains(group) && !skipped.iter().any(|s| &s.group == group) {
+            groups.push(group.clone());
         }
     }
     if groups.is_empty() {

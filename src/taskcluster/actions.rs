@@ -7,11 +7,11 @@
 //! Pure: the calls that fetch `actions.json`, expand scopes and trigger
 //! hooks live in `client` and `hooks`.
 
+use crate::policy::tags::Tags;
 use crate::types::TaskId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// Where the decision task publishes its actions.
 pub const ACTIONS_ARTIFACT: &str = "public/actions.json";
@@ -110,11 +110,7 @@ impl ActionsJson {
     /// applies wins (taskgraph lists the specific ones first, e.g.
     /// `retrigger` for `retrigger: "true"` tasks before the one that needs
     /// `force` for the rest).
-    pub fn select(
-        &self,
-        name: &str,
-        tags: Option<&BTreeMap<String, String>>,
-    ) -> Option<&ActionDef> {
+    pub fn select(&self, name: &str, tags: Option<&Tags>) -> Option<&ActionDef> {
         self.actions
             .iter()
             .filter(|a| a.name == name)
@@ -173,12 +169,12 @@ impl ActionsJson {
 }
 
 /// Whether a context (list of tag-sets) applies to a task with `tags`.
-fn applies(context: &[Map<String, Value>], tags: Option<&BTreeMap<String, String>>) -> bool {
+fn applies(context: &[Map<String, Value>], tags: Option<&Tags>) -> bool {
     match tags {
         None => context.is_empty(),
         Some(tags) => context.iter().any(|set| {
             set.iter()
-                .all(|(k, v)| tags.get(k).is_some_and(|t| v.as_str() == Some(t.as_str())))
+                .all(|(k, v)| tags.get(k).is_some_and(|t| v.as_str() == Some(t)))
         }),
     }
 }

@@ -2,6 +2,7 @@
 //! validation, scope satisfaction, recognising an action task.
 
 use super::*;
+use crate::policy::tags::Tags;
 use serde_json::json;
 
 /// An actions.json of the shape taskgraph renders (registry.py,
@@ -68,17 +69,14 @@ fn parsed() -> ActionsJson {
     parse_actions(actions_json().to_string().as_bytes()).expect("parses")
 }
 
-fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs.iter().copied().collect()
 }
 
 #[test]
 fn the_first_action_of_a_name_whose_context_applies_wins() {
     let actions = parsed();
-    type Case<'a> = (&'a str, Option<BTreeMap<String, String>>, Option<&'a str>);
+    type Case<'a> = (&'a str, Option<Tags>, Option<&'a str>);
     let cases: Vec<Case> = vec![
         (
             "retrigger",

@@ -17,7 +17,10 @@ use std::time::Duration;
 /// Reruns exceptions for transient reasons (the default rules), and failed
 /// tests (opt-in tag `retrigger`, which the fixture's tests carry); the
 /// fixture group has 4 failures of 12.
-const CONFIG: &str =
+/// The queue path (direct reruns); the in-tree `rerun` action has a test
+/// of its own.
+const CONFIG: &str = "dispatch: queue\nauto_rerun:\n  enabled: true\n  opt_in_tag: retrigger\n  max_failure_percent: 50\n";
+const ACTIONS_CONFIG: &str =
     "auto_rerun:\n  enabled: true\n  opt_in_tag: retrigger\n  max_failure_percent: 50\n";
 
 async fn world(config: &str) -> World {
@@ -188,7 +191,8 @@ async fn other_apps_unresolved_groups_and_disabled_repositories_rerun_nothing() 
 /// (once, however often the resolution is announced).
 #[tokio::test]
 async fn too_many_failures_rerun_nothing_and_one_comment_says_why() {
-    let mut w = world("auto_rerun:\n  enabled: true\n  max_failure_percent: 20\n").await;
+    let mut w =
+        world("dispatch: queue\nauto_rerun:\n  enabled: true\n  max_failure_percent: 20\n").await;
     let mut events = w.follow_events().expect("following");
     assert_eq!(deliver(&mut w, "suite-1", &suite("taskcluster")).await, 202);
     let body = next(&mut events, edited).await;
@@ -239,5 +243,85 @@ async fn a_suite_announced_twice_reruns_once_on_postgres() {
         w.service.store.auto_groups().await.expect("groups"),
         vec![pr::GROUP.to_owned()]
     );
+    w.shutdown().await;
+}
+
+/// With the repository's in-tree actions (`dispatch: auto` and an
+/// `actions.json`), each automatic rerun is one trigger of its `rerun`
+/// action, never a direct rerun; the head's comment follows the runs the
+/// action tasks started; announced again, nothing is triggered twice.
+#[tokio::test]
+async fn automatic_reruns_go_through_the_repositorys_rerun_action() {
+    use rerunbot::sandbox::taskcluster::worker::WorkerScript;
+    let mut w = World::start(WorldOptions {
+        repo_config: Some(ACTIONS_CONFIG.to_owned()),
+        follow: Some(FollowConfig {
+            poll_interval: Duration::from_millis(50),
+            edit_every: Duration::ZERO,
+            wake_every: Duration::from_millis(20),
+            ..FollowConfig::default()
+        }),
+        // Action tasks run; the test resolves the reruns.
+        sandbox_worker: Some(WorkerScript {
+            default: None,
+            ..WorkerScript::default()
+        }),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    for task in [pr::TEST_DT1_RUNNING, pr::TEST_WPT5_PENDING] {
+        assert!(w.queue.set_state(task, TaskState::Completed, None));
+    }
+    let mut events = w.follow_events().expect("following");
+    assert_eq!(deliver(&mut w, "suite-1", &suite("taskcluster")).await, 202);
+    assert_eq!(deliver(&mut w, "suite-2", &suite("taskcluster")).await, 202);
+    assert!(reruns(&w).is_empty(), "no direct rerun: {:?}", reruns(&w));
+    let mut targets: Vec<String> = w
+        .queue
+        .triggers()
+        .iter()
+        .map(|t| {
+            assert_eq!(t.payload["user"]["input"], serde_json::json!({}));
+            t.payload["user"]["taskId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    targets.sort();
+    let mut expected = vec![
+        pr::TEST_BC1_FAILED.to_owned(),
+        pr::TEST_XPCSHELL3_EXCEPTION.to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(targets, expected, "one rerun action per task, once");
+    // Both action tasks ran (each reran its task): the runs they started
+    // are followed from now on.
+    let actions: Vec<String> = w
+        .queue
+        .triggers()
+        .iter()
+        .filter_map(|t| t.action_task_id.clone())
+        .collect();
+    let mut ran = 0;
+    while ran < 2 {
+        let task = next(&mut events, |e| match e {
+            FollowEvent::Resolved { task_id, .. } => Some(task_id.clone()),
+            _ => None,
+        })
+        .await;
+        ran += usize::from(actions.contains(&task));
+    }
+    for task in [pr::TEST_BC1_FAILED, pr::TEST_XPCSHELL3_EXCEPTION] {
+        assert!(w.queue.set_state(task, TaskState::Completed, None));
+    }
+    let last = loop {
+        let body = next(&mut events, edited).await;
+        if !body.contains('⏳') {
+            break body;
+        }
+    };
+    assert_eq!(last.matches('✅').count(), 2, "{last}");
     w.shutdown().await;
 }

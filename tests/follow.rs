@@ -289,6 +289,15 @@ async fn watch_store_rules(store: &Store) {
         .await
         .expect("add action");
     assert!(store.due_expectations(10).await.expect("due").is_empty());
+    // Looked at once and put off for long (Pulse configured): its
+    // resolution still makes the expectation due at once.
+    let batch = store.claim_due_watches(lease, 10).await.expect("claim");
+    let ids: Vec<i64> = batch.watches.iter().map(|w| w.id).collect();
+    assert_eq!(ids.len(), 1);
+    store
+        .postpone_watches(&batch, &ids, Duration::from_secs(3600))
+        .await
+        .expect("postpone");
     store
         .resolve_run("ACT", 0, "completed", None)
         .await

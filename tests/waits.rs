@@ -258,12 +258,12 @@ async fn wait_store_rules(store: &Store) {
             "wait:1:0",
             r#"{"result":"run","run_id":1,"canceled":false}"#,
         )),
-        watch: Some(NewWatch {
+        watches: vec![NewWatch {
             task_id: "POLLER".to_owned(),
             run_id: 1,
             task_group_id: String::new(),
             ..NewWatch::default()
-        }),
+        }],
     };
     store.end_wait(&claimed[0], &end).await.expect("end");
     // Ended once: the same claim cannot end it again.
@@ -329,6 +329,7 @@ async fn the_wait_fires_through_pulse() {
             ..FollowConfig::default()
         }),
         pulse: Some(pulse),
+        repo_config: Some("dispatch: queue\n".to_owned()),
         ..WorldOptions::default()
     })
     .await
@@ -417,5 +418,52 @@ async fn a_forced_cancel_waits_for_the_other_dependency_then_runs() {
     .await;
     assert!(!body.contains("⏸️"), "{body}");
     assert_eq!(w.replies(PR_OPEN).len(), 1);
+    w.shutdown().await;
+}
+
+/// With the repository's in-tree actions (the default `dispatch: auto`
+/// and an `actions.json`), the waiting poller fires through its `rerun`
+/// action, once: the hook is triggered when part 1 completed, the action
+/// task reruns the poller, and the reply follows that run to the end.
+#[tokio::test]
+async fn a_wait_fires_through_the_repositorys_rerun_action() {
+    use rerunbot::sandbox::taskcluster::worker::WorkerScript;
+    let mut w = World::start(WorldOptions {
+        repo_config: None,
+        // The worker runs action tasks only; the test resolves the rest.
+        sandbox_worker: Some(WorkerScript {
+            default: None,
+            ..WorkerScript::default()
+        }),
+        ..options()
+    })
+    .await
+    .expect("world");
+    let mut events = w.follow_events().expect("following");
+    // Part 1 is completed: a forced rerun is not something taskgraph's
+    // `rerun` does, so it goes to the queue; the poller waits.
+    notarization(&mut w).await;
+    assert!(
+        w.queue.triggers().is_empty(),
+        "nothing triggered before the wait fires"
+    );
+    assert!(w.queue.set_state(PART_1, TaskState::Completed, None));
+    assert_eq!(next(&mut events, decided).await, (POLLER.to_owned(), true));
+    let triggers = w.queue.triggers();
+    assert_eq!(triggers.len(), 1);
+    assert_eq!(triggers[0].payload["user"]["taskId"], POLLER);
+    // The action task reran the poller: run 1 is followed.
+    let started = next(&mut events, |e| {
+        edited(e).filter(|b| b.contains("→ ⏳ rerun started (run 1)"))
+    })
+    .await;
+    assert!(started.contains("in-tree action `rerun` ✅ ["), "{started}");
+    assert!(w.queue.set_state(POLLER, TaskState::Completed, None));
+    assert_eq!(next(&mut events, reacted).await, "hooray");
+    let reply = w.normalize(&w.reply_for(PR_MERGED).expect("reply"));
+    assert!(reply.contains("→ ✅ run 1 completed"), "{reply}");
+    // Sent once each: part 1 by the queue, the poller by its action only.
+    assert_eq!((reruns_of(&w, PART_1), reruns_of(&w, POLLER)), (1, 0));
+    assert_eq!(w.queue.triggers().len(), 1);
     w.shutdown().await;
 }

@@ -12,7 +12,7 @@
 
 use super::Done;
 use crate::outcome::{DispatchError, TriggeredAction, UnitResult};
-use crate::store::{Claim, Store};
+use crate::store::{Claim, Store, StoredWait};
 use crate::taskcluster::actions::{is_action_task_for, HookTrigger};
 use crate::taskcluster::{run_count, QueueClient, QueueError};
 use crate::types::{TaskGroupId, TaskId};
@@ -26,7 +26,7 @@ const EFFECT_WAIT: Duration = Duration::from_secs(30);
 const EFFECT_POLL: Duration = Duration::from_secs(1);
 
 /// One sequence of hook triggers for some rows of a plan.
-pub(super) struct HookUnit {
+pub(crate) struct HookUnit {
     /// Unique within the job, stable across attempts.
     pub key: String,
     pub triggers: Vec<HookTrigger>,
@@ -67,27 +67,36 @@ impl HookUnit {
     }
 }
 
-/// Where trigger intents and results are recorded (none when dispatch runs
-/// outside a claimed job).
+/// Who records trigger intents and results with the job, under whose
+/// lease: the job's own dispatch, or a wait of the job that fired.
 #[derive(Clone)]
-pub(super) struct Records {
+pub(crate) enum Recorder {
+    /// Outside a claimed job: nothing is recorded.
+    Nowhere,
+    Job(Store, Claim),
+    Wait(Store, StoredWait),
+}
+
+/// Where trigger intents and results are recorded, and what is known.
+#[derive(Clone)]
+pub(crate) struct Records {
     pub known: HashMap<String, UnitResult>,
-    pub store: Option<(Store, Claim)>,
+    pub store: Recorder,
 }
 
 impl Records {
     async fn save(&mut self, key: &str, result: UnitResult) -> Result<(), DispatchError> {
-        if let Some((store, claim)) = &self.store {
-            let text = serde_json::to_string(&result).map_err(|e| DispatchError::Unavailable {
-                message: format!("cannot encode a unit result: {e}"),
-            })?;
-            store
-                .save_unit_result(claim, key, &text)
-                .await
-                .map_err(|e| DispatchError::Unavailable {
-                    message: format!("could not record the trigger: {e}"),
-                })?;
-        }
+        let text = serde_json::to_string(&result).map_err(|e| DispatchError::Unavailable {
+            message: format!("cannot encode a unit result: {e}"),
+        })?;
+        let saved = match &self.store {
+            Recorder::Nowhere => Ok(()),
+            Recorder::Job(store, claim) => store.save_unit_result(claim, key, &text).await,
+            Recorder::Wait(store, wait) => store.save_wait_unit_result(wait, key, &text).await,
+        };
+        saved.map_err(|e| DispatchError::Unavailable {
+            message: format!("could not record the trigger: {e}"),
+        })?;
         self.known.insert(key.to_owned(), result);
         Ok(())
     }
@@ -95,7 +104,7 @@ impl Records {
 
 /// Sends the sequence's triggers not yet confirmed. `queue` reads (status,
 /// the group); `hooks` triggers.
-pub(super) async fn run(
+pub(crate) async fn run(
     queue: &QueueClient,
     hooks: &QueueClient,
     unit: &HookUnit,

@@ -239,7 +239,8 @@ fn units(prepared: &Prepared) -> Vec<(usize, Vec<usize>, usize, Unit)> {
             }
         }
     }
-    for entry in &prepared.routed {
+    // A waiting row's triggers are sent when its wait fires.
+    for entry in prepared.routed.iter().filter(|e| !e.wait) {
         let Some(&first) = entry.rows.first() else {
             continue;
         };
@@ -289,7 +290,9 @@ pub async fn dispatch_job(
         }
         let records = hooks::Records {
             known: memory.known.clone(),
-            store: memory.record.map(|(s, c)| (s.clone(), c.clone())),
+            store: memory.record.map_or(hooks::Recorder::Nowhere, |(s, c)| {
+                hooks::Recorder::Job(s.clone(), c.clone())
+            }),
         };
         let hooks = hooks.clone();
         let (queue, permits, hold) = (queue.clone(), permits.clone(), hold.clone());
@@ -801,4 +804,50 @@ pub async fn send_waited(
     let result = run_unit(queue, unit, resumed).await;
     let known = to_known(&result);
     (merge(ActionOutcome::Pending, result), known)
+}
+
+/// What a fired wait's triggers are recorded with: the job's unit results
+/// so far, and the wait (its lease guards every record).
+pub struct WaitRecords {
+    pub known: HashMap<String, UnitResult>,
+    pub store: Store,
+    pub wait: crate::store::StoredWait,
+}
+
+/// Sends a fired wait's hook triggers (its row was routed to the
+/// repository's in-tree actions), each exactly once: intents and action
+/// tasks are recorded with the job under the wait's lease, under keys of
+/// `key`, and what is recorded already is not sent again. `queue` reads,
+/// `hooks` triggers. The outcome, and whether it is sure (`false`: a
+/// trigger's answer is unknown; look again later).
+pub async fn send_waited_hooks(
+    queue: &QueueClient,
+    hooks: &QueueClient,
+    entry: &route::Routed,
+    key: String,
+    action: &Action,
+    records: WaitRecords,
+) -> (ActionOutcome, bool) {
+    let runs_seen = match action {
+        Action::CancelRerun { runs_seen } => Some(*runs_seen),
+        _ => None,
+    };
+    let unit = hooks::HookUnit {
+        key,
+        triggers: entry.triggers.clone(),
+        runs_seen,
+    };
+    let WaitRecords { known, store, wait } = records;
+    let result = match unit.known(&known) {
+        Some(result) => result,
+        None => {
+            let records = hooks::Records {
+                known,
+                store: hooks::Recorder::Wait(store, wait),
+            };
+            hooks::run(queue, hooks, &unit, records).await
+        }
+    };
+    let sure = !matches!(result, Err(DispatchError::Unavailable { .. }));
+    (merge(ActionOutcome::Pending, result), sure)
 }

@@ -7,7 +7,8 @@
 //! Mapping: rerun → `rerun`; `/retrigger N` → `retrigger` with `times: N`
 //! (one `retrigger-multiple` when several retriggerable labels of a group
 //! are copied by one command); a forced retrigger → `retrigger` with
-//! `force: true`; cancel-then-rerun → `cancel`, then `rerun`. A forced
+//! `force: true`; cancel-then-rerun → `cancel`, then `rerun`. An action
+//! that waits is routed the same way and sent when the wait fires. A forced
 //! rerun of a completed task is not something taskgraph's `rerun` does
 //! (failed or exception only): it goes to the queue. Without a
 //! usable action, `dispatch: actions` refuses, and `dispatch: auto` sends
@@ -48,6 +49,10 @@ pub struct Routed {
     pub rows: Vec<usize>,
     /// Sent in order, each after the one before took effect.
     pub triggers: Vec<HookTrigger>,
+    /// The row waits (DESIGN.md §13): its triggers are sent when the wait
+    /// fires (`follow::waits`), not with the job's dispatch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wait: bool,
 }
 
 /// What routing judges by.
@@ -67,8 +72,10 @@ pub fn route(plan: &mut Plan, index: usize, input: &RouteInput) -> Vec<Routed> {
     }
     let mut routed = Vec::new();
     for (r, row) in plan.rows.iter_mut().enumerate() {
-        let Decision::Act(action) = &row.decision else {
-            continue;
+        let (action, wait) = match &row.decision {
+            Decision::Act(action) => (action, false),
+            Decision::Wait(w) => (&w.action, true),
+            _ => continue,
         };
         let Some(task) = input.tasks.iter().find(|t| t.task_id == row.task_id) else {
             continue;
@@ -93,6 +100,7 @@ pub fn route(plan: &mut Plan, index: usize, input: &RouteInput) -> Vec<Routed> {
                     plan: index,
                     rows: vec![r],
                     triggers,
+                    wait,
                 });
                 continue;
             }
@@ -211,6 +219,9 @@ fn combine_retriggers(
         let [trigger] = entry.triggers.as_slice() else {
             continue;
         };
+        if entry.wait {
+            continue;
+        }
         let retriggerable = entry
             .rows
             .first()
@@ -272,6 +283,7 @@ fn combine_retriggers(
                 plan: index,
                 rows,
                 triggers: vec![trigger],
+                wait: false,
             });
         }
     }

@@ -13,10 +13,11 @@
 //! of the job together with the wait's end.
 
 use super::{FollowEvent, Follower};
+use crate::dispatch::route::Routed;
 use crate::dispatch::Outcomes;
 use crate::outcome::{ActionOutcome, UnitResult};
 use crate::pipeline::prepared::Prepared;
-use crate::policy::plan::{Decision, Wait};
+use crate::policy::plan::{Action, Decision, Wait};
 use crate::policy::task::TaskState;
 use crate::policy::waits::{verdict, Seen, Verdict};
 use crate::store::{NewWait, NewWatch, StoreError, StoredWait, WaitEnd, Watch};
@@ -94,7 +95,7 @@ pub fn waits_for(prepared: &Prepared, outcomes: &Outcomes) -> (Vec<NewWait>, Vec
 pub struct WaitsSummary {
     /// Some wait is not decided yet: no final reaction.
     pub open: bool,
-    /// Some wait was dropped.
+    /// Some wait was dropped, or fired and failed: the final reaction is 👎.
     pub dropped: bool,
 }
 
@@ -110,11 +111,12 @@ pub fn overlay(waits: &[StoredWait], outcomes: &mut Outcomes) -> WaitsSummary {
                 continue;
             }
         }
-        summary.dropped |= w.state == "dropped";
         let outcome = w
             .outcome
             .as_deref()
             .and_then(|o| serde_json::from_str::<ActionOutcome>(o).ok());
+        summary.dropped |=
+            w.state == "dropped" || matches!(outcome, Some(ActionOutcome::Failed { .. }));
         let slot = outcomes
             .get_mut(w.plan_index)
             .and_then(|o| o.get_mut(w.row_index));
@@ -181,7 +183,15 @@ async fn judge_one(follower: &Follower, wait: &StoredWait) -> Result<(), StoreEr
     let store = &follower.store;
     let Ok(record) = serde_json::from_str::<WaitRecord>(&wait.spec) else {
         tracing::error!(wait_id = wait.id, "unreadable wait; dropping it");
-        return end(follower, wait, ActionOutcome::Pending, None, None, false).await;
+        return end(
+            follower,
+            wait,
+            ActionOutcome::Pending,
+            None,
+            Vec::new(),
+            false,
+        )
+        .await;
     };
     let watches = store.watches_of_job(wait.job_id).await?;
     let waits = store.waits_of_job(wait.job_id).await?;
@@ -200,7 +210,7 @@ async fn judge_one(follower: &Follower, wait: &StoredWait) -> Result<(), StoreEr
                 "wait dropped"
             );
             let outcome = ActionOutcome::Dropped { reason };
-            end(follower, wait, outcome, None, None, false).await
+            end(follower, wait, outcome, None, Vec::new(), false).await
         }
         Verdict::Fire => fire(follower, wait, &record.wait).await,
     }
@@ -213,26 +223,37 @@ fn unit_key(wait: &StoredWait) -> String {
 
 /// Sends the wait's action once: a result recorded already is reused; a
 /// wait that may have been sent (`firing`) is checked against the task's
-/// runs before anything is sent again.
+/// runs before anything is sent again. A row routed to the repository's
+/// in-tree actions goes through its hooks ([`fire_through_hooks`]).
 async fn fire(follower: &Follower, wait: &StoredWait, spec: &Wait) -> Result<(), StoreError> {
     let store = &follower.store;
     let key = unit_key(wait);
-    let recorded = store
-        .unit_results(wait.job_id)
-        .await?
-        .into_iter()
+    let units = store.unit_results(wait.job_id).await?;
+    let recorded = units
+        .iter()
         .find(|(unit, _)| *unit == key)
-        .and_then(|(_, text)| serde_json::from_str::<UnitResult>(&text).ok());
+        .and_then(|(_, text)| serde_json::from_str::<UnitResult>(text).ok());
     let task = TaskId::new(wait.task_id.clone());
     let (outcome, known) = match recorded {
         Some(known) => (outcome_of(&known), Some(known)),
         None => {
             let resumed = wait.state == "firing";
             store.wait_firing(wait).await?;
-            let Some(repo) = repo_of(follower, wait.job_id).await? else {
-                return end(follower, wait, ActionOutcome::Pending, None, None, false).await;
+            let Some(job) = job_of(follower, wait.job_id).await? else {
+                return end(
+                    follower,
+                    wait,
+                    ActionOutcome::Pending,
+                    None,
+                    Vec::new(),
+                    false,
+                )
+                .await;
             };
-            let queue = follower.pipeline.queue_for(&repo);
+            if let Some(entry) = job.routed(wait) {
+                return fire_through_hooks(follower, wait, spec, &job, entry, units).await;
+            }
+            let queue = follower.pipeline.queue_for(&job.repo);
             crate::dispatch::send_waited(&queue, &task, &spec.action, resumed).await
         }
     };
@@ -248,17 +269,89 @@ async fn fire(follower: &Follower, wait: &StoredWait, spec: &Wait) -> Result<(),
             .await;
     };
     tracing::info!(wait_id = wait.id, task_id = wait.task_id, "wait fired");
-    let watch = crate::reply::follow::started_runs(&task, &spec.action, &outcome)
+    let watches = crate::reply::follow::started_runs(&task, &spec.action, &outcome)
         .into_iter()
-        .next()
+        .take(1)
         .map(|(task, run_id)| NewWatch {
             task_id: task.0,
             run_id,
-            task_group_id: String::new(),
             ..NewWatch::default()
-        });
+        })
+        .collect();
     let known = serde_json::to_string(&known).unwrap_or_default();
-    end(follower, wait, outcome, Some((&key, &known)), watch, true).await
+    end(follower, wait, outcome, Some((&key, &known)), watches, true).await
+}
+
+/// Fires a wait whose row goes through the repository's in-tree actions:
+/// each trigger exactly once (recorded with the job under the wait's
+/// lease, see `dispatch::send_waited_hooks`); the action tasks are watched
+/// like those of a job's own dispatch, and what they make after them.
+async fn fire_through_hooks(
+    follower: &Follower,
+    wait: &StoredWait,
+    spec: &Wait,
+    job: &WaitJob,
+    entry: &Routed,
+    units: Vec<(String, String)>,
+) -> Result<(), StoreError> {
+    let known = units
+        .into_iter()
+        .filter_map(|(unit, text)| Some((unit, serde_json::from_str(&text).ok()?)))
+        .collect();
+    let records = crate::dispatch::WaitRecords {
+        known,
+        store: follower.store.clone(),
+        wait: wait.clone(),
+    };
+    let (outcome, sure) = crate::dispatch::send_waited_hooks(
+        &follower.pipeline.queue_for(&job.repo),
+        follower.pipeline.hooks(),
+        entry,
+        unit_key(wait),
+        &spec.action,
+        records,
+    )
+    .await;
+    if !sure {
+        tracing::warn!(
+            wait_id = wait.id,
+            "wait's trigger sent without a sure answer; looking again later"
+        );
+        return follower
+            .store
+            .postpone_wait(wait, follower.config.poll_interval)
+            .await;
+    }
+    tracing::info!(
+        wait_id = wait.id,
+        task_id = wait.task_id,
+        "wait fired through in-tree actions"
+    );
+    let watches = match &outcome {
+        ActionOutcome::Triggered { actions } => actions
+            .iter()
+            .map(|a| {
+                let next_run = match spec.action {
+                    Action::Rerun { runs_seen } | Action::CancelRerun { runs_seen } => runs_seen,
+                    Action::Retrigger { .. } => 0,
+                };
+                let expect = crate::outcome::Expect::for_action(
+                    &a.action,
+                    &TaskId::new(wait.task_id.clone()),
+                    next_run,
+                    &job.label(wait),
+                );
+                NewWatch {
+                    task_id: a.task_id.0.clone(),
+                    expect: expect.map(|e| e.to_json()),
+                    ..NewWatch::default()
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    // The triggers' own records are the unit results; nothing more to add.
+    end(follower, wait, outcome, None, watches, true).await
 }
 
 /// Stores how a wait ended and counts it.
@@ -267,7 +360,7 @@ async fn end(
     wait: &StoredWait,
     outcome: ActionOutcome,
     unit: Option<(&str, &str)>,
-    watch: Option<NewWatch>,
+    watches: Vec<NewWatch>,
     fired: bool,
 ) -> Result<(), StoreError> {
     let text = serde_json::to_string(&outcome).unwrap_or_default();
@@ -280,7 +373,7 @@ async fn end(
                 state,
                 outcome: &text,
                 unit,
-                watch,
+                watches,
             },
         )
         .await?;
@@ -325,13 +418,122 @@ fn outcome_of(known: &UnitResult) -> ActionOutcome {
     }
 }
 
-/// The repository of a job (its queue calls are restricted to it).
-async fn repo_of(
-    follower: &Follower,
-    job_id: i64,
-) -> Result<Option<crate::types::RepoName>, StoreError> {
-    let job = follower.store.job(job_id).await?;
-    Ok(job
-        .and_then(|j| serde_json::from_str::<CommentJob>(&j.payload).ok())
-        .map(|j| j.repo))
+/// What firing a wait needs of its job.
+struct WaitJob {
+    /// Its queue calls are restricted to the repository's role.
+    repo: crate::types::RepoName,
+    prepared: Option<Prepared>,
+}
+
+impl WaitJob {
+    /// The hook triggers of the wait's row, when it was routed to the
+    /// repository's in-tree actions.
+    fn routed(&self, wait: &StoredWait) -> Option<&Routed> {
+        self.prepared
+            .as_ref()?
+            .routed
+            .iter()
+            .find(|e| e.wait && e.plan == wait.plan_index && e.rows.contains(&wait.row_index))
+    }
+
+    /// The label of the wait's row.
+    fn label(&self, wait: &StoredWait) -> String {
+        self.prepared
+            .as_ref()
+            .and_then(|p| p.plans().nth(wait.plan_index))
+            .and_then(|plan| plan.rows.get(wait.row_index))
+            .map(|row| row.label.clone())
+            .unwrap_or_default()
+    }
+}
+
+async fn job_of(follower: &Follower, job_id: i64) -> Result<Option<WaitJob>, StoreError> {
+    let Some(job) = follower.store.job(job_id).await? else {
+        return Ok(None);
+    };
+    let Some(payload) = serde_json::from_str::<CommentJob>(&job.payload).ok() else {
+        return Ok(None);
+    };
+    Ok(Some(WaitJob {
+        repo: payload.repo,
+        prepared: job
+            .plan
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::DispatchError;
+
+    fn stored(row: usize, state: &str, outcome: Option<&ActionOutcome>) -> StoredWait {
+        StoredWait {
+            id: row as i64,
+            job_id: 1,
+            plan_index: 0,
+            row_index: row,
+            task_id: format!("T{row}"),
+            spec: String::new(),
+            state: state.to_owned(),
+            outcome: outcome.map(|o| serde_json::to_string(o).unwrap_or_default()),
+            lease: String::new(),
+        }
+    }
+
+    /// What the reply's final reaction learns from the waits, one row per
+    /// way a wait can stand.
+    #[test]
+    fn waits_summary_one_row_per_state() {
+        let fired = ActionOutcome::Rerun { run_id: Some(1) };
+        let failed = ActionOutcome::Failed {
+            error: DispatchError::NotFound,
+            created: Vec::new(),
+        };
+        let dropped = ActionOutcome::Dropped {
+            reason: crate::policy::plan::Dropped::DependencyNotRerun {
+                dependency: "part-1".to_owned(),
+            },
+        };
+        let rows: Vec<(StoredWait, WaitsSummary)> = vec![
+            (
+                stored(0, "waiting", None),
+                WaitsSummary {
+                    open: true,
+                    dropped: false,
+                },
+            ),
+            (
+                stored(0, "firing", None),
+                WaitsSummary {
+                    open: true,
+                    dropped: false,
+                },
+            ),
+            (stored(0, "fired", Some(&fired)), WaitsSummary::default()),
+            (
+                stored(0, "fired", Some(&failed)),
+                WaitsSummary {
+                    open: false,
+                    dropped: true,
+                },
+            ),
+            (
+                stored(0, "dropped", Some(&dropped)),
+                WaitsSummary {
+                    open: false,
+                    dropped: true,
+                },
+            ),
+        ];
+        for (wait, expected) in rows {
+            let mut outcomes: Outcomes = vec![vec![ActionOutcome::Pending]];
+            let summary = overlay(std::slice::from_ref(&wait), &mut outcomes);
+            assert_eq!(summary, expected, "{} {:?}", wait.state, wait.outcome);
+            if wait.outcome.is_some() {
+                assert_ne!(outcomes[0][0], ActionOutcome::Pending, "shown in the row");
+            }
+        }
+    }
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The in-tree actions of every group of `tasks`, by group id.
-pub(super) async fn gather_actions(
+pub(crate) async fn gather_actions(
     queue: &QueueClient,
     mode: DispatchMode,
     tasks: &[TaskSnapshot],

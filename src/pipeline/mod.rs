@@ -3,7 +3,7 @@
 //! place → reaction. Every step is safe to repeat: a retried job reuses the
 //! stored plan and the stored reply comment.
 
-mod actions;
+pub(crate) mod actions;
 mod gate;
 pub mod listings;
 pub(crate) mod prepare;
@@ -145,6 +145,13 @@ impl Pipeline {
         self.inner.queue.for_repository(&repo.owner, &repo.name)
     }
 
+    /// The client hook triggers go through: the app's own credentials,
+    /// bounded instead by the `in-tree:hook-action` check of the decision
+    /// task's scopes made when the action was routed (DESIGN.md §8).
+    pub(crate) fn hooks(&self) -> &QueueClient {
+        &self.inner.queue
+    }
+
     pub(crate) fn github(&self) -> &GithubApp {
         &self.inner.github
     }
@@ -191,7 +198,7 @@ impl Pipeline {
         // with the client's own scopes (`hooks:trigger-hook:...`).
         let dispatched = dispatch_job(
             &self.queue_for(&job.repo),
-            &self.inner.queue,
+            self.hooks(),
             &prepared,
             &memory.recording(&store, &claim),
             self.inner.concurrency,

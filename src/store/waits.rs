@@ -50,8 +50,8 @@ pub struct WaitEnd<'a> {
     pub outcome: &'a str,
     /// For a fired wait: the job unit it records, `(unit key, result JSON)`.
     pub unit: Option<(&'a str, &'a str)>,
-    /// The run it started, to follow.
-    pub watch: Option<NewWatch>,
+    /// The runs (or action tasks) it started, to follow.
+    pub watches: Vec<NewWatch>,
 }
 
 type WaitRow = (i64, i64, i64, i64, String, String, String, Option<String>);
@@ -194,21 +194,8 @@ impl Store {
                 .await
                 .context("record fired unit")?;
         }
-        if let Some(w) = &end.watch {
-            let sql = format!(
-                "INSERT INTO watches (job_id, task_id, run_id, task_group_id, state, next_check, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'open', {now}, {now}, {now}) \
-                 ON CONFLICT (job_id, task_id, run_id) DO NOTHING"
-            );
-            sqlx::query(&sql)
-                .bind(wait.job_id)
-                .bind(&w.task_id)
-                .bind(i64::from(w.run_id))
-                .bind(&w.task_group_id)
-                .execute(&mut *tx)
-                .await
-                .context("watch fired run")?;
-        }
+        self.insert_watches(&mut tx, wait.job_id, &end.watches, Duration::ZERO)
+            .await?;
         sqlx::query(
             "INSERT INTO followed_replies (job_id) VALUES ($1) ON CONFLICT (job_id) DO NOTHING",
         )
@@ -230,6 +217,38 @@ impl Store {
             .await
             .context("nudge waits")?;
         tx.commit().await.context("commit wait end")
+    }
+
+    /// Records a unit result of the wait's job (a hook trigger's intent or
+    /// action task) while the wait is claimed by this lease; nothing is
+    /// recorded once the claim is gone ([`StoreError::LeaseLost`]).
+    pub async fn save_wait_unit_result(
+        &self,
+        wait: &StoredWait,
+        unit: &str,
+        result: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.db_now();
+        let sql = format!(
+            "INSERT INTO job_units (job_id, unit, result, created_at) \
+             SELECT $1, $2, $3, {now} WHERE EXISTS (SELECT 1 FROM waits WHERE id = $4 \
+                 AND lease_owner = $5 AND state IN ('waiting', 'firing')) \
+             ON CONFLICT (job_id, unit) DO UPDATE SET result = excluded.result"
+        );
+        let written = sqlx::query(&sql)
+            .bind(wait.job_id)
+            .bind(unit)
+            .bind(result)
+            .bind(wait.id)
+            .bind(&wait.lease)
+            .execute(self.pool())
+            .await
+            .context("save wait unit result")?;
+        if written.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost)
+        }
     }
 
     /// Gives a claimed wait back undecided, to be judged again after

@@ -133,7 +133,7 @@ impl Store {
         tx.commit().await.context("commit watches")
     }
 
-    async fn insert_watches(
+    pub(super) async fn insert_watches(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         job_id: i64,
@@ -289,8 +289,8 @@ impl Store {
     }
 
     /// Records that run `run_id` of `task_id` resolved as `result`. Every
-    /// open watch of that run is closed and its reply becomes due for an
-    /// edit. Returns the jobs whose watches changed (empty for an event
+    /// open watch of that run is closed (an action task's expectation due
+    /// at once) and its reply becomes due for an edit. Returns the jobs whose watches changed (empty for an event
     /// seen before).
     pub async fn resolve_run(
         &self,
@@ -303,7 +303,7 @@ impl Store {
         let mut tx = self.pool().begin().await.context("begin")?;
         let sql = format!(
             "UPDATE watches SET state = 'resolved', result = $1, reason = $2, lease_owner = NULL, \
-             lease_until = NULL, updated_at = {now} \
+             lease_until = NULL, next_check = {now}, updated_at = {now} \
              WHERE task_id = $3 AND run_id = $4 AND state = 'open' RETURNING job_id"
         );
         let mut jobs: Vec<i64> = sqlx::query_scalar(&sql)

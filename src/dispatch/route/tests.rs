@@ -395,3 +395,79 @@ fn rows_without_an_action_and_refused_commands_are_left_alone() {
     assert!(routed.is_empty());
     assert_eq!(plan.rows, vec![refused_row]);
 }
+
+/// A row that waits is routed like one sent now, marked to be sent when
+/// its wait fires; it is never combined into a `retrigger-multiple`, and
+/// without actions it is refused in `actions` mode and left to the queue
+/// in `auto`.
+#[test]
+fn a_waiting_row_is_routed_to_be_sent_when_it_fires() {
+    use crate::policy::plan::{Wait, WaitKind};
+    let poller = task("P1", "poller-1");
+    let tasks = vec![poller.clone()];
+    let waiting = |action: Action| {
+        let mut r = row(&poller, TaskClass::Release, action.clone(), false);
+        r.decision = Decision::Wait(Wait {
+            action,
+            kind: WaitKind::AfterRerun,
+            on: Vec::new(),
+            deadline: chrono::Utc::now(),
+        });
+        r
+    };
+    let published = BTreeMap::from([("GROUP".to_owned(), published(ALLOWED, true))]);
+    let absent = BTreeMap::from([("GROUP".to_owned(), GroupActions::Absent)]);
+    type Groups = BTreeMap<String, GroupActions>;
+    let rows: Vec<(DispatchMode, &Groups, Action, &str, bool)> = vec![
+        (
+            DispatchMode::Auto,
+            &published,
+            Action::Rerun { runs_seen: 1 },
+            "rerun{}",
+            true,
+        ),
+        (
+            DispatchMode::Auto,
+            &published,
+            Action::CancelRerun { runs_seen: 1 },
+            "cancel{} then rerun{}",
+            true,
+        ),
+        (
+            DispatchMode::Auto,
+            &absent,
+            Action::Rerun { runs_seen: 1 },
+            "waits",
+            false,
+        ),
+        (
+            DispatchMode::Actions,
+            &absent,
+            Action::Rerun { runs_seen: 1 },
+            "refused: NoActionsJson",
+            false,
+        ),
+    ];
+    for (mode, groups, action, expected, routed_to_wait) in rows {
+        let mut plan = Plan {
+            rows: vec![waiting(action)],
+            ..Plan::default()
+        };
+        let routed = route(
+            &mut plan,
+            0,
+            &RouteInput {
+                mode,
+                groups,
+                tasks: &tasks,
+            },
+        );
+        let fate = match (&plan.rows[0].decision, routed.first()) {
+            (_, Some(_)) => fate(&plan, &routed, 0),
+            (Decision::Wait(_), None) => "waits".to_owned(),
+            _ => fate(&plan, &routed, 0),
+        };
+        assert_eq!(fate, expected, "{mode:?} {expected}");
+        assert_eq!(routed.iter().any(|e| e.wait), routed_to_wait, "{expected}");
+    }
+}

@@ -4,17 +4,19 @@
 //! find them (the Taskcluster App's check runs and statuses, then group
 //! provenance for this repository and pull request, DESIGN.md §12), each
 //! resolved group judged under the commit's planning lock, the reruns
-//! dispatched through the repository's scoped queue client, followed on
-//! the head's comment.
+//! dispatched through the repository's in-tree `rerun` action when its
+//! `dispatch` mode and decision task allow (DESIGN.md §8), else its scoped
+//! queue client, and followed on the head's comment.
 //!
 //! The decision is stored with the job before anything is sent, so a
 //! retried job dispatches exactly what the first attempt decided (and
 //! dispatch itself never reruns a task that has a run beyond the one seen).
 
 use super::AutoReruns;
+use crate::dispatch::route::{route, RouteInput, Routed};
 use crate::dispatch::{dispatch_job, Memory, DEFAULT_CONCURRENCY};
 use crate::github::{InstallationClient, PullState};
-use crate::outcome::{ActionOutcome, DispatchError};
+use crate::outcome::{ActionOutcome, DispatchError, Expect};
 use crate::pipeline::prepared::{Prepared, PreparedReply, PreparedSection};
 use crate::pipeline::StepError;
 use crate::policy::auto_rerun::{judge, Made, Pick, Verdict};
@@ -41,6 +43,10 @@ pub struct AutoPlan {
     pub head: Head,
     pub head_job: i64,
     pub reruns: Vec<PlannedRerun>,
+    /// Reruns carried out through the repository's in-tree `rerun` action
+    /// (rows of [`as_prepared`]'s plan), decided with the plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routed: Vec<Routed>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,6 +155,25 @@ impl AutoReruns {
         }
         let head_job = store.auto_head(&head).await?;
         let classifier = Classifier::new(&config);
+        // What the groups' decision tasks offer (DESIGN.md §8), read only
+        // for groups with a failure: the others have nothing to rerun.
+        let tasks: Vec<TaskSnapshot> = groups
+            .values()
+            .filter(|tasks| tasks.iter().any(|t| t.state.is_broken()))
+            .flatten()
+            .cloned()
+            .collect();
+        let actions = crate::pipeline::actions::gather_actions(
+            &self.pipeline.queue_for(&repo),
+            config.dispatch,
+            &tasks,
+        )
+        .await?;
+        let routing = RouteInput {
+            mode: config.dispatch,
+            groups: &actions,
+            tasks: &tasks,
+        };
         let (plan, refusals) = store
             .plan_auto_reruns(claim, &head, head_job, |made| {
                 let made: Made = made
@@ -174,6 +199,7 @@ impl AutoReruns {
                         Verdict::Off | Verdict::Unresolved => {}
                     }
                 }
+                let (reruns, routed) = routed_reruns(reruns, &head, &routing);
                 let rows = reruns
                     .iter()
                     .map(|r| AutoRerunRow {
@@ -187,6 +213,7 @@ impl AutoReruns {
                     head: head.clone(),
                     head_job,
                     reruns,
+                    routed,
                 };
                 let text = serde_json::to_string(&plan).unwrap_or_default();
                 ((plan, refusals), text, rows)
@@ -284,12 +311,10 @@ impl AutoReruns {
         } else {
             Memory::first_attempt()
         };
-        // Automatic reruns are planned without in-tree actions (nothing is
-        // routed to hooks), so the hooks client is never used.
         let queue = self.pipeline.queue_for(&repo);
         let dispatched = dispatch_job(
             &queue,
-            &queue,
+            self.pipeline.hooks(),
             &prepared,
             &memory.recording(store, claim),
             DEFAULT_CONCURRENCY,
@@ -315,6 +340,26 @@ impl AutoReruns {
                 }
                 // Someone reran it meanwhile: follow that run.
                 ActionOutcome::AlreadyQueued { .. } => pick.runs_seen,
+                // Through the repository's `rerun` action: its action task
+                // is followed, then the run it started.
+                ActionOutcome::Triggered { actions } => {
+                    sent += 1;
+                    watches.extend(actions.iter().map(|a| {
+                        NewWatch {
+                            task_id: a.task_id.to_string(),
+                            task_group_id: rerun.task_group_id.clone(),
+                            expect: Expect::for_action(
+                                &a.action,
+                                &pick.task_id,
+                                pick.runs_seen,
+                                &pick.label,
+                            )
+                            .map(|e| e.to_json()),
+                            ..NewWatch::default()
+                        }
+                    }));
+                    continue;
+                }
                 ActionOutcome::Failed { error, .. } => {
                     log_refused(pick, &error);
                     store
@@ -354,9 +399,34 @@ fn pr_state(state: PullState, merged: bool) -> PrState {
 }
 
 /// The reruns as a plan dispatch knows how to send.
-fn as_prepared(plan: &AutoPlan) -> Prepared {
-    let rows = plan
-        .reruns
+/// The reruns that may go ahead under the repository's `dispatch` mode
+/// (`actions` without a usable `rerun` action refuses; those are left
+/// out, not counted as attempts), and those routed to its in-tree actions.
+fn routed_reruns(
+    reruns: Vec<PlannedRerun>,
+    head: &Head,
+    routing: &RouteInput,
+) -> (Vec<PlannedRerun>, Vec<Routed>) {
+    let mut plan = rows_of(&reruns);
+    route(&mut plan, 0, routing);
+    let reruns: Vec<PlannedRerun> = reruns
+        .into_iter()
+        .zip(&plan.rows)
+        .filter_map(|(rerun, row)| match &row.decision {
+            Decision::Act(_) => Some(rerun),
+            refused => {
+                tracing::info!(pr = head.pr, task_id = %rerun.pick.task_id, ?refused, "no automatic rerun: the repository's actions do not allow it");
+                None
+            }
+        })
+        .collect();
+    let routed = route(&mut rows_of(&reruns), 0, routing);
+    (reruns, routed)
+}
+
+/// The reruns as one plan's rows (in order).
+fn rows_of(reruns: &[PlannedRerun]) -> Plan {
+    let rows = reruns
         .iter()
         .map(|r| PlanRow {
             task_id: r.pick.task_id.clone(),
@@ -370,6 +440,13 @@ fn as_prepared(plan: &AutoPlan) -> Prepared {
             warnings: Vec::new(),
         })
         .collect();
+    Plan {
+        rows,
+        ..Plan::default()
+    }
+}
+
+fn as_prepared(plan: &AutoPlan) -> Prepared {
     Prepared {
         repo: plan.head.repo.clone(),
         sha: plan.head.sha.clone(),
@@ -377,15 +454,12 @@ fn as_prepared(plan: &AutoPlan) -> Prepared {
         reply: PreparedReply::Sections {
             sections: vec![PreparedSection::Planned {
                 command_text: "auto_rerun".to_owned(),
-                plan: Plan {
-                    rows,
-                    ..Plan::default()
-                },
+                plan: rows_of(&plan.reruns),
             }],
         },
         definitions: BTreeMap::new(),
         skipped_groups: Vec::new(),
-        routed: Vec::new(),
+        routed: plan.routed.clone(),
     }
 }
 

@@ -55,8 +55,8 @@ fn tasks(n: usize) -> Vec<TaskSnapshot> {
             .collect();
             TaskSnapshot {
                 task_id: TaskId::new(format!("{i:0>22}")),
-                name: label.clone(),
-                label,
+                name: None,
+                label: label.into(),
                 task_group_id: TaskGroupId::new("G"),
                 state: if i % 997 == 0 {
                     TaskState::Failed

@@ -118,7 +118,7 @@ impl Expect {
         match action {
             "cancel" => None,
             "rerun" => Some(Expect::Run {
-                task_id: task_id.0.clone(),
+                task_id: task_id.to_string(),
                 run_id: next_run,
                 label: label.to_owned(),
             }),

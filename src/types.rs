@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
@@ -34,6 +35,51 @@ macro_rules! string_newtype {
     };
 }
 
+/// Like `string_newtype`, for the ids a listing of tens of thousands of
+/// tasks repeats (every dependency, dependent and artifact source names a
+/// task; every task names its group): the text is shared, so a copy costs
+/// a reference count, not an allocation.
+macro_rules! shared_string_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub Arc<str>);
+
+        impl $name {
+            pub fn new(value: impl Into<Arc<str>>) -> Self {
+                Self(value.into())
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                Self(Arc::from(value))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map(|s| Self(Arc::from(s)))
+            }
+        }
+    };
+}
+
 macro_rules! number_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -49,11 +95,11 @@ macro_rules! number_newtype {
     };
 }
 
-string_newtype!(
+shared_string_newtype!(
     /// A Taskcluster taskId (22-character slugid).
     TaskId
 );
-string_newtype!(
+shared_string_newtype!(
     /// A Taskcluster taskGroupId (the taskId of the decision task, usually).
     TaskGroupId
 );
@@ -110,5 +156,37 @@ impl RepoName {
 impl fmt::Display for RepoName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// Serde for a shared string field (`#[serde(with = "crate::types::shared_str")]`),
+/// without serde's `rc` feature.
+pub mod shared_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(text: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
+    }
+}
+
+/// [`shared_str`] for an optional field.
+pub mod opt_shared_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(text: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+        match text {
+            Some(t) => s.serialize_some(&**t),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+        Option::<String>::deserialize(d).map(|t| t.map(Arc::from))
     }
 }

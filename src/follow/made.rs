@@ -81,7 +81,7 @@ async fn made(follower: &Follower, action: &Watch) -> Result<Vec<NewWatch>, Queu
                     action.task_group_id.is_empty() || c.task_group_id == action.task_group_id
                 })
                 .map(|c| NewWatch {
-                    task_id: c.task_id.0,
+                    task_id: c.task_id.to_string(),
                     run_id: 0,
                     task_group_id: c.task_group_id,
                     made_by: made_by.clone(),

@@ -58,7 +58,7 @@ pub async fn check_due(follower: &Follower) -> Result<(), StoreError> {
         }
         let (listed, single) = split_by_group(&by_task, follower.config.list_group_from);
         let mut statuses = fetch(follower, single).await;
-        statuses.extend(list_groups(follower, listed).await);
+        statuses.extend(list_groups(follower, listed, &by_task).await);
         let mut still_open = Vec::new();
         for (task_id, watches) in by_task {
             let status = statuses.get(&task_id);
@@ -148,15 +148,21 @@ fn split_by_group(
     (listed, single)
 }
 
-/// The statuses of every task of these groups, by task id. listTaskGroup
-/// returns each task's full status, runs included.
-async fn list_groups(follower: &Follower, groups: Vec<String>) -> BTreeMap<String, Value> {
+/// The statuses of the watched tasks of these groups, by task id.
+/// listTaskGroup returns each task's full status, runs included; only the
+/// watched ones are kept.
+async fn list_groups(
+    follower: &Follower,
+    groups: Vec<String>,
+    watched: &BTreeMap<String, Vec<Watch>>,
+) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
+    let wanted = |id: &str| watched.contains_key(id);
     for group in groups {
         match follower
             .pipeline
             .queue()
-            .list_task_group_statuses(&crate::types::TaskGroupId::new(group.clone()))
+            .list_task_group_statuses(&crate::types::TaskGroupId::new(group.as_str()), &wanted)
             .await
         {
             Ok(statuses) => out.extend(statuses),

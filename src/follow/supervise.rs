@@ -113,7 +113,7 @@ async fn rerun(
         let label = tasks
             .iter()
             .find(|t| t.task_id == *id)
-            .map(|t| t.label.clone())
+            .map(|t| t.label.to_string())
             .unwrap_or_default();
         out.report(&Report::Rerun {
             task_id: id.to_string(),

@@ -273,7 +273,7 @@ async fn fire(follower: &Follower, wait: &StoredWait, spec: &Wait) -> Result<(),
         .into_iter()
         .take(1)
         .map(|(task, run_id)| NewWatch {
-            task_id: task.0,
+            task_id: task.to_string(),
             run_id,
             ..NewWatch::default()
         })
@@ -342,7 +342,7 @@ async fn fire_through_hooks(
                     &job.label(wait),
                 );
                 NewWatch {
-                    task_id: a.task_id.0.clone(),
+                    task_id: a.task_id.to_string(),
                     expect: expect.map(|e| e.to_json()),
                     ..NewWatch::default()
                 }

@@ -419,7 +419,7 @@ fn watches_for(prepared: &Prepared, outcomes: &Outcomes) -> Vec<NewWatch> {
                     Expect::for_action(name, &row.task_id, next_run, &row.label)
                 });
                 watches.push(NewWatch {
-                    task_id: task.0,
+                    task_id: task.to_string(),
                     run_id,
                     task_group_id,
                     expect: expect.map(|e| e.to_json()),

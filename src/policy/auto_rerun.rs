@@ -134,7 +134,7 @@ pub fn judge(
             let class = classifier.classify(t);
             (eligibility(t, class, before, rules, &selection) == Eligibility::Rerun).then(|| Pick {
                 task_id: t.task_id.clone(),
-                label: t.label.clone(),
+                label: t.label.to_string(),
                 runs_seen: t.runs,
                 attempt: u32::try_from(before.len()).unwrap_or(u32::MAX) + 1,
             })
@@ -160,13 +160,13 @@ mod tests {
 
     fn failed(reason: &str) -> TaskSnapshot {
         let mut t = task("T", "test-linux64/opt-1").state(Failed);
-        t.last_reason_resolved = Some(reason.to_owned());
+        t.last_reason_resolved = Some(reason.into());
         t
     }
 
     fn exception(reason: &str) -> TaskSnapshot {
         let mut t = failed(reason).state(Exception);
-        t.last_reason_resolved = Some(reason.to_owned());
+        t.last_reason_resolved = Some(reason.into());
         t
     }
 

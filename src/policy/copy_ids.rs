@@ -47,7 +47,7 @@ pub fn copy_task_id(delivery: &DeliveryId, source: &TaskId, index: u32) -> TaskI
     bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
     bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
     bytes[0] &= 0x7f; // slugid.nice(): first character in [A-Za-f]
-    TaskId(URL_SAFE_NO_PAD.encode(bytes))
+    TaskId::new(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 #[cfg(test)]
@@ -71,7 +71,7 @@ mod tests {
         for d in 0..50 {
             let delivery = DeliveryId(format!("6c3f1a40-{d:04}-11ee-8c90-0242ac120002"));
             for s in 0..20 {
-                let source = TaskId(format!("source{s}"));
+                let source = TaskId::new(format!("source{s}"));
                 for i in 0..5 {
                     let id = copy_task_id(&delivery, &source, i);
                     assert!(matches_queue_pattern(id.as_str()), "{id}");

@@ -68,7 +68,7 @@ impl<'a> Graph<'a> {
         let mut deps = Deps::default();
         for id in &task.dependencies {
             let (state, label, runs) = match self.by_id.get(id.as_str()) {
-                Some(t) => (Some(t.state), t.label.clone(), Some(t.runs)),
+                Some(t) => (Some(t.state), t.label.to_string(), Some(t.runs)),
                 None => (self.outside.states.get(id).copied(), id.to_string(), None),
             };
             let dep = DepRef {

@@ -140,8 +140,8 @@ pub fn plan(input: &PlanInput) -> Plan {
         };
         rows.push(PlanRow {
             task_id: task.task_id.clone(),
-            label: task.label.clone(),
-            name: task.name.clone(),
+            label: task.label.to_string(),
+            name: task.name().to_owned(),
             class,
             state: task.state,
             decision,
@@ -171,7 +171,7 @@ pub fn plan(input: &PlanInput) -> Plan {
 fn failure_guard(tasks: &[TaskSnapshot], max_percent: u32) -> Option<(usize, usize)> {
     let mut newest: BTreeMap<&str, &TaskSnapshot> = BTreeMap::new();
     for task in tasks.iter().filter(|t| !t.is_decision_or_action()) {
-        let entry = newest.entry(task.label.as_str()).or_insert(task);
+        let entry = newest.entry(task.label.as_ref()).or_insert(task);
         if (task.created, &task.task_id) > (entry.created, &entry.task_id) {
             *entry = task;
         }
@@ -505,7 +505,7 @@ impl Judge<'_> {
         if task.state == TaskState::Unscheduled {
             return (
                 Decision::Refuse(Refusal::CopyWouldWait {
-                    dependency: task.label.clone(),
+                    dependency: task.label.to_string(),
                     failed: false,
                 }),
                 Vec::new(),

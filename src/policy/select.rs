@@ -100,17 +100,9 @@ impl<'a> TaskIndex<'a> {
         };
         for (i, task) in tasks.iter().enumerate() {
             index.by_id.entry(task.task_id.as_str()).or_insert(i);
-            index
-                .by_label
-                .entry(task.label.as_str())
-                .or_default()
-                .push(i);
-            if task.name != task.label {
-                index
-                    .by_other_name
-                    .entry(task.name.as_str())
-                    .or_default()
-                    .push(i);
+            index.by_label.entry(&*task.label).or_default().push(i);
+            if let Some(name) = task.name.as_deref() {
+                index.by_other_name.entry(name).or_default().push(i);
             }
         }
         index
@@ -144,7 +136,7 @@ pub(crate) fn default_selection(
         CommandKind::Retrigger => {
             let labels: BTreeSet<&str> = broken
                 .filter(|&i| classes[i] == TaskClass::Test)
-                .map(|i| tasks[i].label.as_str())
+                .map(|i| tasks[i].label.as_ref())
                 .collect();
             sorted(labels.into_iter().filter_map(|l| index.most_recent(l)))
         }
@@ -201,7 +193,7 @@ pub(crate) fn by_selectors(
             hits[k] += instances.len();
         }
         for &i in index.by_other_name.get(selector).into_iter().flatten() {
-            labels.insert(tasks[i].label.as_str());
+            labels.insert(tasks[i].label.as_ref());
             hits[k] += 1;
         }
     }
@@ -226,7 +218,7 @@ pub(crate) fn by_selectors(
         .map(|(s, _)| (*s).to_owned())
         .collect();
     let mut picked = exact.clone();
-    let exact_labels: HashSet<&str> = exact.iter().map(|&i| tasks[i].label.as_str()).collect();
+    let exact_labels: HashSet<&str> = exact.iter().map(|&i| tasks[i].label.as_ref()).collect();
     for label in labels {
         match kind {
             CommandKind::Rerun => {
@@ -280,7 +272,7 @@ fn match_globs<'a>(
             continue;
         }
         for &i in with_name {
-            let label = index.tasks[i].label.as_str();
+            let label = index.tasks[i].label.as_ref();
             labels.insert(label);
             // Counted already through its label for those globs.
             set.matches_into(label, &mut by_label);

@@ -45,7 +45,7 @@ impl<'a> Candidates<'a> {
     pub(crate) fn new(tasks: &'a [TaskSnapshot]) -> Self {
         let distinct: BTreeSet<&str> = tasks
             .iter()
-            .flat_map(|t| [t.label.as_str(), t.name.as_str()])
+            .flat_map(|t| [t.label.as_ref(), t.name()])
             .collect();
         let items = distinct
             .into_iter()

@@ -160,7 +160,7 @@ mod tests {
             .iter()
             .map(|(label, state, reason)| {
                 let mut t = task(&format!("id-{label}"), label).state(*state);
-                t.last_reason_resolved = reason.map(str::to_owned);
+                t.last_reason_resolved = reason.map(Into::into);
                 t
             })
             .collect()
@@ -172,7 +172,7 @@ mod tests {
             .filter_map(|l| {
                 tasks
                     .iter()
-                    .find(|t| t.label == *l)
+                    .find(|t| &*t.label == *l)
                     .map(|t| t.task_id.clone())
             })
             .collect()

@@ -18,6 +18,11 @@ impl Tags {
         self.position(key).ok().map(|i| &*self.0[i].1)
     }
 
+    /// The value of `key`, shared (no copy of the text).
+    pub fn get_shared(&self, key: &str) -> Option<Arc<str>> {
+        self.position(key).ok().map(|i| self.0[i].1.clone())
+    }
+
     pub fn contains_key(&self, key: &str) -> bool {
         self.position(key).is_ok()
     }

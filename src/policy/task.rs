@@ -9,6 +9,7 @@ pub use super::tags::Tags;
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A task's state as the queue reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,25 +49,36 @@ impl TaskState {
     }
 }
 
-/// One task of a pull request's task groups.
+/// One task of a pull request's task groups. Kept for every task of a
+/// listing (tens of thousands), so its text is shared: ids are reference
+/// counted ([`TaskId`]), and the label, queue, job kind and last reason are
+/// the listing's shared strings (`taskcluster::snapshot` interns them).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSnapshot {
     pub task_id: TaskId,
-    /// `tags.label`, else `metadata.name`.
-    pub label: String,
-    /// `metadata.name`.
-    pub name: String,
+    /// `tags.label`, else `metadata.name` (the same string as the tag's).
+    #[serde(with = "crate::types::shared_str")]
+    pub label: Arc<str>,
+    /// `metadata.name`, only when it differs from the label (it rarely
+    /// does); see [`TaskSnapshot::name`].
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::types::opt_shared_str"
+    )]
+    pub name: Option<Arc<str>>,
     pub task_group_id: TaskGroupId,
     pub state: TaskState,
     /// Number of runs so far (0 for an unscheduled task).
     pub runs: u32,
-    /// `reasonResolved` of the last run, if it resolved.
-    pub last_reason_resolved: Option<String>,
     /// The last run was started by a worker. A task canceled while
     /// unscheduled, or whose deadline passed while it waited, resolved
     /// without running (DESIGN.md §6).
     #[serde(default)]
     pub ran: bool,
+    /// `reasonResolved` of the last run, if it resolved.
+    #[serde(default, with = "crate::types::opt_shared_str")]
+    pub last_reason_resolved: Option<Arc<str>>,
     pub created: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     pub expires: DateTime<Utc>,
@@ -77,10 +89,12 @@ pub struct TaskSnapshot {
     /// Tasks of the same group that depend on this one.
     pub dependents: Vec<TaskId>,
     /// `taskQueueId`, or `provisionerId/workerType` for older definitions.
-    pub task_queue_id: String,
+    #[serde(with = "crate::types::shared_str")]
+    pub task_queue_id: Arc<str>,
     pub tags: Tags,
     /// `extra.treeherder.jobKind`, when present.
-    pub job_kind: Option<String>,
+    #[serde(default, with = "crate::types::opt_shared_str")]
+    pub job_kind: Option<Arc<str>>,
     /// For a decision task (taskId = taskGroupId) only: the parts of its
     /// definition the provenance check reads ([`provenance_fields`]).
     #[serde(default)]
@@ -88,6 +102,11 @@ pub struct TaskSnapshot {
 }
 
 impl TaskSnapshot {
+    /// `metadata.name` (the label when no different name was stored).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.label)
+    }
+
     /// `tags.kind` (taskgraph's kind, e.g. `beetmover-repackage`), if any.
     pub fn kind(&self) -> Option<&str> {
         self.tags.get("kind")
@@ -196,7 +215,7 @@ pub fn artifact_sources(definition: &serde_json::Value) -> Vec<TaskId> {
             }
         }
     }
-    out.into_iter().map(TaskId).collect()
+    out.into_iter().map(TaskId::new).collect()
 }
 
 #[cfg(test)]
@@ -235,7 +254,10 @@ mod tests {
             ("not a definition", json!("x"), &[]),
         ];
         for (name, def, want) in rows {
-            let got: Vec<String> = artifact_sources(def).into_iter().map(|t| t.0).collect();
+            let got: Vec<String> = artifact_sources(def)
+                .into_iter()
+                .map(|t| t.to_string())
+                .collect();
             assert_eq!(got, *want, "{name}");
         }
     }

@@ -15,8 +15,8 @@ pub(crate) fn now() -> DateTime<Utc> {
 pub(crate) fn task(id: &str, label: &str) -> TaskSnapshot {
     TaskSnapshot {
         task_id: TaskId::new(id),
-        label: label.to_owned(),
-        name: label.to_owned(),
+        label: label.into(),
+        name: None,
         task_group_id: TaskGroupId::new("GROUP"),
         state: TaskState::Failed,
         runs: 1,
@@ -85,7 +85,7 @@ impl TaskExt for TaskSnapshot {
         self
     }
     fn named(mut self, name: &str) -> Self {
-        self.name = name.to_owned();
+        self.name = (name != &*self.label).then(|| name.into());
         self
     }
     fn consumes(mut self, ids: &[&str]) -> Self {
@@ -98,7 +98,7 @@ impl TaskExt for TaskSnapshot {
     }
     fn never_ran(mut self, reason: &str) -> Self {
         self.ran = false;
-        self.last_reason_resolved = Some(reason.to_owned());
+        self.last_reason_resolved = Some(reason.into());
         self
     }
 }

@@ -290,7 +290,7 @@ fn triggered(
         .iter()
         .map(|a| {
             let link = short_task_link(root_url, a.task_id.as_str());
-            let progress = followed.and_then(|f| f.get(&(a.task_id.0.clone(), 0)));
+            let progress = followed.and_then(|f| f.get(&(a.task_id.to_string(), 0)));
             let link = progress.map_or(link.clone(), |p| copy_result(&link, p));
             let made = followed
                 .and_then(|f| Some((f, f.made.get(a.task_id.as_str())?)))
@@ -351,7 +351,7 @@ fn live_result(
         return Some(triggered(actions, row, root_url, Some(followed)));
     }
     let runs = started_runs(&row.task_id, action, outcome);
-    let find = |(task, run): &(crate::types::TaskId, u32)| followed.get(&(task.0.clone(), *run));
+    let find = |(task, run): &(crate::types::TaskId, u32)| followed.get(&(task.to_string(), *run));
     if !runs.iter().any(|r| find(r).is_some()) {
         return None;
     }

@@ -36,7 +36,7 @@ impl Classifier {
         let release = match &self.release {
             None => true,
             Some((queues, kinds)) => {
-                queues.is_match(&task.task_queue_id)
+                queues.is_match(&*task.task_queue_id)
                     || task.kind().is_some_and(|k| kinds.is_match(k))
             }
         };

@@ -215,21 +215,26 @@ impl QueueClient {
         Ok(tasks)
     }
 
-    /// `GET /task-group/<id>/list`, every page: each task's full status
-    /// (runs included), by taskId. What the follow-through's poller reads
-    /// for a group with many watched tasks; definitions are dropped as
-    /// each page is read.
+    /// `GET /task-group/<id>/list`, every page: the full status (runs
+    /// included) of each task `wanted` keeps, by taskId. What the
+    /// follow-through's poller reads for a group with many watched tasks;
+    /// definitions and the statuses of the other tasks (most of a Firefox
+    /// group) are dropped as each page is read.
     pub async fn list_task_group_statuses(
         &self,
         group_id: &TaskGroupId,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<std::collections::BTreeMap<String, Value>, QueueError> {
         let mut statuses = std::collections::BTreeMap::new();
         self.for_each_group_entry(group_id, &mut |mut entry| {
             let Some(status) = entry.get_mut("status").map(Value::take) else {
                 return;
             };
-            if let Some(id) = status.get("taskId").and_then(Value::as_str) {
-                statuses.insert(id.to_owned(), status);
+            match status.get("taskId").and_then(Value::as_str) {
+                Some(id) if wanted(id) => {
+                    statuses.insert(id.to_owned(), status);
+                }
+                _ => {}
             }
         })
         .await?;
@@ -573,6 +578,9 @@ impl Service {
 
 type Answer = (reqwest::StatusCode, Option<String>, Vec<u8>);
 
+/// The most a Content-Length may make us reserve before the body arrives.
+const PREALLOCATE_AT_MOST: u64 = 32 * 1024 * 1024;
+
 impl QueueClient {
     /// Sends one request, Hawk-signed when `signed` and credentials are
     /// set: the status, the `Location` header and the body.
@@ -595,7 +603,7 @@ impl QueueClient {
                 Err(e) => return Err(Attempt::Done(Err(e))),
             }
         }
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| Attempt::Retryable(transport_error(e)))?;
@@ -605,11 +613,22 @@ impl QueueClient {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = response
-            .bytes()
+        // Read chunk by chunk into one buffer sized from Content-Length: a
+        // listTaskGroup page of 1,000 full definitions (~4 MB) is held once,
+        // not collected and then copied.
+        let announced = response
+            .content_length()
+            .unwrap_or(0)
+            .min(PREALLOCATE_AT_MOST);
+        let mut bytes = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| Attempt::Retryable(transport_error(e)))?;
-        Ok((status, location, bytes.to_vec()))
+            .map_err(|e| Attempt::Retryable(transport_error(e)))?
+        {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((status, location, bytes))
     }
 
     /// Whether `url` is served by this deployment (same scheme, host and

@@ -7,7 +7,6 @@ use crate::policy::tags::{Interner, Tags};
 use crate::policy::task::{artifact_sources, provenance_fields, TaskSnapshot, TaskState};
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
 
 /// Why a `listTaskGroup` entry cannot be read as a task.
 #[derive(Debug, thiserror::Error)]
@@ -26,22 +25,26 @@ pub fn snapshot_from_entry(
     snapshot_interned(status, task, &mut Interner::default())
 }
 
-/// [`snapshot_from_entry`], sharing tag strings through `interner`.
+/// [`snapshot_from_entry`], sharing ids and recurring strings (tags, the
+/// label, the queue, the job kind, the last reason) through `interner`:
+/// a dependency names the same id as the task it depends on.
 fn snapshot_interned(
     status: &serde_json::Value,
     task: &serde_json::Value,
     interner: &mut Interner,
 ) -> Result<TaskSnapshot, SnapshotError> {
-    let task_id = status
+    let str_of = |v: &'_ serde_json::Value, key: &str| -> Option<String> {
+        v.get(key).and_then(|x| x.as_str()).map(str::to_owned)
+    };
+    let id_text = status
         .get("taskId")
         .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned();
+        .unwrap_or_default();
     let fail = |reason: &str| SnapshotError {
-        task_id: task_id.clone(),
+        task_id: id_text.to_owned(),
         reason: reason.to_owned(),
     };
-    if task_id.is_empty() {
+    if id_text.is_empty() {
         return Err(fail("status has no taskId"));
     }
     let state: TaskState = serde_json::from_value(status.get("state").cloned().unwrap_or_default())
@@ -51,21 +54,19 @@ fn snapshot_interned(
         .and_then(|r| r.as_array())
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let last_reason_resolved = runs
-        .last()
-        .and_then(|r| r.get("reasonResolved"))
-        .and_then(|r| r.as_str())
-        .map(str::to_owned);
-    let text =
-        |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).map(str::to_owned);
     let time = |key: &str| -> Result<DateTime<Utc>, SnapshotError> {
-        text(task, key)
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        task.get(key)
+            .and_then(|t| t.as_str())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
             .ok_or_else(|| fail(&format!("missing or invalid {key}")))
     };
-    let metadata = task.get("metadata").cloned().unwrap_or_default();
-    let name = text(&metadata, "name").unwrap_or_else(|| task_id.clone());
+    let (created, deadline, expires) = (time("created")?, time("deadline")?, time("expires")?);
+    let task_id = TaskId(interner.intern(id_text));
+    let name_text = task
+        .pointer("/metadata/name")
+        .and_then(|n| n.as_str())
+        .unwrap_or(id_text);
     let tags = Tags::interned(
         task.get("tags")
             .and_then(|t| t.as_object())
@@ -75,52 +76,64 @@ fn snapshot_interned(
         interner,
     );
     let label = tags
-        .get("label")
-        .map_or_else(|| name.clone(), str::to_owned);
-    let task_group_id = text(status, "taskGroupId")
-        .or_else(|| text(task, "taskGroupId"))
+        .get_shared("label")
+        .unwrap_or_else(|| interner.intern(name_text));
+    let name = (name_text != &*label).then(|| interner.intern(name_text));
+    let group_text = status
+        .get("taskGroupId")
+        .or_else(|| task.get("taskGroupId"))
+        .and_then(|g| g.as_str())
         .unwrap_or_default();
-    let task_queue_id = text(task, "taskQueueId")
-        .or_else(|| {
-            Some(format!(
-                "{}/{}",
-                text(task, "provisionerId")?,
-                text(task, "workerType")?
-            ))
-        })
-        .unwrap_or_default();
-    let strings = |key: &str| -> Vec<String> {
-        task.get(key)
-            .and_then(|d| d.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+    let task_queue_id = match task.get("taskQueueId").and_then(|q| q.as_str()) {
+        Some(queue) => interner.intern(queue),
+        None => match (str_of(task, "provisionerId"), str_of(task, "workerType")) {
+            (Some(p), Some(w)) => interner.intern(&format!("{p}/{w}")),
+            _ => interner.intern(""),
+        },
     };
+    let ids = |list: Option<&serde_json::Value>, interner: &mut Interner| -> Vec<TaskId> {
+        let mut out: Vec<TaskId> = list
+            .and_then(|d| d.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str())
+            .map(|x| TaskId(interner.intern(x)))
+            .collect();
+        out.shrink_to_fit();
+        out
+    };
+    let dependencies = ids(task.get("dependencies"), interner);
+    let mut consumes: Vec<TaskId> = artifact_sources(task)
+        .iter()
+        .map(|t| TaskId(interner.intern(t.as_str())))
+        .collect();
+    consumes.shrink_to_fit();
+    let last = runs.last();
     Ok(TaskSnapshot {
-        task_id: TaskId(task_id.clone()),
+        provenance: (id_text == group_text).then(|| Box::new(provenance_fields(task))),
+        task_id,
         label,
         name,
-        provenance: (task_id == task_group_id).then(|| Box::new(provenance_fields(task))),
-        task_group_id: TaskGroupId(task_group_id),
+        task_group_id: TaskGroupId(interner.intern(group_text)),
         state,
         runs: u32::try_from(runs.len()).unwrap_or(u32::MAX),
-        last_reason_resolved,
-        ran: runs.last().is_some_and(|r| r.get("started").is_some()),
-        created: time("created")?,
-        deadline: time("deadline")?,
-        expires: time("expires")?,
-        dependencies: strings("dependencies").into_iter().map(TaskId).collect(),
-        consumes: artifact_sources(task),
+        ran: last.is_some_and(|r| r.get("started").is_some()),
+        last_reason_resolved: last
+            .and_then(|r| r.get("reasonResolved"))
+            .and_then(|r| r.as_str())
+            .map(|r| interner.intern(r)),
+        created,
+        deadline,
+        expires,
+        dependencies,
+        consumes,
         dependents: Vec::new(),
         task_queue_id,
         tags,
         job_kind: task
             .pointer("/extra/treeherder/jobKind")
             .and_then(|k| k.as_str())
-            .map(str::to_owned),
+            .map(|k| interner.intern(k)),
     })
 }
 
@@ -173,23 +186,40 @@ impl GroupFold {
     }
 
     /// The snapshots, each with its dependents within the tasks read, and
-    /// the entries that could not be read.
+    /// the entries that could not be read. Dependents are found through
+    /// the tasks' positions sorted by id (no map of id copies): counted
+    /// first, so each list is allocated once at its size, then filled with
+    /// shared ids.
     pub fn finish(self) -> (Vec<TaskSnapshot>, Vec<SnapshotError>) {
         let GroupFold {
             mut tasks, errors, ..
         } = self;
-        let mut dependents: BTreeMap<TaskId, Vec<TaskId>> = BTreeMap::new();
+        let mut by_id: Vec<u32> = (0..u32::try_from(tasks.len()).unwrap_or(u32::MAX)).collect();
+        by_id.sort_unstable_by(|a, b| tasks[*a as usize].task_id.cmp(&tasks[*b as usize].task_id));
+        let position = |tasks: &[TaskSnapshot], id: &TaskId| -> Option<usize> {
+            by_id
+                .binary_search_by(|i| tasks[*i as usize].task_id.cmp(id))
+                .ok()
+                .map(|found| by_id[found] as usize)
+        };
+        let mut counts = vec![0u32; tasks.len()];
         for task in &tasks {
             for dep in &task.dependencies {
-                dependents
-                    .entry(dep.clone())
-                    .or_default()
-                    .push(task.task_id.clone());
+                if let Some(i) = position(&tasks, dep) {
+                    counts[i] += 1;
+                }
             }
         }
-        for task in &mut tasks {
-            if let Some(list) = dependents.remove(&task.task_id) {
-                task.dependents = list;
+        for (task, count) in tasks.iter_mut().zip(&counts) {
+            task.dependents = Vec::with_capacity(*count as usize);
+        }
+        for at in 0..tasks.len() {
+            for d in 0..tasks[at].dependencies.len() {
+                let dep = &tasks[at].dependencies[d];
+                if let Some(i) = position(&tasks, dep) {
+                    let id = tasks[at].task_id.clone();
+                    tasks[i].dependents.push(id);
+                }
             }
         }
         tasks.shrink_to_fit();
@@ -213,6 +243,7 @@ pub fn snapshots_from_list(body: &serde_json::Value) -> Result<Vec<TaskSnapshot>
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::Arc;
 
     fn entry(id: &str, deps: &[&str], deadline: Option<&str>) -> serde_json::Value {
         let mut task = json!({
@@ -250,7 +281,45 @@ mod tests {
             snapshots_from_entries(&entries).is_err(),
             "strict reading refuses"
         );
-        assert_eq!(tasks[0].label, "label-A");
+        assert_eq!(&*tasks[0].label, "label-A");
         assert_eq!(tasks[0].last_reason_resolved.as_deref(), Some("failed"));
+    }
+
+    #[test]
+    fn ids_and_strings_are_shared_and_a_name_equal_to_the_label_is_not_kept() {
+        let deadline = Some("2026-11-23T10:00:00.000Z");
+        // A's name is its label (taskgraph's usual case); B's is the id.
+        let mut plain = entry("A", &[], deadline);
+        plain["task"]["metadata"]["name"] = "label-A".into();
+        let entries = [
+            plain,
+            entry("B", &["A"], deadline),
+            entry("C", &["A", "B"], deadline),
+        ];
+        let (tasks, errors) = readable_snapshots(&entries);
+        assert!(errors.is_empty(), "{errors:?}");
+        let [a, b, c] = &tasks[..] else {
+            panic!("three tasks: {tasks:?}")
+        };
+        assert_eq!(a.name, None, "a name equal to the label is not stored");
+        assert_eq!(a.name(), "label-A");
+        assert_eq!(b.name(), "B");
+        assert_eq!(&*b.label, "label-B");
+        assert_eq!(a.dependents, [TaskId::from("B"), TaskId::from("C")]);
+        assert_eq!(b.dependents, [TaskId::from("C")]);
+        assert!(c.dependents.is_empty());
+        // The dependency, the dependent and the task name one string.
+        assert!(Arc::ptr_eq(&a.task_id.0, &c.dependencies[0].0));
+        assert!(Arc::ptr_eq(&c.task_id.0, &a.dependents[1].0));
+        assert!(Arc::ptr_eq(&a.task_group_id.0, &c.task_group_id.0));
+        assert!(Arc::ptr_eq(&a.task_queue_id, &c.task_queue_id));
+        let reasons: Vec<_> = tasks
+            .iter()
+            .filter_map(|t| t.last_reason_resolved.clone())
+            .collect();
+        assert!(Arc::ptr_eq(&reasons[0], &reasons[2]));
+        // The label is the label tag's own string.
+        let tag = a.tags.get_shared("label").expect("label tag");
+        assert!(Arc::ptr_eq(&a.label, &tag));
     }
 }

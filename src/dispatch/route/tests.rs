@@ -56,8 +56,8 @@ fn row(t: &TaskSnapshot, class: TaskClass, action: Action, forced: bool) -> Plan
     };
     PlanRow {
         task_id: t.task_id.clone(),
-        label: t.label.clone(),
-        name: t.name.clone(),
+        label: t.label.to_string(),
+        name: t.name().to_owned(),
         class,
         state: TaskState::Failed,
         decision: Decision::Act(action),

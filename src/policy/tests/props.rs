@@ -43,7 +43,7 @@ fn arb_task(i: usize) -> impl Strategy<Value = TaskSnapshot> {
                 t = t.past_deadline();
             }
             let dep_ids: Vec<String> = (0..deps).map(|d| format!("T{d}")).collect();
-            t.dependencies = dep_ids.into_iter().map(crate::types::TaskId).collect();
+            t.dependencies = dep_ids.into_iter().map(crate::types::TaskId::new).collect();
             t
         })
 }

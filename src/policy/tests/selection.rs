@@ -171,7 +171,7 @@ fn classification_table() {
     use crate::policy::task::TaskSnapshot as T;
     let thk = |kind: &str| {
         let mut t = task("X", "x");
-        t.job_kind = Some(kind.to_owned());
+        t.job_kind = Some(kind.into());
         t
     };
     let default = RepoConfig::default();

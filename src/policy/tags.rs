@@ -1,69 +1,120 @@
-//! A task's tags (`tags` of its definition), compact: a short sorted list
-//! of shared strings. In a listing of thousands of tasks the same keys and
-//! most values (`kind`, `test`, `os`, `linux`, `retrigger`, `true`, …) recur
-//! on every task; a listing interns them ([`Interner`]), so each task holds
-//! pointers, not copies.
+//! A task's tags (`tags` of its definition), compact. In a listing of
+//! thousands of tasks the same keys and values (`kind`, `test`, `os`,
+//! `linux`, `retrigger`, `true`, …) recur on every task, and most tasks of
+//! a kind carry the same set apart from their `label`: a listing interns
+//! the strings and the sets ([`Interner`]), so a task holds a pointer to
+//! its set and its own label.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-/// Tags by key, sorted, each key once.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tags(Vec<(Arc<str>, Arc<str>)>);
+/// The key kept apart from the shared set (unique to each task).
+const LABEL: &str = "label";
+
+/// Sorted key and value pairs, each key once.
+type Pairs = [(Arc<str>, Arc<str>)];
+
+/// Tags by key: the `label` tag apart, the others a sorted set shared with
+/// the tasks that have the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tags {
+    label: Option<Arc<str>>,
+    rest: Arc<Pairs>,
+}
+
+impl Default for Tags {
+    fn default() -> Self {
+        Tags {
+            label: None,
+            rest: Arc::from(Vec::new()),
+        }
+    }
+}
 
 impl Tags {
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.position(key).ok().map(|i| &*self.0[i].1)
+        if key == LABEL {
+            return self.label.as_deref();
+        }
+        self.position(key).ok().map(|i| &*self.rest[i].1)
     }
 
     /// The value of `key`, shared (no copy of the text).
     pub fn get_shared(&self, key: &str) -> Option<Arc<str>> {
-        self.position(key).ok().map(|i| self.0[i].1.clone())
+        if key == LABEL {
+            return self.label.clone();
+        }
+        self.position(key).ok().map(|i| self.rest[i].1.clone())
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.position(key).is_ok()
+        self.get(key).is_some()
     }
 
-    /// Sets `key` to `value` (replacing an earlier value).
+    /// Sets `key` to `value` (replacing an earlier value). The set is
+    /// copied, not changed for the other tasks that share it.
     pub fn insert(&mut self, key: impl Into<Arc<str>>, value: impl Into<Arc<str>>) {
         let (key, value) = (key.into(), value.into());
-        match self.position(&key) {
-            Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (key, value)),
+        if &*key == LABEL {
+            self.label = Some(value);
+            return;
         }
+        let mut pairs = self.rest.to_vec();
+        match self.position(&key) {
+            Ok(i) => pairs[i].1 = value,
+            Err(i) => pairs.insert(i, (key, value)),
+        }
+        self.rest = Arc::from(pairs);
     }
 
     /// Key and value pairs, by key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, &**v))
+        let mut pairs: Vec<(&str, &str)> = self.rest.iter().map(|(k, v)| (&**k, &**v)).collect();
+        if let Some(label) = &self.label {
+            let at = pairs.partition_point(|(k, _)| *k < LABEL);
+            pairs.insert(at, (LABEL, label));
+        }
+        pairs.into_iter()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.rest.len() + usize::from(self.label.is_some())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     fn position(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
+        self.rest.binary_search_by(|(k, _)| (**k).cmp(key))
     }
 
-    /// Tags from pairs, their strings shared through `interner`.
+    /// Tags from pairs, their strings and their set shared through
+    /// `interner`.
     pub fn interned<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         interner: &mut Interner,
     ) -> Tags {
-        let mut tags = Tags::default();
+        let mut label = None;
+        let mut rest: Vec<(Arc<str>, Arc<str>)> = Vec::new();
         for (k, v) in pairs {
-            tags.insert(interner.intern(k), interner.intern(v));
+            if k == LABEL {
+                // Unique to the task: not worth a place in the interner.
+                label = Some(Arc::from(v));
+                continue;
+            }
+            let (k, v) = (interner.intern(k), interner.intern(v));
+            match rest.binary_search_by(|(have, _)| have.cmp(&k)) {
+                Ok(i) => rest[i].1 = v,
+                Err(i) => rest.insert(i, (k, v)),
+            }
         }
-        tags.0.shrink_to_fit();
-        tags
+        Tags {
+            label,
+            rest: interner.intern_set(rest),
+        }
     }
 }
 
@@ -91,17 +142,30 @@ impl<'de> Deserialize<'de> for Tags {
     }
 }
 
-/// One copy of each string seen while reading a listing.
+/// One copy of each string and of each tag set seen while reading a
+/// listing.
 #[derive(Default)]
-pub struct Interner(HashSet<Arc<str>>);
+pub struct Interner {
+    strings: HashSet<Arc<str>>,
+    sets: HashSet<Arc<Pairs>>,
+}
 
 impl Interner {
     pub fn intern(&mut self, text: &str) -> Arc<str> {
-        if let Some(shared) = self.0.get(text) {
+        if let Some(shared) = self.strings.get(text) {
             return shared.clone();
         }
         let shared: Arc<str> = Arc::from(text);
-        self.0.insert(shared.clone());
+        self.strings.insert(shared.clone());
+        shared
+    }
+
+    fn intern_set(&mut self, pairs: Vec<(Arc<str>, Arc<str>)>) -> Arc<Pairs> {
+        if let Some(shared) = self.sets.get(pairs.as_slice()) {
+            return shared.clone();
+        }
+        let shared: Arc<Pairs> = Arc::from(pairs);
+        self.sets.insert(shared.clone());
         shared
     }
 }
@@ -125,7 +189,24 @@ mod tests {
             assert_eq!(tags.get(key), want, "{key}");
             assert_eq!(tags.contains_key(key), want.is_some(), "{key}");
         }
-        assert!(Arc::ptr_eq(&a.0[1].1, &b.0[1].1), "one `true` for both");
+        assert!(
+            Arc::ptr_eq(
+                &a.get_shared("retrigger").expect("a"),
+                &b.get_shared("retrigger").expect("b")
+            ),
+            "one `true` for both"
+        );
+        let c1 = Tags::interned([("kind", "test"), ("label", "x-1")], &mut interner);
+        let c2 = Tags::interned([("label", "x-2"), ("kind", "test")], &mut interner);
+        assert!(Arc::ptr_eq(&c1.rest, &c2.rest), "one set, two labels");
+        assert_eq!(
+            (c1.get("label"), c2.get("label")),
+            (Some("x-1"), Some("x-2"))
+        );
+        assert_eq!(
+            c2.iter().collect::<Vec<_>>(),
+            [("kind", "test"), ("label", "x-2")]
+        );
         let mut c: Tags = [("z", "1"), ("a", "2")].into_iter().collect();
         c.insert("a", "3");
         assert_eq!(c.iter().collect::<Vec<_>>(), [("a", "3"), ("z", "1")]);

@@ -4,7 +4,9 @@
 //! in sequential round trips, and the GitHub and Taskcluster calls made per
 //! command (cold: first command, tokens and caches empty; warm: the rest).
 //!
-//! `cargo bench --bench latency`
+//! `cargo bench --bench latency`; with `LATENCY_TIMELINE=1` it also prints
+//! when each call of the last round's commands arrived (ms after the
+//! comment was posted), to see which calls wait on which.
 
 use rerunbot::policy::copy_ids::copy_task_id;
 use rerunbot::sandbox::github::SandboxCheckRun;
@@ -88,6 +90,7 @@ async fn run(rounds: usize) -> anyhow::Result<()> {
 async fn one_command(world: &mut World) -> anyhow::Result<(Duration, (usize, usize))> {
     let (gh, tc) = (world.github.calls().len(), world.queue.calls().len());
     let started = Instant::now();
+    let timeline_from = (gh, tc);
     let answer = world
         .comment(
             PR_OPEN,
@@ -100,6 +103,9 @@ async fn one_command(world: &mut World) -> anyhow::Result<(Duration, (usize, usi
         answer.reactions.last().map(String::as_str) == Some("rocket"),
         "not dispatched: {answer:?}"
     );
+    if std::env::var_os("LATENCY_TIMELINE").is_some() {
+        print_timeline(world, started, timeline_from, elapsed);
+    }
     Ok((
         elapsed,
         (
@@ -107,6 +113,49 @@ async fn one_command(world: &mut World) -> anyhow::Result<(Duration, (usize, usi
             world.queue.calls().len() - tc,
         ),
     ))
+}
+
+/// Each call the command made, in arrival order, ms after `started`;
+/// consecutive createTask calls are one line.
+fn print_timeline(world: &World, started: Instant, (gh, tc): (usize, usize), elapsed: Duration) {
+    let mut lines: Vec<(Duration, String)> = Vec::new();
+    for call in world.github.calls().into_iter().skip(gh) {
+        let at = call.at.saturating_duration_since(started);
+        lines.push((at, format!("GitHub {} {}", call.method, call.path)));
+    }
+    for call in world.queue.calls().into_iter().skip(tc) {
+        let at = call.at.saturating_duration_since(started);
+        let what = if call.method == "PUT" {
+            "PUT createTask".to_owned()
+        } else {
+            format!("{} {}", call.method, call.path)
+        };
+        lines.push((at, format!("Taskcluster {what}")));
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    println!(
+        "timeline ({:.1} ms in all):",
+        elapsed.as_secs_f64() * 1000.0
+    );
+    let mut i = 0;
+    while i < lines.len() {
+        let (at, what) = &lines[i];
+        let mut n = 1;
+        while i + n < lines.len() && lines[i + n].1 == *what {
+            n += 1;
+        }
+        let last = lines[i + n - 1].0;
+        if n > 1 {
+            println!(
+                "  {:7.1}–{:7.1} ms  {what} ×{n}",
+                at.as_secs_f64() * 1000.0,
+                last.as_secs_f64() * 1000.0
+            );
+        } else {
+            println!("  {:7.1} ms  {what}", at.as_secs_f64() * 1000.0);
+        }
+        i += n;
+    }
 }
 
 /// Ten more failed, retriggerable test tasks in the pull request's group,

@@ -2,6 +2,7 @@
 //! pull-request comments. See DESIGN.md for the shape; data flows one way:
 //! webhook → store (job) → worker → pipeline → policy → dispatch → reply.
 
+pub mod cli;
 pub mod command;
 pub mod config;
 pub mod demo;

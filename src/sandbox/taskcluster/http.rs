@@ -48,6 +48,7 @@ impl From<Reply> for Answer {
 const BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 pub async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    let at = std::time::Instant::now();
     let method = request.method().as_str().to_owned();
     let resource = request
         .uri()
@@ -91,6 +92,7 @@ pub async fn handle(State(shared): State<Shared>, request: Request) -> Response 
             body: json_body.clone(),
             status: 0,
             injected: false,
+            at,
         };
 
         let content = path

@@ -152,6 +152,8 @@ pub struct RecordedCall {
     pub status: u16,
     /// Answered by an injected failure (nothing was done).
     pub injected: bool,
+    /// When the request arrived (before the injected latency).
+    pub at: std::time::Instant,
 }
 
 pub(crate) struct Inner {

@@ -180,6 +180,29 @@ impl AppInner {
             .cloned()
     }
 
+    /// octocrab as installation `id` with its token minted (one call, as
+    /// the App). `Err(Some)`: GitHub refused (a bad key, another App, no
+    /// such installation), final; `Err(None)`: no usable answer.
+    pub(crate) async fn mint(&self, id: InstallationId) -> Result<Octocrab, Option<GithubError>> {
+        let path = format!("/app/installations/{}/access_tokens", id.0);
+        match self
+            .crab
+            .installation_and_token(octocrab::models::InstallationId(id.0))
+            .await
+        {
+            Ok((crab, _token)) => Ok(crab),
+            Err(octocrab::Error::GitHub { source, .. }) if source.status_code.is_client_error() => {
+                Err(Some(GithubError::Permanent {
+                    method: "POST".to_owned(),
+                    path,
+                    status: source.status_code.as_u16(),
+                    message: source.message.chars().take(200).collect(),
+                }))
+            }
+            Err(_) => Err(None),
+        }
+    }
+
     /// octocrab as installation `id`; it mints and caches the token.
     fn installation_crab(&self, id: InstallationId) -> Octocrab {
         // `installation` only fails on a client not authenticated as an

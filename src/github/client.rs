@@ -14,7 +14,6 @@ use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,16 +69,20 @@ pub(crate) struct CachedFile {
 
 /// What all clients of one installation share.
 pub(crate) struct InstallationState {
-    /// octocrab as this installation: its token cache.
+    /// octocrab as this installation, before its token is minted.
     pub crab: Octocrab,
+    /// octocrab as this installation with its token minted and cached
+    /// (octocrab replaces it before expiry and after a 401); every call
+    /// goes through it once it is set.
+    pub minted: std::sync::OnceLock<Octocrab>,
     pub limiter: InstallationLimiter,
     pub roles: Mutex<HashMap<(String, String), (Role, Instant)>>,
     pub configs: Mutex<HashMap<String, CachedFile>>,
-    /// Set once a call went through, so the token is minted and cached.
-    pub minted: AtomicBool,
-    /// Held by calls made before that: octocrab mints the token in
-    /// whichever call finds none, so calls sent together before the first
-    /// answer would each mint one (a wasted call per concurrent request).
+    /// Held while the token is minted: octocrab mints it in whichever call
+    /// finds none, so calls sent together before the first answer would
+    /// each mint one (a wasted call per concurrent request). Only the mint
+    /// is waited for, not the first call's whole request: the cold start's
+    /// role and configuration reads then go together.
     pub first_call: tokio::sync::Mutex<()>,
 }
 
@@ -87,10 +90,10 @@ impl InstallationState {
     pub fn new(crab: Octocrab, limiter: InstallationLimiter) -> Self {
         Self {
             crab,
+            minted: std::sync::OnceLock::new(),
             limiter,
             roles: Mutex::new(HashMap::new()),
             configs: Mutex::new(HashMap::new()),
-            minted: AtomicBool::new(false),
             first_call: tokio::sync::Mutex::new(()),
         }
     }
@@ -177,24 +180,35 @@ impl InstallationClient {
     }
 
     async fn execute(&self, request: Request<'_>) -> Result<Answer, GithubError> {
-        // Until a call has gone through, calls go one at a time: the first
-        // mints the token, the others find it cached.
-        let mut alone = None;
-        if !self.state.minted.load(Ordering::Acquire) {
-            let guard = self.state.first_call.lock().await;
-            if !self.state.minted.load(Ordering::Acquire) {
-                alone = Some(guard);
+        let transport = &self.app.transport;
+        let limiter = Some(&self.state.limiter);
+        if let Some(crab) = self.state.minted.get() {
+            return transport.execute(crab, limiter, &request).await;
+        }
+        let alone = self.state.first_call.lock().await;
+        if let Some(crab) = self.state.minted.get() {
+            drop(alone);
+            return transport.execute(crab, limiter, &request).await;
+        }
+        // Mint first, alone; the calls waiting behind it then go together.
+        match self.app.mint(self.id).await {
+            Ok(crab) => {
+                let crab = self.state.minted.get_or_init(|| crab);
+                drop(alone);
+                transport.execute(crab, limiter, &request).await
+            }
+            Err(Some(refused)) => Err(refused),
+            // GitHub unreachable or failing: this call mints inside the
+            // transport, with its retries, still alone.
+            Err(None) => {
+                let answer = transport.execute(&self.state.crab, limiter, &request).await;
+                if answer.is_ok() {
+                    // A clone carries the token octocrab cached.
+                    self.state.minted.get_or_init(|| self.state.crab.clone());
+                }
+                answer
             }
         }
-        let answer = self
-            .app
-            .transport
-            .execute(&self.state.crab, Some(&self.state.limiter), &request)
-            .await;
-        if alone.is_some() && answer.is_ok() {
-            self.state.minted.store(true, Ordering::Release);
-        }
-        answer
     }
 
     /// GET and decode.

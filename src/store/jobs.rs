@@ -150,7 +150,13 @@ fn job_from_row(row: JobRow) -> Job {
 impl Store {
     /// Inserts a job for a delivery, once per delivery GUID. Committed when
     /// this returns, so the caller may acknowledge the delivery.
+    ///
+    /// On SQLite the delivery goes through the deliveries' own writer,
+    /// committed with whatever other deliveries arrived meanwhile.
     pub async fn enqueue(&self, job: NewJob<'_>) -> Result<EnqueueResult, StoreError> {
+        if let Some(intake) = &self.intake {
+            return intake.enqueue(&job).await;
+        }
         let now = self.db_now();
         let sql = format!(
             "INSERT INTO jobs (delivery_id, event, payload, state, attempts, run_after, created_at, updated_at) \

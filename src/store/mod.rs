@@ -6,7 +6,9 @@
 
 mod auto_reruns;
 mod budget;
+mod busy;
 mod hold;
+mod intake;
 mod jobs;
 mod ledger;
 mod migrate;
@@ -38,6 +40,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: the deliveries' own writer (see `intake`).
+    intake: Option<intake::Intake>,
 }
 
 /// A database error, with the operation that failed.
@@ -108,8 +112,15 @@ impl Store {
                 .await
                 .context("connect")?,
         };
-        let store = Store { pool, backend };
+        let mut store = Store {
+            pool,
+            backend,
+            intake: None,
+        };
         migrate::run(&store).await?;
+        if backend == Backend::Sqlite {
+            store.intake = Some(intake::Intake::start(&url).await?);
+        }
         Ok(store)
     }
 
@@ -126,7 +137,7 @@ impl Store {
     /// clocks disagree still agree on when a lease expires.
     pub(crate) fn db_now(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Backend::Sqlite => SQLITE_NOW,
             Backend::Postgres => "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)",
         }
     }
@@ -140,6 +151,9 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+/// SQLite's clock in Unix milliseconds, as SQL (see [`Store::db_now`]).
+const SQLITE_NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
 /// Milliseconds since the Unix epoch: the one time format in the database.
 pub fn now_ms() -> i64 {

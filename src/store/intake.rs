@@ -57,11 +57,7 @@ impl Intake {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(LOCK_TIMEOUT)
-            .foreign_keys(true)
-            // Checkpoints (copying the WAL back, with an fsync) are left to
-            // the other connections, which commit after every job: here one
-            // would hold up every delivery of the batch behind it.
-            .pragma("wal_autocheckpoint", "0");
+            .foreign_keys(true);
         let mut conn = SqliteConnection::connect_with(&options)
             .await
             .map_err(|source| StoreError::Database {

@@ -33,7 +33,9 @@ async fn concurrent_deliveries_are_each_stored_once_and_committed_when_answered(
             sends.spawn(async move {
                 let result = store.enqueue(job(&guid)).await.expect("enqueue");
                 // Answered only once committed: another connection sees it.
-                let mut other = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+                let mut other = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("connect");
                 let seen: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE delivery_id = ?")
                         .bind(&guid)

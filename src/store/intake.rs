@@ -57,7 +57,11 @@ impl Intake {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(LOCK_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoints (copying the WAL back, with an fsync) are made by
+            // the store's checkpointer off this path (see `checkpoint`):
+            // here one would hold up every delivery of the batch behind it.
+            .pragma("wal_autocheckpoint", "0");
         let mut conn = SqliteConnection::connect_with(&options)
             .await
             .map_err(|source| StoreError::Database {
@@ -156,7 +160,9 @@ async fn commit(
             .fetch_optional(&mut *conn)
             .await
             .map_err(database("enqueue"))?;
-        return Ok(vec![id.map_or(EnqueueResult::Duplicate, EnqueueResult::Inserted)]);
+        return Ok(vec![
+            id.map_or(EnqueueResult::Duplicate, EnqueueResult::Inserted)
+        ]);
     }
     let mut tx = conn.begin().await.map_err(database("enqueue: begin"))?;
     let mut results = Vec::with_capacity(batch.len());
@@ -172,4 +178,31 @@ async fn commit(
     }
     tx.commit().await.map_err(database("enqueue: commit"))?;
     Ok(results)
+}
+
+/// How often the WAL is checkpointed off the delivery path.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] on a pool connection
+/// (`PASSIVE`: it copies what no reader still needs and never waits for
+/// the write lock), so the delivery writer, which makes none itself, never
+/// pays a checkpoint's fsync inside a commit and the WAL stays short. Stops
+/// when the pool is closed.
+pub(super) fn checkpoint(pool: sqlx::AnyPool) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            every.tick().await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                if pool.is_closed() {
+                    break;
+                }
+                tracing::debug!(error = %e, "WAL checkpoint failed; trying again");
+            }
+        }
+    });
 }

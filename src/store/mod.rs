@@ -120,6 +120,7 @@ impl Store {
         migrate::run(&store).await?;
         if backend == Backend::Sqlite {
             store.intake = Some(intake::Intake::start(&url).await?);
+            intake::checkpoint(store.pool.clone());
         }
         Ok(store)
     }

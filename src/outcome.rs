@@ -111,15 +111,25 @@ pub enum Expect {
 }
 
 impl Expect {
-    /// What an in-tree action named `action` makes for a row labelled
-    /// `label` whose rerun would be run `next_run` of `task_id`; `None`
-    /// for an action that makes nothing to follow (`cancel`).
-    pub fn for_action(action: &str, task_id: &TaskId, next_run: u32, label: &str) -> Option<Self> {
-        match action {
+    /// What an in-tree action named `name` makes for a row (task
+    /// `task_id`, labelled `label`) planned as `planned`: a rerun's new run
+    /// is the one after the runs the plan saw; `None` for an action that
+    /// makes nothing to follow (`cancel`).
+    pub fn for_action(
+        name: &str,
+        task_id: &TaskId,
+        planned: &crate::policy::plan::Action,
+        label: &str,
+    ) -> Option<Self> {
+        use crate::policy::plan::Action;
+        match name {
             "cancel" => None,
             "rerun" => Some(Expect::Run {
                 task_id: task_id.to_string(),
-                run_id: next_run,
+                run_id: match planned {
+                    Action::Rerun { runs_seen } | Action::CancelRerun { runs_seen } => *runs_seen,
+                    Action::Retrigger { .. } => 0,
+                },
                 label: label.to_owned(),
             }),
             _ => Some(Expect::Copies),

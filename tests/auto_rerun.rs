@@ -7,7 +7,7 @@
 mod common;
 
 use common::next;
-use rerunbot::follow::{FollowConfig, FollowEvent};
+use rerunbot::follow::FollowEvent;
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::github::payloads::check_suite_completed;
 use rerunbot::sandbox::taskcluster::fixtures::pr;
@@ -31,12 +31,7 @@ async fn world_on(config: &str, database_url: Option<String>) -> World {
     let w = World::start(WorldOptions {
         repo_config: Some(config.to_owned()),
         database_url,
-        follow: Some(FollowConfig {
-            poll_interval: Duration::from_millis(50),
-            edit_every: Duration::ZERO,
-            wake_every: Duration::from_millis(20),
-            ..FollowConfig::default()
-        }),
+        follow: Some(common::fast_follow()),
         ..WorldOptions::default()
     })
     .await
@@ -255,12 +250,7 @@ async fn automatic_reruns_go_through_the_repositorys_rerun_action() {
     use rerunbot::sandbox::taskcluster::worker::WorkerScript;
     let mut w = World::start(WorldOptions {
         repo_config: Some(ACTIONS_CONFIG.to_owned()),
-        follow: Some(FollowConfig {
-            poll_interval: Duration::from_millis(50),
-            edit_every: Duration::ZERO,
-            wake_every: Duration::from_millis(20),
-            ..FollowConfig::default()
-        }),
+        follow: Some(common::fast_follow()),
         // Action tasks run; the test resolves the reruns.
         sandbox_worker: Some(WorkerScript {
             default: None,

@@ -24,18 +24,9 @@ fn queue_mode() -> WorldOptions {
     }
 }
 
-fn fast_follow() -> FollowConfig {
-    FollowConfig {
-        poll_interval: Duration::from_millis(50),
-        edit_every: Duration::ZERO,
-        wake_every: Duration::from_millis(20),
-        ..FollowConfig::default()
-    }
-}
-
 async fn following_world(worker: Option<WorkerScript>) -> World {
     World::start(WorldOptions {
-        follow: Some(fast_follow()),
+        follow: Some(common::fast_follow()),
         sandbox_worker: worker,
         ..queue_mode()
     })
@@ -359,7 +350,7 @@ async fn many_watches_of_one_group_are_read_with_one_listing() {
     let mut w = World::start(WorldOptions {
         follow: Some(FollowConfig {
             list_group_from: 2,
-            ..fast_follow()
+            ..common::fast_follow()
         }),
         ..queue_mode()
     })

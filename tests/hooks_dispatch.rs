@@ -226,14 +226,9 @@ async fn without_actions_json_a_release_copy_is_refused_naming_chain_of_trust() 
 #[tokio::test]
 async fn the_reply_follows_what_each_action_task_made() {
     use common::next;
-    use rerunbot::follow::{FollowConfig, FollowEvent};
+    use rerunbot::follow::FollowEvent;
     let mut w = World::start(WorldOptions {
-        follow: Some(FollowConfig {
-            poll_interval: Duration::from_millis(50),
-            edit_every: Duration::ZERO,
-            wake_every: Duration::from_millis(20),
-            ..FollowConfig::default()
-        }),
+        follow: Some(common::fast_follow()),
         // Every run (action tasks, copies, reruns) completes after 200 ms.
         sandbox_worker: Some(WorkerScript::default()),
         ..WorldOptions::default()

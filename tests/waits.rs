@@ -26,12 +26,7 @@ const NOTARIZATION: &str = "/rerun --force notarization-part-1-macosx64-shippabl
 
 fn options() -> WorldOptions {
     WorldOptions {
-        follow: Some(FollowConfig {
-            poll_interval: Duration::from_millis(50),
-            edit_every: Duration::ZERO,
-            wake_every: Duration::from_millis(20),
-            ..FollowConfig::default()
-        }),
+        follow: Some(common::fast_follow()),
         // Waits and their fires here are the queue path (direct calls).
         repo_config: Some("dispatch: queue\n".to_owned()),
         ..WorldOptions::default()

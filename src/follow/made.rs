@@ -16,7 +16,8 @@
 //! leave the same watches.
 
 use super::Follower;
-use crate::outcome::Expect;
+use crate::outcome::{Expect, TriggeredAction};
+use crate::policy::plan::Action;
 use crate::store::{NewWatch, StoreError, Watch};
 use crate::taskcluster::actions::{created_tasks, TASK_GRAPH_ARTIFACT};
 use crate::taskcluster::error::QueueError;
@@ -25,6 +26,28 @@ use serde_json::Value;
 
 /// Copies followed per action task, at most.
 pub const MAX_MADE: usize = 100;
+
+/// The watches of the action tasks an in-tree action made for one row
+/// (task `task_id`, labelled `label`, planned as `planned`), each holding
+/// what it is expected to make. The group is learned at the first check
+/// when `task_group_id` is empty.
+pub fn action_task_watches(
+    actions: &[TriggeredAction],
+    task_id: &TaskId,
+    planned: &Action,
+    label: &str,
+    task_group_id: &str,
+) -> Vec<NewWatch> {
+    actions
+        .iter()
+        .map(|a| NewWatch {
+            task_id: a.task_id.to_string(),
+            task_group_id: task_group_id.to_owned(),
+            expect: Expect::for_action(&a.action, task_id, planned, label).map(|e| e.to_json()),
+            ..NewWatch::default()
+        })
+        .collect()
+}
 
 /// Looks up what every completed action task made, and watches it.
 pub async fn watch_due(follower: &Follower) -> Result<(), StoreError> {
@@ -154,7 +177,7 @@ mod tests {
         ];
         for (action, expected) in rows {
             assert_eq!(
-                Expect::for_action(action, &task, 2, "l"),
+                Expect::for_action(action, &task, &Action::Rerun { runs_seen: 2 }, "l"),
                 expected,
                 "{action}"
             );

@@ -17,7 +17,7 @@ use crate::dispatch::route::Routed;
 use crate::dispatch::Outcomes;
 use crate::outcome::{ActionOutcome, UnitResult};
 use crate::pipeline::prepared::Prepared;
-use crate::policy::plan::{Action, Decision, Wait};
+use crate::policy::plan::{Decision, Wait};
 use crate::policy::task::TaskState;
 use crate::policy::waits::{verdict, Seen, Verdict};
 use crate::store::{NewWait, NewWatch, StoreError, StoredWait, WaitEnd, Watch};
@@ -183,15 +183,7 @@ async fn judge_one(follower: &Follower, wait: &StoredWait) -> Result<(), StoreEr
     let store = &follower.store;
     let Ok(record) = serde_json::from_str::<WaitRecord>(&wait.spec) else {
         tracing::error!(wait_id = wait.id, "unreadable wait; dropping it");
-        return end(
-            follower,
-            wait,
-            ActionOutcome::Pending,
-            None,
-            Vec::new(),
-            false,
-        )
-        .await;
+        return end_unusable(follower, wait).await;
     };
     let watches = store.watches_of_job(wait.job_id).await?;
     let waits = store.waits_of_job(wait.job_id).await?;
@@ -240,15 +232,7 @@ async fn fire(follower: &Follower, wait: &StoredWait, spec: &Wait) -> Result<(),
             let resumed = wait.state == "firing";
             store.wait_firing(wait).await?;
             let Some(job) = job_of(follower, wait.job_id).await? else {
-                return end(
-                    follower,
-                    wait,
-                    ActionOutcome::Pending,
-                    None,
-                    Vec::new(),
-                    false,
-                )
-                .await;
+                return end_unusable(follower, wait).await;
             };
             if let Some(entry) = job.routed(wait) {
                 return fire_through_hooks(follower, wait, spec, &job, entry, units).await;
@@ -328,30 +312,31 @@ async fn fire_through_hooks(
         "wait fired through in-tree actions"
     );
     let watches = match &outcome {
-        ActionOutcome::Triggered { actions } => actions
-            .iter()
-            .map(|a| {
-                let next_run = match spec.action {
-                    Action::Rerun { runs_seen } | Action::CancelRerun { runs_seen } => runs_seen,
-                    Action::Retrigger { .. } => 0,
-                };
-                let expect = crate::outcome::Expect::for_action(
-                    &a.action,
-                    &TaskId::new(wait.task_id.clone()),
-                    next_run,
-                    &job.label(wait),
-                );
-                NewWatch {
-                    task_id: a.task_id.to_string(),
-                    expect: expect.map(|e| e.to_json()),
-                    ..NewWatch::default()
-                }
-            })
-            .collect(),
+        ActionOutcome::Triggered { actions } => super::made::action_task_watches(
+            actions,
+            &TaskId::new(wait.task_id.clone()),
+            &spec.action,
+            &job.label(wait),
+            "",
+        ),
         _ => Vec::new(),
     };
     // The triggers' own records are the unit results; nothing more to add.
     end(follower, wait, outcome, None, watches, true).await
+}
+
+/// Ends a wait that can no longer be judged (its record or its job is
+/// unreadable): dropped, its row left pending.
+async fn end_unusable(follower: &Follower, wait: &StoredWait) -> Result<(), StoreError> {
+    end(
+        follower,
+        wait,
+        ActionOutcome::Pending,
+        None,
+        Vec::new(),
+        false,
+    )
+    .await
 }
 
 /// Stores how a wait ended and counts it.

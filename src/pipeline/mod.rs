@@ -11,12 +11,12 @@ pub mod prepared;
 
 use crate::dispatch::{dispatch_job, Memory, Outcomes, DEFAULT_CONCURRENCY};
 use crate::github::{GithubApp, GithubError, Reaction};
-use crate::outcome::{ActionOutcome, DispatchError, Expect};
-use crate::policy::{Action, Decision};
+use crate::outcome::{ActionOutcome, DispatchError};
+use crate::policy::Decision;
 use crate::reply::{ReplyInput, ReplySection};
 use crate::store::{Claim, NewWatch, PlanSaved, PlannedAction, PlannedJob, Store, StoreError};
 use crate::taskcluster::{QueueClient, QueueError};
-use crate::types::{CommentId, DeliveryId, TaskId};
+use crate::types::{CommentId, DeliveryId};
 use crate::webhook::event::CommentJob;
 use crate::worker::{JobError, JobFuture, JobHandler, JobSubject};
 use prepared::{Prepared, PreparedReply, PreparedSection};
@@ -400,6 +400,16 @@ fn watches_for(prepared: &Prepared, outcomes: &Outcomes) -> Vec<NewWatch> {
             let Decision::Act(action) = &row.decision else {
                 continue;
             };
+            if let ActionOutcome::Triggered { actions } = outcome {
+                watches.extend(crate::follow::made::action_task_watches(
+                    actions,
+                    &row.task_id,
+                    action,
+                    &row.label,
+                    "",
+                ));
+                continue;
+            }
             for (task, run_id) in crate::reply::follow::started_runs(&row.task_id, action, outcome)
             {
                 let task_group_id = prepared
@@ -409,37 +419,16 @@ fn watches_for(prepared: &Prepared, outcomes: &Outcomes) -> Vec<NewWatch> {
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let expect = action_name(outcome, &task).and_then(|name| {
-                    let next_run = match action {
-                        Action::Rerun { runs_seen } | Action::CancelRerun { runs_seen } => {
-                            *runs_seen
-                        }
-                        Action::Retrigger { .. } => 0,
-                    };
-                    Expect::for_action(name, &row.task_id, next_run, &row.label)
-                });
                 watches.push(NewWatch {
                     task_id: task.to_string(),
                     run_id,
                     task_group_id,
-                    expect: expect.map(|e| e.to_json()),
                     ..NewWatch::default()
                 });
             }
         }
     }
     watches
-}
-
-/// The in-tree action whose action task `task` is, if it is one.
-fn action_name<'a>(outcome: &'a ActionOutcome, task: &TaskId) -> Option<&'a str> {
-    match outcome {
-        ActionOutcome::Triggered { actions } => actions
-            .iter()
-            .find(|a| &a.task_id == task)
-            .map(|a| a.action.as_str()),
-        _ => None,
-    }
 }
 
 /// The actions a plan will dispatch, for the ledger.

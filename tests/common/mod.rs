@@ -14,6 +14,17 @@ use tokio::sync::broadcast;
 
 pub const SECRET: &str = "test-webhook-secret";
 
+/// A follow loop fast enough for tests: a look every 20 ms, watched runs
+/// polled every 50 ms, every edit sent at once.
+pub fn fast_follow() -> rerunbot::follow::FollowConfig {
+    rerunbot::follow::FollowConfig {
+        poll_interval: Duration::from_millis(50),
+        edit_every: Duration::ZERO,
+        wake_every: Duration::from_millis(20),
+        ..rerunbot::follow::FollowConfig::default()
+    }
+}
+
 /// A temporary SQLite store; the directory lives as long as the value.
 pub struct TempSqlite {
     pub store: Store,

@@ -16,7 +16,7 @@ use super::AutoReruns;
 use crate::dispatch::route::{route, RouteInput, Routed};
 use crate::dispatch::{dispatch_job, Memory, DEFAULT_CONCURRENCY};
 use crate::github::{InstallationClient, PullState};
-use crate::outcome::{ActionOutcome, DispatchError, Expect};
+use crate::outcome::{ActionOutcome, DispatchError};
 use crate::pipeline::prepared::{Prepared, PreparedReply, PreparedSection};
 use crate::pipeline::StepError;
 use crate::policy::auto_rerun::{judge, Made, Pick, Verdict};
@@ -344,20 +344,15 @@ impl AutoReruns {
                 // is followed, then the run it started.
                 ActionOutcome::Triggered { actions } => {
                     sent += 1;
-                    watches.extend(actions.iter().map(|a| {
-                        NewWatch {
-                            task_id: a.task_id.to_string(),
-                            task_group_id: rerun.task_group_id.clone(),
-                            expect: Expect::for_action(
-                                &a.action,
-                                &pick.task_id,
-                                pick.runs_seen,
-                                &pick.label,
-                            )
-                            .map(|e| e.to_json()),
-                            ..NewWatch::default()
-                        }
-                    }));
+                    watches.extend(crate::follow::made::action_task_watches(
+                        &actions,
+                        &pick.task_id,
+                        &Action::Rerun {
+                            runs_seen: pick.runs_seen,
+                        },
+                        &pick.label,
+                        &rerun.task_group_id,
+                    ));
                     continue;
                 }
                 ActionOutcome::Failed { error, .. } => {

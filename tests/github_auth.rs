@@ -73,10 +73,7 @@ async fn clients_of_one_app_share_the_token_per_installation() {
 #[tokio::test]
 async fn token_close_to_expiry_is_replaced() {
     // Tokens that live 20 seconds are inside octocrab's 30-second refresh
-    // margin, so every call needs a new one; the first call's up-front mint
-    // (the one the installation's other first calls wait for) is already
-    // inside the margin too, so that call mints twice. GitHub's tokens
-    // live an hour: the up-front mint is the only one there.
+    // margin, so every call needs a new one.
     let config = SandboxGithubConfig {
         token_lifetime: Duration::from_secs(20),
         ..SandboxGithubConfig::default()
@@ -89,7 +86,21 @@ async fn token_close_to_expiry_is_replaced() {
             .await
             .is_ok());
     }
-    assert_eq!(token_calls(&sandbox), 3);
+    assert_eq!(token_calls(&sandbox), 2);
+}
+
+#[tokio::test]
+async fn a_fresh_token_refused_on_the_first_call_is_not_the_last_word() {
+    // The first call uses the token it just minted as given; when GitHub
+    // refuses it twice (octocrab's resend included), the installation's
+    // cached client is tried once more before giving up.
+    let (sandbox, client) = setup(fast_options()).await;
+    sandbox.add_pull_request(&repo(), SandboxPull::open(1, "abc", "alice"));
+    sandbox.fail_next_matching("GET", "/pulls/1", 2, 401);
+    let pr = client.pull_request(&repo(), PullRequestNumber(1)).await;
+    assert!(pr.is_ok(), "{pr:?}");
+    let statuses: Vec<u16> = sandbox.calls().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, vec![201, 401, 401, 200]);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Idempotency of the whole pipeline (DESIGN.md §10): a job that dies
-//! between dispatch and reply, a redelivered webhook, an edited comment.
+//! between dispatch and reply, a redelivered webhook, an edited comment;
+//! and where a copy's definition comes from.
 
 mod common;
 
@@ -357,5 +358,55 @@ async fn two_comments_at_once_cannot_both_pass_the_per_task_rerun_limit() {
         1,
         "{replies:#?}"
     );
+    w.shutdown().await;
+}
+
+/// `GET /task/<id>` calls the queue answered for `task`.
+fn definition_reads(world: &World, task: &str) -> usize {
+    world
+        .queue
+        .calls()
+        .iter()
+        .filter(|c| c.method == "GET" && c.path == format!("/api/queue/v1/task/{task}"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_copy_of_a_small_groups_task_takes_its_definition_from_the_listing() {
+    let mut w = World::start(queue_mode()).await.expect("world");
+    let answer = w
+        .comment(
+            PR_OPEN,
+            "bob",
+            "/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1",
+        )
+        .await
+        .expect("comment");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    assert_eq!(w.queue.accepted("PUT", "").len(), 2, "two copies");
+    assert_eq!(definition_reads(&w, pr::TEST_BC1_FAILED), 0);
+
+    // Past the kept pages' budget, the group's definitions are read from
+    // the queue, one `GET /task` per task copied.
+    let mut big = w.queue.task(pr::LINT_CLIPPY_COMPLETED).expect("exists");
+    let padding = "x".repeat(rerunbot::taskcluster::kept::KEPT_PAGES_BUDGET);
+    big["task"]["extra"]["padding"] = padding.into();
+    big["status"]["taskId"] = "PaddingTaskAAAAAAAAAAA".into();
+    w.queue.add_task(
+        "PaddingTaskAAAAAAAAAAA",
+        big["task"].clone(),
+        big["status"].clone(),
+    );
+    let answer = w
+        .comment(
+            PR_OPEN,
+            "bob",
+            "/retrigger 1 test-linux64/opt-mochitest-browser-chrome-2",
+        )
+        .await
+        .expect("comment");
+    assert_eq!(answer.job, Some(JobEventKind::Done));
+    assert_eq!(w.queue.accepted("PUT", "").len(), 3, "one more copy");
+    assert_eq!(definition_reads(&w, pr::TEST_BC2_COMPLETED), 1);
     w.shutdown().await;
 }

@@ -7,7 +7,8 @@ use rerunbot::sandbox::taskcluster::fixtures::{self, pr, release};
 use rerunbot::sandbox::taskcluster::{SandboxQueue, SandboxQueueConfig};
 use rerunbot::taskcluster::snapshot::snapshots_from_list;
 use rerunbot::taskcluster::{
-    discover_tasks, rebase_times, CheckRunRef, QueueClient, QueueError, RetryPolicy, StatusRef,
+    discover_tasks, discover_tasks_keeping, rebase_times, CheckRunRef, QueueClient, QueueError,
+    RetryPolicy, StatusRef,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -218,4 +219,47 @@ fn rebased_fixtures_keep_only_the_exceeded_deadline_in_the_past() {
             assert!(t.created <= now, "{}", t.label);
         }
     }
+}
+
+#[tokio::test]
+async fn small_groups_keep_their_definitions_and_big_ones_do_not() {
+    let (queue, client) = sandbox().await;
+    let root = queue.root_url();
+    let checks = vec![check(&root, pr::DECISION), check(&root, release::DECISION)];
+    let found = discover_tasks_keeping(&client, &root, &checks, &[])
+        .await
+        .expect("discovers");
+    let wanted: BTreeSet<rerunbot::types::TaskId> = [pr::TEST_BC1_FAILED, release::DECISION]
+        .iter()
+        .map(|id| rerunbot::types::TaskId::new(*id))
+        .collect();
+    let kept = found.definitions.definitions(&wanted);
+    assert_eq!(kept.len(), 2, "both groups are small");
+    for id in &wanted {
+        let from_queue = queue.task(id.as_str()).expect("exists")["task"].clone();
+        assert_eq!(kept[id], from_queue, "the definition GET /task answers");
+    }
+
+    // The PR group grows past the budget: its pages are dropped, the
+    // release group's stay.
+    let padding = "x".repeat(rerunbot::taskcluster::kept::KEPT_PAGES_BUDGET);
+    let mut big = queue.task(pr::LINT_CLIPPY_COMPLETED).expect("exists");
+    big["task"]["extra"]["padding"] = serde_json::Value::String(padding);
+    big["status"]["taskId"] = "PaddingTaskAAAAAAAAAAA".into();
+    queue.add_task(
+        "PaddingTaskAAAAAAAAAAA",
+        big["task"].clone(),
+        big["status"].clone(),
+    );
+    let found = discover_tasks_keeping(&client, &root, &checks, &[])
+        .await
+        .expect("discovers");
+    assert!(found
+        .tasks
+        .iter()
+        .any(|t| t.task_id.as_str() == "PaddingTaskAAAAAAAAAAA"));
+    let kept = found.definitions.definitions(&wanted);
+    let kept: Vec<&str> = kept.keys().map(|id| id.as_str()).collect();
+    assert_eq!(kept, vec![release::DECISION]);
+    assert!(found.definitions.bytes() <= rerunbot::taskcluster::kept::KEPT_PAGES_BUDGET);
 }

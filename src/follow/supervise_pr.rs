@@ -57,7 +57,8 @@ pub async fn groups_of_pr(
     let pipeline = Pipeline::with_taskcluster_app(github, queue, root_url, &trusted);
     let found = crate::pipeline::prepare::find_tasks(&pipeline, &gh, &repo, &sha)
         .await
-        .map_err(|e| format!("cannot find the pull request's tasks: {e}"))?;
+        .map_err(|e| format!("cannot find the pull request's tasks: {e}"))?
+        .tasks;
     let name = repo.to_string();
     let expected = Expected {
         repo: &name,

@@ -181,16 +181,23 @@ impl AppInner {
     }
 
     /// octocrab as installation `id` with its token minted (one call, as
-    /// the App). `Err(Some)`: GitHub refused (a bad key, another App, no
-    /// such installation), final; `Err(None)`: no usable answer.
-    pub(crate) async fn mint(&self, id: InstallationId) -> Result<Octocrab, Option<GithubError>> {
+    /// the App), and the same client pinned to that fresh token for the
+    /// call that asked for it. `Err(Some)`: GitHub refused (a bad key,
+    /// another App, no such installation), final; `Err(None)`: no usable
+    /// answer.
+    pub(crate) async fn mint(&self, id: InstallationId) -> Result<Minted, Option<GithubError>> {
         let path = format!("/app/installations/{}/access_tokens", id.0);
         match self
             .crab
             .installation_and_token(octocrab::models::InstallationId(id.0))
             .await
         {
-            Ok((crab, _token)) => Ok(crab),
+            Ok((crab, token)) => {
+                // octocrab would replace a token that lives less than its
+                // 30 s margin before using it even once; GitHub just gave it.
+                let first = crab.user_access_token(token).ok();
+                Ok(Minted { crab, first })
+            }
             Err(octocrab::Error::GitHub { source, .. }) if source.status_code.is_client_error() => {
                 Err(Some(GithubError::Permanent {
                     method: "POST".to_owned(),
@@ -211,6 +218,13 @@ impl AppInner {
             .installation(octocrab::models::InstallationId(id.0))
             .unwrap_or_else(|_| self.crab.clone())
     }
+}
+
+/// An installation's client with its token cached, and for the first call
+/// a client using that token as given (`None`: use `crab`).
+pub(crate) struct Minted {
+    pub crab: Octocrab,
+    pub first: Option<Octocrab>,
 }
 
 /// The part of `GET /repos/{o}/{r}/installation` we read.

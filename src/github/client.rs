@@ -192,10 +192,20 @@ impl InstallationClient {
         }
         // Mint first, alone; the calls waiting behind it then go together.
         match self.app.mint(self.id).await {
-            Ok(crab) => {
-                let crab = self.state.minted.get_or_init(|| crab);
+            Ok(minted) => {
+                let crab = self.state.minted.get_or_init(|| minted.crab);
                 drop(alone);
-                transport.execute(crab, limiter, &request).await
+                let Some(first) = minted.first else {
+                    return transport.execute(crab, limiter, &request).await;
+                };
+                match transport.execute(&first, limiter, &request).await {
+                    // Refused although just minted: once more with the
+                    // cached client, which mints a new one.
+                    Err(GithubError::Permanent { status: 401, .. }) => {
+                        transport.execute(crab, limiter, &request).await
+                    }
+                    answer => answer,
+                }
             }
             Err(Some(refused)) => Err(refused),
             // GitHub unreachable or failing: this call mints inside the

@@ -17,7 +17,7 @@
 //! and the queue makes a rerun of a task already pending a no-op.
 
 use super::StepError;
-use crate::policy::task::TaskSnapshot;
+use crate::taskcluster::Discovered;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -29,8 +29,9 @@ pub const LISTING_TTL: Duration = Duration::from_secs(15);
 /// Commits whose listings are kept at once.
 pub const MAX_LISTINGS: usize = 4;
 
-/// One commit's tasks and when their listing finished.
-type Listed = (Instant, Arc<Vec<TaskSnapshot>>);
+/// One commit's tasks (with the definitions kept from their listing) and
+/// when their listing finished.
+type Listed = (Instant, Discovered);
 
 struct Entry {
     key: (String, String),
@@ -56,10 +57,10 @@ impl Listings {
         repo: &str,
         sha: &str,
         list: F,
-    ) -> Result<Arc<Vec<TaskSnapshot>>, StepError>
+    ) -> Result<Discovered, StepError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Vec<TaskSnapshot>, StepError>>,
+        Fut: Future<Output = Result<Discovered, StepError>>,
     {
         let key = (repo.to_owned(), sha.to_owned());
         let cell = {
@@ -91,9 +92,7 @@ impl Listings {
             }
         };
         let listed = cell
-            .get_or_try_init(|| async {
-                Ok::<_, StepError>((Instant::now(), Arc::new(list().await?)))
-            })
+            .get_or_try_init(|| async { Ok::<_, StepError>((Instant::now(), list().await?)) })
             .await?;
         Ok(listed.1.clone())
     }
@@ -110,15 +109,22 @@ mod tests {
     use crate::policy::testutil::task;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    fn one_task() -> Discovered {
+        Discovered {
+            tasks: Arc::new(vec![task("A", "a")]),
+            ..Discovered::default()
+        }
+    }
+
     async fn get(listings: &Listings, sha: &str, calls: &AtomicUsize) -> usize {
         let tasks = listings
             .get_or_list("o/r", sha, || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Ok(vec![task("A", "a")])
+                Ok(one_task())
             })
             .await
             .expect("lists");
-        tasks.len()
+        tasks.tasks.len()
     }
 
     #[tokio::test(start_paused = true)]
@@ -161,7 +167,7 @@ mod tests {
         let slow = || async {
             calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_secs(1)).await;
-            Ok(vec![task("A", "a")])
+            Ok(one_task())
         };
         let (a, b) = tokio::join!(
             listings.get_or_list("o/r", "s", slow),

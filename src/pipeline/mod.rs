@@ -305,7 +305,7 @@ impl Pipeline {
         planner: &prepare::Planner,
     ) -> Result<Prepared, StepError> {
         let queue = self.queue_for(repo);
-        let mut definitions = prepare::Definitions::default();
+        let mut definitions = prepare::Definitions::of(planner);
         for _ in 0..MAX_PLAN_ATTEMPTS {
             let seen = store.recorded(planner.repo(), planner.sha()).await?;
             let mut prepared = planner.finish(seen.clone());

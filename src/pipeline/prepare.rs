@@ -11,7 +11,7 @@ use crate::policy::task::{TaskSnapshot, TaskState};
 use crate::policy::{Actor, Ledger, Lookups, Outside, PlanInput, PrState};
 use crate::repo_config::RepoConfig;
 use crate::taskcluster::discovery::{
-    discover_tasks, is_trusted_app, is_trusted_status_creator, CheckRunRef, StatusRef,
+    discover_tasks_keeping, is_trusted_app, is_trusted_status_creator, CheckRunRef, StatusRef,
 };
 use crate::types::{CommitSha, DeliveryId, TaskId};
 use crate::webhook::event::CommentJob;
@@ -299,6 +299,9 @@ struct Context {
     skipped: Vec<SkippedGroup>,
     /// What each group's decision task offers for in-tree actions.
     groups: BTreeMap<String, crate::dispatch::route::GroupActions>,
+    /// The definitions the listing kept (small groups only): a copy of one
+    /// of their tasks needs no `GET /task`.
+    definitions: std::sync::Arc<crate::taskcluster::KeptDefinitions>,
 }
 
 async fn gather(
@@ -322,8 +325,8 @@ async fn gather(
         role,
         is_pr_author: pull.author == job.commenter,
     };
-    let (tasks, skipped) = if pr == PrState::Closed {
-        (std::sync::Arc::default(), Vec::new())
+    let (tasks, skipped, definitions) = if pr == PrState::Closed {
+        Default::default()
     } else {
         let repo = job.repo.to_string();
         let found = pipeline
@@ -340,18 +343,19 @@ async fn gather(
             repo: &repo,
             sha: sha.as_str(),
         };
-        let skipped = skipped_groups(&found, expected, pr_only);
+        let skipped = skipped_groups(&found.tasks, expected, pr_only);
         let tasks = if skipped.is_empty() {
-            found
+            found.tasks
         } else {
             let kept = found
+                .tasks
                 .iter()
                 .filter(|t| !skipped.iter().any(|s| s.group == t.task_group_id))
                 .cloned()
                 .collect();
             std::sync::Arc::new(kept)
         };
-        (tasks, skipped)
+        (tasks, skipped, found.definitions)
     };
     let wanted = crate::policy::lookups(parsed.valid().map(|(_, c)| c), &tasks, config);
     let queue = pipeline.queue_for(&job.repo);
@@ -367,6 +371,7 @@ async fn gather(
         outside,
         skipped,
         groups: groups?,
+        definitions,
     })
 }
 
@@ -426,7 +431,7 @@ pub(crate) async fn find_tasks(
     gh: &InstallationClient,
     repo: &crate::types::RepoName,
     sha: &CommitSha,
-) -> Result<Vec<TaskSnapshot>, StepError> {
+) -> Result<crate::taskcluster::Discovered, StepError> {
     let root = pipeline.root_url();
     let app = pipeline.taskcluster_app();
     let mut runs = gh.check_runs(repo, sha).await?;
@@ -457,22 +462,31 @@ pub(crate) async fn find_tasks(
             Vec::new()
         };
     let queue = pipeline.queue_for(repo);
-    Ok(discover_tasks(&queue, root, &checks, &statuses).await?)
+    Ok(discover_tasks_keeping(&queue, root, &checks, &statuses).await?)
 }
 
 /// Definitions of tasks to copy read from the queue at once.
 const DEFINITION_READS_IN_FLIGHT: usize = 16;
 
-/// The full definitions of the tasks a plan copies, read from the queue
-/// (`GET /task/<id>`) only for those tasks: snapshots keep no definition.
-/// Kept across planning attempts of one job, so planning again (the ledger
-/// moved) reads only sources it did not read yet.
-#[derive(Default)]
+/// The full definitions of the tasks a plan copies, taken from the pages
+/// the listing kept or else read from the queue (`GET /task/<id>`), only
+/// for those tasks: snapshots keep no definition. Kept across planning
+/// attempts of one job, so planning again (the ledger moved) reads only
+/// sources it did not read yet.
 pub(super) struct Definitions {
     sources: BTreeMap<TaskId, serde_json::Value>,
+    listed: std::sync::Arc<crate::taskcluster::KeptDefinitions>,
 }
 
 impl Definitions {
+    /// Definitions for `planner`'s copies, first from its listing.
+    pub(super) fn of(planner: &Planner) -> Self {
+        Self {
+            sources: BTreeMap::new(),
+            listed: planner.context.definitions.clone(),
+        }
+    }
+
     /// Puts the exact definition of every retrigger copy into `prepared`.
     /// A source the queue no longer has (or whose definition cannot be
     /// copied) is left out, as before dispatch reports it; an unreachable
@@ -519,10 +533,14 @@ impl Definitions {
         queue: &crate::taskcluster::QueueClient,
         wanted: impl Iterator<Item = &'a TaskId>,
     ) -> Result<(), StepError> {
-        let wanted: std::collections::BTreeSet<TaskId> = wanted
+        let mut wanted: std::collections::BTreeSet<TaskId> = wanted
             .filter(|id| !self.sources.contains_key(*id))
             .cloned()
             .collect();
+        for (id, definition) in self.listed.definitions(&wanted) {
+            wanted.remove(&id);
+            self.sources.insert(id, definition);
+        }
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(DEFINITION_READS_IN_FLIGHT));
         let mut calls = tokio::task::JoinSet::new();
         for id in wanted {

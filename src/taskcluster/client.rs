@@ -4,6 +4,7 @@
 
 use super::error::QueueError;
 use super::hawk::{self, Ext};
+use super::kept::KeptDefinitions;
 use super::snapshot::GroupFold;
 use crate::config::{Secret, TaskclusterCredentials};
 use crate::policy::task::TaskSnapshot;
@@ -205,9 +206,24 @@ impl QueueClient {
         &self,
         group_id: &TaskGroupId,
     ) -> Result<Vec<TaskSnapshot>, QueueError> {
+        let mut nothing = KeptDefinitions::default();
+        self.list_task_group_keeping(group_id, &mut nothing).await
+    }
+
+    /// As [`Self::list_task_group`], and the group's pages go to `kept`
+    /// when they fit in what it has room for (see `taskcluster::kept`).
+    pub async fn list_task_group_keeping(
+        &self,
+        group_id: &TaskGroupId,
+        kept: &mut KeptDefinitions,
+    ) -> Result<Vec<TaskSnapshot>, QueueError> {
         let mut fold = GroupFold::default();
-        self.for_each_group_entry(group_id, &mut |entry| fold.add(&entry))
-            .await?;
+        let mut pages = kept.group();
+        self.for_each_group_entry(group_id, &mut |entry| fold.add(&entry), &mut |page| {
+            pages.offer(page)
+        })
+        .await?;
+        kept.add(pages);
         let (tasks, unreadable) = fold.finish();
         for error in unreadable {
             tracing::warn!(group = %group_id, %error, "skipping a task the queue listed but we cannot read");
@@ -226,17 +242,21 @@ impl QueueClient {
         wanted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<std::collections::BTreeMap<String, Value>, QueueError> {
         let mut statuses = std::collections::BTreeMap::new();
-        self.for_each_group_entry(group_id, &mut |mut entry| {
-            let Some(status) = entry.get_mut("status").map(Value::take) else {
-                return;
-            };
-            match status.get("taskId").and_then(Value::as_str) {
-                Some(id) if wanted(id) => {
-                    statuses.insert(id.to_owned(), status);
+        self.for_each_group_entry(
+            group_id,
+            &mut |mut entry| {
+                let Some(status) = entry.get_mut("status").map(Value::take) else {
+                    return;
+                };
+                match status.get("taskId").and_then(Value::as_str) {
+                    Some(id) if wanted(id) => {
+                        statuses.insert(id.to_owned(), status);
+                    }
+                    _ => {}
                 }
-                _ => {}
-            }
-        })
+            },
+            &mut drop::<Vec<u8>>,
+        )
         .await?;
         Ok(statuses)
     }
@@ -250,28 +270,34 @@ impl QueueClient {
         group_id: &TaskGroupId,
     ) -> Result<Vec<(TaskId, Value)>, QueueError> {
         let mut found = Vec::new();
-        self.for_each_group_entry(group_id, &mut |mut entry| {
-            let Some(id) = entry.pointer("/status/taskId").and_then(Value::as_str) else {
-                return;
-            };
-            let id = TaskId::new(id);
-            let Some(task) = entry.get_mut("task").map(Value::take) else {
-                return;
-            };
-            if super::actions::is_action_task(&task) {
-                found.push((id, task));
-            }
-        })
+        self.for_each_group_entry(
+            group_id,
+            &mut |mut entry| {
+                let Some(id) = entry.pointer("/status/taskId").and_then(Value::as_str) else {
+                    return;
+                };
+                let id = TaskId::new(id);
+                let Some(task) = entry.get_mut("task").map(Value::take) else {
+                    return;
+                };
+                if super::actions::is_action_task(&task) {
+                    found.push((id, task));
+                }
+            },
+            &mut drop::<Vec<u8>>,
+        )
         .await?;
         Ok(found)
     }
 
     /// Every `{status, task}` entry of a group, page after page, handed to
-    /// `on_entry` as it is parsed (one page in memory at a time).
+    /// `on_entry` as it is parsed (one page in memory at a time), then the
+    /// page's bytes to `on_page`.
     async fn for_each_group_entry(
         &self,
         group_id: &TaskGroupId,
         on_entry: &mut (dyn FnMut(Value) + Send),
+        on_page: &mut (dyn FnMut(Vec<u8>) + Send),
     ) -> Result<(), QueueError> {
         let mut token: Option<String> = None;
         loop {
@@ -295,6 +321,7 @@ impl QueueClient {
                 return Err(bad_response("listTaskGroup answer has no tasks array"));
             }
             token = end.continuation_token;
+            on_page(bytes);
             if token.is_none() {
                 return Ok(());
             }

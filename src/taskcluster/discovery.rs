@@ -8,9 +8,11 @@
 
 use super::client::QueueClient;
 use super::error::QueueError;
+use super::kept::{KeptDefinitions, KEPT_PAGES_BUDGET};
 use crate::policy::task::TaskSnapshot;
 use crate::types::{TaskGroupId, TaskId};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The two fields of a GitHub check run that discovery reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -148,11 +150,47 @@ pub fn task_groups_from_checks(
 ///
 /// A task id whose status is 404 (expired, or another deployment's) is
 /// skipped; every other error is returned.
+///
 pub async fn discover_tasks(
     queue: &QueueClient,
     root_url: &str,
     checks: &[CheckRunRef],
     statuses: &[StatusRef],
+) -> Result<Vec<TaskSnapshot>, QueueError> {
+    let mut nothing = KeptDefinitions::default();
+    discover(queue, root_url, (checks, statuses), &mut nothing).await
+}
+
+/// As [`discover_tasks`], keeping the pages of small groups (see
+/// `taskcluster::kept`), so that copying one of their tasks needs no
+/// `GET /task`.
+pub async fn discover_tasks_keeping(
+    queue: &QueueClient,
+    root_url: &str,
+    checks: &[CheckRunRef],
+    statuses: &[StatusRef],
+) -> Result<Discovered, QueueError> {
+    let mut kept = KeptDefinitions::with_budget(KEPT_PAGES_BUDGET);
+    let tasks = discover(queue, root_url, (checks, statuses), &mut kept).await?;
+    Ok(Discovered {
+        tasks: Arc::new(tasks),
+        definitions: Arc::new(kept),
+    })
+}
+
+/// The tasks of a commit and the definitions kept from their listing.
+/// Cheap to clone: a listing is shared by the jobs of one commit.
+#[derive(Debug, Clone, Default)]
+pub struct Discovered {
+    pub tasks: Arc<Vec<TaskSnapshot>>,
+    pub definitions: Arc<KeptDefinitions>,
+}
+
+async fn discover(
+    queue: &QueueClient,
+    root_url: &str,
+    (checks, statuses): (&[CheckRunRef], &[StatusRef]),
+    kept: &mut KeptDefinitions,
 ) -> Result<Vec<TaskSnapshot>, QueueError> {
     let mut known: BTreeSet<TaskId> = BTreeSet::new();
     let mut tasks: Vec<TaskSnapshot> = Vec::new();
@@ -167,7 +205,7 @@ pub async fn discover_tasks(
 
     for group in task_groups_from_checks(root_url, checks, statuses) {
         groups_done.insert(group.clone());
-        match queue.list_task_group(&group).await {
+        match queue.list_task_group_keeping(&group, kept).await {
             Ok(page) => add(&mut known, page),
             Err(QueueError::NotFound) => continue,
             Err(e) => return Err(e),
@@ -178,7 +216,7 @@ pub async fn discover_tasks(
     if let Some(first) = pending.first() {
         let guess = TaskGroupId::new(first.as_str());
         if !groups_done.contains(&guess) {
-            match queue.list_task_group(&guess).await {
+            match queue.list_task_group_keeping(&guess, kept).await {
                 Ok(page) if page.iter().any(|t| &t.task_id == first) => {
                     groups_done.insert(guess);
                     add(&mut known, page);
@@ -207,7 +245,7 @@ pub async fn discover_tasks(
         if !groups_done.insert(group.clone()) {
             continue;
         }
-        let page = queue.list_task_group(&group).await?;
+        let page = queue.list_task_group_keeping(&group, kept).await?;
         add(&mut known, page);
     }
     Ok(tasks)

@@ -268,7 +268,10 @@ impl AutoReruns {
         head: &Head,
     ) -> Result<BTreeMap<String, Vec<TaskSnapshot>>, StepError> {
         let sha = CommitSha::new(head.sha.clone());
-        let found = crate::pipeline::prepare::find_tasks(&self.pipeline, gh, repo, &sha).await?;
+        // Reruns copy nothing: the listing's kept definitions are not used.
+        let found = crate::pipeline::prepare::find_tasks(&self.pipeline, gh, repo, &sha)
+            .await?
+            .tasks;
         let name = repo.to_string();
         let expected = Expected {
             repo: &name,
@@ -280,8 +283,9 @@ impl AutoReruns {
         }
         let mut groups: BTreeMap<String, Vec<TaskSnapshot>> = BTreeMap::new();
         let kept = found
-            .into_iter()
-            .filter(|t| !skipped.iter().any(|s| s.group == t.task_group_id));
+            .iter()
+            .filter(|t| !skipped.iter().any(|s| s.group == t.task_group_id))
+            .cloned();
         for task in kept {
             groups
                 .entry(task.task_group_id.to_string())

@@ -315,3 +315,100 @@ async fn automatic_reruns_go_through_the_repositorys_rerun_action() {
     assert_eq!(last.matches('✅').count(), 2, "{last}");
     w.shutdown().await;
 }
+
+/// The calls that read what a group's decision task offers: its
+/// `actions.json` and the expansion of its scopes.
+fn action_reads(w: &World) -> Vec<String> {
+    w.queue
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            c.path.contains("/artifacts/public/actions.json")
+                || c.path.starts_with("/api/auth/v1/scopes/expand")
+        })
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect()
+}
+
+/// Groups are judged before their decision tasks are asked what they
+/// offer: a resolution with nothing to rerun (too many failures; attempts
+/// spent) reads no `actions.json` and expands no scopes, under the same
+/// `dispatch: auto` where a resolution with reruns reads them and
+/// triggers the repository's `rerun` action.
+#[tokio::test]
+async fn a_resolution_with_nothing_to_rerun_reads_no_actions() {
+    use rerunbot::sandbox::taskcluster::worker::WorkerScript;
+    // Too many failures (4 of 12 over 20 %): refused before any action read.
+    let mut refused = world("auto_rerun:\n  enabled: true\n  max_failure_percent: 20\n").await;
+    assert_eq!(
+        deliver(&mut refused, "refused", &suite("taskcluster")).await,
+        202
+    );
+    assert!(
+        !refused.queue.calls().is_empty(),
+        "the group was listed and judged"
+    );
+    assert_eq!(action_reads(&refused), Vec::<String>::new());
+    assert!(refused.queue.triggers().is_empty());
+    refused.shutdown().await;
+
+    // Attempts spent: the first resolution reruns through the action (and
+    // reads it); the reruns fail again, and the second resolution, with
+    // `max_attempts: 1` spent on both tasks, reads nothing.
+    let mut w = World::start(WorldOptions {
+        repo_config: Some(ACTIONS_CONFIG.to_owned()),
+        follow: Some(common::fast_follow()),
+        sandbox_worker: Some(WorkerScript {
+            default: None,
+            ..WorkerScript::default()
+        }),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    for task in [pr::TEST_DT1_RUNNING, pr::TEST_WPT5_PENDING] {
+        assert!(w.queue.set_state(task, TaskState::Completed, None));
+    }
+    let mut events = w.follow_events().expect("following");
+    assert_eq!(deliver(&mut w, "suite-1", &suite("taskcluster")).await, 202);
+    assert_eq!(w.queue.triggers().len(), 2, "{:?}", w.queue.triggers());
+    let first_reads = action_reads(&w);
+    assert!(
+        first_reads
+            .iter()
+            .any(|c| c.contains("/artifacts/public/actions.json")),
+        "{first_reads:?}"
+    );
+    assert!(
+        first_reads.iter().any(|c| c.contains("scopes/expand")),
+        "{first_reads:?}"
+    );
+    // The action tasks rerun their tasks; the reruns fail.
+    let actions: Vec<String> = w
+        .queue
+        .triggers()
+        .iter()
+        .filter_map(|t| t.action_task_id.clone())
+        .collect();
+    let mut ran = 0;
+    while ran < 2 {
+        let task = next(&mut events, |e| match e {
+            FollowEvent::Resolved { task_id, .. } => Some(task_id.clone()),
+            _ => None,
+        })
+        .await;
+        ran += usize::from(actions.contains(&task));
+    }
+    for task in [pr::TEST_BC1_FAILED, pr::TEST_XPCSHELL3_EXCEPTION] {
+        assert!(w.queue.set_state(task, TaskState::Failed, None));
+    }
+    assert_eq!(deliver(&mut w, "suite-2", &suite("taskcluster")).await, 202);
+    assert_eq!(w.queue.triggers().len(), 2, "nothing more triggered");
+    assert!(reruns(&w).is_empty(), "no direct rerun: {:?}", reruns(&w));
+    assert_eq!(
+        action_reads(&w),
+        first_reads,
+        "no action read the second time"
+    );
+    w.shutdown().await;
+}

@@ -68,6 +68,30 @@ fn to_u32(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// Per task, the run counts the head's automatic reruns started from.
+async fn read_made<'e, E>(
+    executor: E,
+    head: &Head,
+) -> Result<BTreeMap<String, Vec<u32>>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT task_id, runs_seen FROM auto_reruns WHERE repo = $1 AND head_sha = $2 \
+         ORDER BY created_at, runs_seen",
+    )
+    .bind(&head.repo)
+    .bind(&head.sha)
+    .fetch_all(executor)
+    .await
+    .context("read automatic reruns")?;
+    let mut made: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for (task, runs_seen) in rows {
+        made.entry(task).or_default().push(to_u32(runs_seen));
+    }
+    Ok(made)
+}
+
 impl Store {
     /// The head's job row: made once, found after.
     pub async fn auto_head(&self, head: &Head) -> Result<i64, StoreError> {
@@ -92,6 +116,17 @@ impl Store {
             .context("read the head")
     }
 
+    /// What was rerun already for a head (per task, the run counts the
+    /// reruns started from), read outside any planning lock: a preliminary
+    /// answer (another job may add rows before this one plans), which
+    /// [`Store::plan_auto_reruns`] reads again under the lock.
+    pub async fn auto_reruns_made(
+        &self,
+        head: &Head,
+    ) -> Result<BTreeMap<String, Vec<u32>>, StoreError> {
+        read_made(self.pool(), head).await
+    }
+
     /// Decides a job's automatic reruns for a head while no other job plans
     /// for the same commit: reads what was rerun already (per task, the run
     /// counts the reruns started from), runs `decide` on it, stores the
@@ -114,19 +149,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("take the planning lock")?;
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT task_id, runs_seen FROM auto_reruns WHERE repo = $1 AND head_sha = $2 \
-             ORDER BY created_at, runs_seen",
-        )
-        .bind(&head.repo)
-        .bind(&head.sha)
-        .fetch_all(&mut *tx)
-        .await
-        .context("read automatic reruns")?;
-        let mut made: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        for (task, runs_seen) in rows {
-            made.entry(task).or_default().push(to_u32(runs_seen));
-        }
+        let made = read_made(&mut *tx, head).await?;
         let (value, plan, reruns) = decide(made);
         let saved = sqlx::query(
             "UPDATE jobs SET plan = $1, updated_at = $2 \

@@ -3,7 +3,9 @@
 //! repository's `auto_rerun` block, its task groups found the way comments
 //! find them (the Taskcluster App's check runs and statuses, then group
 //! provenance for this repository and pull request, DESIGN.md §12), each
-//! resolved group judged under the commit's planning lock, the reruns
+//! resolved group judged (first on the reruns made so far, so that only
+//! groups with something to rerun have their in-tree actions read, then
+//! for good under the commit's planning lock), the reruns
 //! dispatched through the repository's in-tree `rerun` action when its
 //! `dispatch` mode and decision task allow (DESIGN.md §8), else its scoped
 //! queue client, and followed on the head's comment.
@@ -29,7 +31,7 @@ use crate::types::{CommitSha, InstallationId, PullRequestNumber, RepoName, TaskI
 use crate::webhook::check_suite::SuiteJob;
 use crate::worker::{JobError, JobSubject};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A `task_group_resolved` job's payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,12 +157,27 @@ impl AutoReruns {
         }
         let head_job = store.auto_head(&head).await?;
         let classifier = Classifier::new(&config);
-        // What the groups' decision tasks offer (DESIGN.md §8), read only
-        // for groups with a failure: the others have nothing to rerun.
+        // Judged first, on what was rerun already as read now, outside the
+        // planning lock: most resolutions rerun nothing (attempts spent,
+        // too many failures, no failure the block asks for), and then the
+        // groups' decision tasks are not asked what they offer.
+        let made_before = made_of(store.auto_reruns_made(&head).await?);
+        let (preliminary, _) = judge_groups(&groups, pr, &config, &classifier, &made_before);
+        let to_read: BTreeSet<String> = preliminary
+            .iter()
+            .map(|r| r.task_group_id.clone())
+            .collect();
+        tracing::debug!(
+            groups = groups.len(),
+            with_reruns = to_read.len(),
+            reruns = preliminary.len(),
+            "judged before reading the groups' actions"
+        );
+        // What those groups' decision tasks offer (DESIGN.md §8).
         let tasks: Vec<TaskSnapshot> = groups
-            .values()
-            .filter(|tasks| tasks.iter().any(|t| t.state.is_broken()))
-            .flatten()
+            .iter()
+            .filter(|(group, _)| to_read.contains(group.as_str()))
+            .flat_map(|(_, tasks)| tasks)
             .cloned()
             .collect();
         let actions = crate::pipeline::actions::gather_actions(
@@ -176,29 +193,34 @@ impl AutoReruns {
         };
         let (plan, refusals) = store
             .plan_auto_reruns(claim, &head, head_job, |made| {
-                let made: Made = made
-                    .into_iter()
-                    .map(|(task, runs)| (TaskId::new(task), runs))
-                    .collect();
-                let mut reruns = Vec::new();
-                let mut refusals = Vec::new();
-                for (group, tasks) in &groups {
-                    match judge(tasks, pr, &config.auto_rerun, &classifier, &made) {
-                        Verdict::Rerun(picks) => {
-                            reruns.extend(picks.into_iter().map(|pick| PlannedRerun {
-                                pick,
-                                task_group_id: group.clone(),
-                            }))
-                        }
-                        Verdict::Refused(share) => refusals.push(AutoRefusal {
-                            task_group_id: group.clone(),
-                            failed: u32::try_from(share.failed).unwrap_or(u32::MAX),
-                            total: u32::try_from(share.total).unwrap_or(u32::MAX),
-                            limit: config.auto_rerun.max_failure_percent,
-                        }),
-                        Verdict::Off | Verdict::Unresolved => {}
+                // The authoritative judgement, on `made` as read under the
+                // planning lock. Its picks are among the preliminary ones,
+                // so their groups' actions were read: `judge` picks a task
+                // only while `made` has no rerun from its current run count
+                // and fewer than `max_attempts` reruns for it, and the
+                // group's verdict (off, unresolved, refused) does not read
+                // `made` at all; `made` only grows between the two reads
+                // (planning jobs add rows under the lock), so a task not
+                // picked before is not picked now. The one exception is
+                // `forget_auto_rerun`, which drops a rerun refused when it
+                // was sent: such a task may be picked again in a group whose
+                // actions were not read. It is left out rather than routed
+                // without them (`dispatch: auto` would then send it to the
+                // queue, around the repository's `rerun` action): it was
+                // refused a moment ago, and a later event judges it anew.
+                let (mut reruns, refusals) =
+                    judge_groups(&groups, pr, &config, &classifier, &made_of(made));
+                reruns.retain(|r| {
+                    let read = to_read.contains(&r.task_group_id);
+                    if !read {
+                        tracing::info!(
+                            task_id = %r.pick.task_id,
+                            task_group_id = %r.task_group_id,
+                            "no automatic rerun: a forgotten rerun reappeared in a group whose actions were not read"
+                        );
                     }
-                }
+                    read
+                });
                 let (reruns, routed) = routed_reruns(reruns, &head, &routing);
                 let rows = reruns
                     .iter()
@@ -383,6 +405,42 @@ impl AutoReruns {
         tracing::info!(reruns = sent, pr = plan.head.pr, "automatic reruns sent");
         Ok(())
     }
+}
+
+/// The store's record of reruns made, keyed by task id.
+fn made_of(made: BTreeMap<String, Vec<u32>>) -> Made {
+    made.into_iter()
+        .map(|(task, runs)| (TaskId::new(task), runs))
+        .collect()
+}
+
+/// Judges every group: the reruns picked, and the groups refused for too
+/// many failures.
+fn judge_groups(
+    groups: &BTreeMap<String, Vec<TaskSnapshot>>,
+    pr: PrState,
+    config: &RepoConfig,
+    classifier: &Classifier,
+    made: &Made,
+) -> (Vec<PlannedRerun>, Vec<AutoRefusal>) {
+    let mut reruns = Vec::new();
+    let mut refusals = Vec::new();
+    for (group, tasks) in groups {
+        match judge(tasks, pr, &config.auto_rerun, classifier, made) {
+            Verdict::Rerun(picks) => reruns.extend(picks.into_iter().map(|pick| PlannedRerun {
+                pick,
+                task_group_id: group.clone(),
+            })),
+            Verdict::Refused(share) => refusals.push(AutoRefusal {
+                task_group_id: group.clone(),
+                failed: u32::try_from(share.failed).unwrap_or(u32::MAX),
+                total: u32::try_from(share.total).unwrap_or(u32::MAX),
+                limit: config.auto_rerun.max_failure_percent,
+            }),
+            Verdict::Off | Verdict::Unresolved => {}
+        }
+    }
+    (reruns, refusals)
 }
 
 fn log_refused(pick: &Pick, error: &DispatchError) {

@@ -3,7 +3,10 @@
 //! waiting for part 1's new run) fires once part 1 completes and is dropped
 //! when it fails, in one comment; a restart, a redelivered event and a lost
 //! answer mid-fire never rerun twice; the wait fires through Pulse as
-//! through polling; the wait store's leases on SQLite and Postgres.
+//! through polling; the wait store's leases on SQLite and Postgres; a
+//! forced cancel-then-rerun fired through in-tree actions whose cancel
+//! has not taken effect holds up no other reply, reruns once when it does,
+//! and is dropped when it never does.
 
 mod common;
 
@@ -460,5 +463,199 @@ async fn a_wait_fires_through_the_repositorys_rerun_action() {
     // Sent once each: part 1 by the queue, the poller by its action only.
     assert_eq!((reruns_of(&w, PART_1), reruns_of(&w, POLLER)), (1, 0));
     assert_eq!(w.queue.triggers().len(), 1);
+    w.shutdown().await;
+}
+
+/// Polls `check` until it holds (10 s at most).
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for {what}");
+}
+
+/// The callbacks of the action tasks made for `target`, in order.
+fn actions_on(w: &World, target: &str) -> Vec<String> {
+    w.queue
+        .action_tasks()
+        .into_iter()
+        .filter(|a| a.target.as_deref() == Some(target))
+        .map(|a| a.callback)
+        .collect()
+}
+
+/// With the repository's in-tree actions and a worker that runs action
+/// tasks only, the forced cancel-then-rerun of the unscheduled Windows
+/// test (behind the failed Windows build) waits for its other dependency,
+/// a Linux build still running (the decision task, completed, publishes
+/// the actions); the build completes: the wait fires, and its cancel
+/// action task is triggered — the sandbox holds `cancel` callbacks back,
+/// so it has not taken effect. The first job.
+async fn forced_cancel_fired_but_not_in_effect(w: &mut World) {
+    use rerunbot::sandbox::taskcluster::fixtures::pr;
+    use rerunbot::sandbox::world::PR_OPEN;
+    let target = pr::TEST_WIN_UNSCHEDULED;
+    let fixture = w.queue.task(target).expect("fixture");
+    let mut task = fixture["task"].clone();
+    task["dependencies"]
+        .as_array_mut()
+        .expect("dependencies")
+        .push(pr::BUILD_LINUX64_OPT.into());
+    w.queue.add_task(target, task, fixture["status"].clone());
+    assert!(w
+        .queue
+        .set_state(pr::BUILD_LINUX64_OPT, TaskState::Running, None));
+    w.queue.hold_callback("cancel");
+    let answer = w
+        .comment(
+            PR_OPEN,
+            "mia",
+            "/rerun --force test-windows11-64/opt-mochitest-plain-1",
+        )
+        .await
+        .expect("answer");
+    let reply = w.normalize(answer.reply.as_deref().expect("reply"));
+    assert!(reply.contains("⏸️ waits for"), "{reply}");
+    assert!(w.queue.triggers().is_empty(), "{reply}");
+    assert!(w
+        .queue
+        .set_state(pr::BUILD_LINUX64_OPT, TaskState::Completed, None));
+    eventually("the cancel action task", || {
+        actions_on(w, target) == ["cancel"]
+    })
+    .await;
+    let waits = w.service.store.waits_of_job(1).await.expect("waits");
+    assert_eq!(waits.len(), 1);
+    assert_eq!(
+        (waits[0].task_id.as_str(), waits[0].state.as_str()),
+        (target, "firing")
+    );
+}
+
+fn in_tree_actions(follow: FollowConfig) -> WorldOptions {
+    WorldOptions {
+        repo_config: None,
+        follow: Some(follow),
+        // The worker runs action tasks only; the test resolves the rest.
+        sandbox_worker: Some(WorkerScript {
+            default: None,
+            ..WorkerScript::default()
+        }),
+        ..options()
+    }
+}
+
+/// A fired wait whose cancel has not taken effect does not stall the
+/// follow loop: another comment's rerun, on another pull request, is
+/// followed to its end meanwhile (the loop once waited up to 30 s inline
+/// per such wait, per step). Once the cancel takes effect, the rerun is
+/// triggered, once, and the wait ends fired.
+#[tokio::test]
+async fn a_waited_cancel_not_in_effect_holds_up_no_other_reply() {
+    use rerunbot::sandbox::taskcluster::fixtures::pr;
+    let mut w = World::start(in_tree_actions(common::fast_follow()))
+        .await
+        .expect("world");
+    let mut events = w.follow_events().expect("following");
+    forced_cancel_fired_but_not_in_effect(&mut w).await;
+    let target = pr::TEST_WIN_UNSCHEDULED;
+
+    // Another reply, followed while the cancel is held back: the poller's
+    // rerun (through its `rerun` action) starts, then completes.
+    let answer = w
+        .comment(
+            PR_MERGED,
+            "mia",
+            "/rerun notarization-poller-macosx64-shippable/opt",
+        )
+        .await
+        .expect("answer");
+    assert!(answer.reply.is_some());
+    // Well within the 30 s one look at the cancel used to take.
+    let quickly = Duration::from_secs(10);
+    let started = tokio::time::timeout(
+        quickly,
+        next(&mut events, |e| {
+            edited(e).filter(|b| b.contains("→ ⏳ rerun started (run 1)") && b.contains("poller"))
+        }),
+    )
+    .await
+    .expect("the other reply edited while the cancel is not in effect");
+    assert!(started.contains("in-tree action `rerun` ✅ ["), "{started}");
+    assert!(w.queue.set_state(POLLER, TaskState::Completed, None));
+    let reaction = tokio::time::timeout(quickly, next(&mut events, reacted))
+        .await
+        .expect("the other reply finished while the cancel is not in effect");
+    assert_eq!(reaction, "hooray");
+    // Meanwhile the wait looked again and again, and sent nothing more.
+    assert_eq!(actions_on(&w, target), ["cancel"]);
+    let waits = w.service.store.waits_of_job(1).await.expect("waits");
+    assert_eq!(waits[0].state, "firing");
+
+    // The cancel takes effect: the rerun follows, once.
+    w.queue.release_callback("cancel");
+    assert_eq!(next(&mut events, decided).await, (target.to_owned(), true));
+    assert_eq!(actions_on(&w, target), ["cancel", "rerun"]);
+    let body = next(&mut events, |e| {
+        edited(e).filter(|b| b.contains("→ ⏳ rerun started (run 1)") && b.contains("windows11"))
+    })
+    .await;
+    assert!(!body.contains("⏸️"), "{body}");
+    let status = w.queue.task(target).expect("target")["status"].clone();
+    let runs = status["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "the canceled run and the rerun: {status}");
+    assert_eq!(runs[0]["reasonResolved"], "canceled");
+    let waits = w.service.store.waits_of_job(1).await.expect("waits");
+    assert_eq!(waits[0].state, "fired");
+    assert_eq!(actions_on(&w, target), ["cancel", "rerun"]);
+    w.shutdown().await;
+}
+
+/// A cancel that never takes effect ends its wait once
+/// `cancel_effect_wait` has passed: dropped, the reply says why, and no
+/// rerun is triggered.
+#[tokio::test]
+async fn a_waited_cancel_that_never_takes_effect_is_dropped_saying_why() {
+    use rerunbot::sandbox::taskcluster::fixtures::pr;
+    use rerunbot::sandbox::world::PR_OPEN;
+    let mut w = World::start(in_tree_actions(FollowConfig {
+        cancel_effect_wait: Duration::from_secs(1),
+        ..common::fast_follow()
+    }))
+    .await
+    .expect("world");
+    let mut events = w.follow_events().expect("following");
+    forced_cancel_fired_but_not_in_effect(&mut w).await;
+    let target = pr::TEST_WIN_UNSCHEDULED;
+    assert_eq!(next(&mut events, decided).await, (target.to_owned(), false));
+    assert_eq!(next(&mut events, reacted).await, "-1");
+    let reply = w.normalize(&w.reply_for(PR_OPEN).expect("reply"));
+    let cancel = w
+        .queue
+        .action_tasks()
+        .into_iter()
+        .find(|a| a.target.as_deref() == Some(target))
+        .expect("the cancel action task");
+    // After a second or a little more, as the loop looked.
+    let said = format!(
+        "dropped: the cancel action task `{}` had not canceled this task after ",
+        cancel.task_id
+    );
+    assert!(reply.contains(&said), "{reply}");
+    assert!(
+        reply.contains(
+            " s, so the rerun was not sent; once it is canceled, ask for the rerun again"
+        ),
+        "{reply}"
+    );
+    assert_eq!(actions_on(&w, target), ["cancel"]);
+    assert!(w
+        .service
+        .metrics
+        .render([0; 4])
+        .contains("rerunbot_waits_dropped_total 1"));
     w.shutdown().await;
 }

@@ -8,7 +8,10 @@
 //!
 //! A sequence (cancel, then rerun) sends each trigger once the one before
 //! took effect: the rerun action only reruns a failed or exception task,
-//! so it waits until the cancel action task has canceled it.
+//! so it waits until the cancel action task has canceled it. A job's
+//! dispatch (in a worker of its own) polls for that effect a while
+//! ([`run`]); a fired wait (in the follow loop, which must not stall)
+//! looks once and comes back later ([`run_looking_once`]).
 
 use super::Done;
 use crate::outcome::{DispatchError, TriggeredAction, UnitResult};
@@ -16,12 +19,13 @@ use crate::store::{Claim, Store, StoredWait};
 use crate::taskcluster::actions::{is_action_task_for, HookTrigger};
 use crate::taskcluster::{run_count, QueueClient, QueueError};
 use crate::types::{TaskGroupId, TaskId};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// How long a sequence waits for an action task's effect (the cancel)
-/// before the job is retried later (with backoff) to look again.
+/// How long a job's sequence waits for an action task's effect (the
+/// cancel) before the job is retried later (with backoff) to look again.
 const EFFECT_WAIT: Duration = Duration::from_secs(30);
 const EFFECT_POLL: Duration = Duration::from_secs(1);
 
@@ -102,28 +106,88 @@ impl Records {
     }
 }
 
-/// Sends the sequence's triggers not yet confirmed. `queue` reads (status,
-/// the group); `hooks` triggers.
+/// A trigger of a sequence that went through and has not taken effect
+/// yet: the next trigger was not sent.
+#[derive(Clone, Debug)]
+pub(crate) struct Awaiting {
+    pub previous: TriggeredAction,
+    /// When it was triggered (its recorded intent).
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// How far a sequence got.
+pub(crate) enum Ran {
+    Done(Done),
+    Awaiting(Awaiting),
+}
+
+/// Sends the sequence's triggers not yet confirmed, waiting up to
+/// [`EFFECT_WAIT`] for each one's effect before the next (a job's
+/// dispatch). `queue` reads (status, the group); `hooks` triggers.
 pub(crate) async fn run(
     queue: &QueueClient,
     hooks: &QueueClient,
     unit: &HookUnit,
-    mut records: Records,
+    records: Records,
 ) -> Result<Done, DispatchError> {
-    let mut made = Vec::new();
+    match sequence(queue, hooks, unit, records, EFFECT_WAIT).await? {
+        Ran::Done(done) => Ok(done),
+        // The job is retried later (with backoff) and looks again.
+        Ran::Awaiting(Awaiting { previous, .. }) => Err(DispatchError::Unavailable {
+            message: format!(
+                "the {} action task {} has not taken effect yet",
+                previous.action, previous.task_id
+            ),
+        }),
+    }
+}
+
+/// [`run`] taking one look at each effect: a trigger not in effect yet
+/// ends it with [`Ran::Awaiting`], and the caller comes back later (a
+/// fired wait, in the follow loop). Nothing recorded is sent again.
+pub(crate) async fn run_looking_once(
+    queue: &QueueClient,
+    hooks: &QueueClient,
+    unit: &HookUnit,
+    records: Records,
+) -> Result<Ran, DispatchError> {
+    sequence(queue, hooks, unit, records, Duration::ZERO).await
+}
+
+/// The sequence, waiting up to `patience` for each trigger's effect.
+async fn sequence(
+    queue: &QueueClient,
+    hooks: &QueueClient,
+    unit: &HookUnit,
+    mut records: Records,
+    patience: Duration,
+) -> Result<Ran, DispatchError> {
+    let mut made: Vec<TriggeredAction> = Vec::new();
     for (n, trigger) in unit.triggers.iter().enumerate() {
         let key = unit.trigger_key(n, trigger);
         let action_task = match records.known.get(&key) {
             Some(UnitResult::Triggered { action_task }) => action_task.clone(),
             Some(UnitResult::Refused { error }) => return Err(failed_after(&made, error.clone())),
             Some(UnitResult::Already { state }) => {
-                return Ok(Done::Already {
+                return Ok(Ran::Done(Done::Already {
                     state: state.clone(),
-                })
+                }))
             }
             _ => {
                 if let Some(previous) = made.last() {
-                    await_effect(queue, trigger, previous, unit.runs_seen).await?;
+                    if !await_effect(queue, trigger, previous, unit.runs_seen, patience).await? {
+                        let since = n
+                            .checked_sub(1)
+                            .and_then(|p| Some(unit.trigger_key(p, unit.triggers.get(p)?)))
+                            .and_then(|key| match records.known.get(&intent_key(&key)) {
+                                Some(UnitResult::TriggerIntent { at }) => Some(*at),
+                                _ => None,
+                            });
+                        return Ok(Ran::Awaiting(Awaiting {
+                            previous: previous.clone(),
+                            since,
+                        }));
+                    }
                 } else if let Some(state) =
                     check_first(queue, trigger, unit.runs_seen, &records, &key).await?
                 {
@@ -135,7 +199,7 @@ pub(crate) async fn run(
                             },
                         )
                         .await?;
-                    return Ok(Done::Already { state });
+                    return Ok(Ran::Done(Done::Already { state }));
                 }
                 match trigger_once(queue, hooks, trigger, &key, &mut records).await {
                     Ok(id) => id,
@@ -159,7 +223,7 @@ pub(crate) async fn run(
             task_id: action_task,
         });
     }
-    Ok(Done::Triggered(made))
+    Ok(Ran::Done(Done::Triggered(made)))
 }
 
 /// An error after some triggers went through: a cancel that went through
@@ -299,22 +363,23 @@ async fn find_action_task(
         .map(|(id, _)| id))
 }
 
-/// Waits until `previous` took effect on the target before `trigger` is
-/// sent: after a cancel, until the target's last run is canceled. Not yet
-/// within [`EFFECT_WAIT`]: `Unavailable`, and the job looks again later.
+/// Whether `previous` took effect on the target, so that `trigger` may be
+/// sent: after a cancel, once the target's last run is canceled. Looks
+/// every [`EFFECT_POLL`] for up to `patience` (zero: one look).
 async fn await_effect(
     queue: &QueueClient,
     trigger: &HookTrigger,
     previous: &TriggeredAction,
     runs_seen: Option<u32>,
-) -> Result<(), DispatchError> {
+    patience: Duration,
+) -> Result<bool, DispatchError> {
     let Some(target) = &trigger.target else {
-        return Ok(());
+        return Ok(true);
     };
     if previous.action != "cancel" {
-        return Ok(());
+        return Ok(true);
     }
-    let deadline = tokio::time::Instant::now() + EFFECT_WAIT;
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         let status = queue.status(target).await?;
         let last_reason = status
@@ -325,15 +390,10 @@ async fn await_effect(
             .and_then(Value::as_str);
         if last_reason == Some("canceled") || runs_seen.is_some_and(|r| run_count(&status) > r + 1)
         {
-            return Ok(());
+            return Ok(true);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(DispatchError::Unavailable {
-                message: format!(
-                    "the cancel action task {} has not canceled the task yet",
-                    previous.task_id
-                ),
-            });
+            return Ok(false);
         }
         tokio::time::sleep(EFFECT_POLL).await;
     }

@@ -814,12 +814,29 @@ pub struct WaitRecords {
     pub wait: crate::store::StoredWait,
 }
 
+/// Where a fired wait's hook triggers stand.
+#[derive(Debug)]
+pub enum WaitedHooks {
+    /// Sure: the wait ends with this outcome.
+    Ended(ActionOutcome),
+    /// A trigger's answer is unknown (Taskcluster unreachable): look again
+    /// later.
+    Unsure,
+    /// The sequence's cancel went through (action task `action_task`,
+    /// triggered at `since`) and has not canceled the task yet: the rerun
+    /// is sent on a later look, once it has.
+    CancelPending {
+        action_task: TaskId,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
 /// Sends a fired wait's hook triggers (its row was routed to the
 /// repository's in-tree actions), each exactly once: intents and action
 /// tasks are recorded with the job under the wait's lease, under keys of
 /// `key`, and what is recorded already is not sent again. `queue` reads,
-/// `hooks` triggers. The outcome, and whether it is sure (`false`: a
-/// trigger's answer is unknown; look again later).
+/// `hooks` triggers. It never waits for a cancel to take effect (it runs
+/// in the follow loop): one look, else [`WaitedHooks::CancelPending`].
 pub async fn send_waited_hooks(
     queue: &QueueClient,
     hooks: &QueueClient,
@@ -827,7 +844,7 @@ pub async fn send_waited_hooks(
     key: String,
     action: &Action,
     records: WaitRecords,
-) -> (ActionOutcome, bool) {
+) -> WaitedHooks {
     let runs_seen = match action {
         Action::CancelRerun { runs_seen } => Some(*runs_seen),
         _ => None,
@@ -845,9 +862,20 @@ pub async fn send_waited_hooks(
                 known,
                 store: hooks::Recorder::Wait(store, wait),
             };
-            hooks::run(queue, hooks, &unit, records).await
+            match hooks::run_looking_once(queue, hooks, &unit, records).await {
+                Ok(hooks::Ran::Done(done)) => Ok(done),
+                Ok(hooks::Ran::Awaiting(awaiting)) => {
+                    return WaitedHooks::CancelPending {
+                        action_task: awaiting.previous.task_id,
+                        since: awaiting.since,
+                    }
+                }
+                Err(error) => Err(error),
+            }
         }
     };
-    let sure = !matches!(result, Err(DispatchError::Unavailable { .. }));
-    (merge(ActionOutcome::Pending, result), sure)
+    if matches!(result, Err(DispatchError::Unavailable { .. })) {
+        return WaitedHooks::Unsure;
+    }
+    WaitedHooks::Ended(merge(ActionOutcome::Pending, result))
 }

@@ -61,6 +61,10 @@ pub struct FollowConfig {
     pub list_group_from: usize,
     /// How long a claim holds due watches or a reply.
     pub lease: Duration,
+    /// How long a fired wait's cancel action task may take to cancel the
+    /// task (it is looked at again meanwhile, never waited for inline)
+    /// before the wait is dropped without its rerun.
+    pub cancel_effect_wait: Duration,
 }
 
 impl Default for FollowConfig {
@@ -73,6 +77,9 @@ impl Default for FollowConfig {
             concurrency: 16,
             list_group_from: 20,
             lease: Duration::from_secs(120),
+            // An action task runs on a decision worker, up within minutes
+            // even when one has to be started.
+            cancel_effect_wait: Duration::from_secs(30 * 60),
         }
     }
 }

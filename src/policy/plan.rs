@@ -257,6 +257,13 @@ pub enum Dropped {
     ConsumesArtifacts { dependency: String },
     /// The task's deadline passed while it waited on `waiting_for`.
     Expired { waiting_for: Vec<String> },
+    /// Fired through in-tree actions: the cancel action task
+    /// `action_task` had not canceled the task after `waited_secs`, so its
+    /// rerun was not sent.
+    CancelNotInEffect {
+        action_task: TaskId,
+        waited_secs: u64,
+    },
 }
 
 /// Nothing to do for a task, and why.

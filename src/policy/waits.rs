@@ -1,11 +1,15 @@
 //! When a waiting action fires (DESIGN.md §6, §13), pure: given where each
 //! run it waits on stands, the wait keeps waiting, fires its action, or is
 //! dropped (and why). Follow-through asks this each time a run it waits on
-//! resolves, and once more at the task's deadline.
+//! resolves, and once more at the task's deadline. A fired
+//! cancel-then-rerun whose cancel has not taken effect yet is looked at
+//! again until [`cancel_overdue`] says it is no use waiting any more.
 
 use super::plan::{Dropped, Wait, WaitKind};
 use super::task::TaskState;
+use crate::types::TaskId;
 use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// Where one waited-on run stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +87,23 @@ pub fn verdict(wait: &Wait, seen: &[Seen], now: DateTime<Utc>) -> Verdict {
     } else {
         Verdict::Waiting
     }
+}
+
+/// A fired cancel-then-rerun whose cancel (action task `action_task`,
+/// triggered at `since`) has not canceled the task yet: dropped once
+/// `patience` has passed (the cancel action task is stuck, or did
+/// nothing), else `None` and it is looked at again.
+pub fn cancel_overdue(
+    action_task: &TaskId,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    patience: Duration,
+) -> Option<Dropped> {
+    let waited = (now - since).to_std().unwrap_or_default();
+    (waited >= patience).then(|| Dropped::CancelNotInEffect {
+        action_task: action_task.clone(),
+        waited_secs: waited.as_secs(),
+    })
 }
 
 #[cfg(test)]
@@ -241,6 +262,40 @@ mod tests {
         ];
         for (name, wait, seen, at, expected) in rows {
             assert_eq!(verdict(&wait, &seen, at), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_cancel_not_in_effect_is_dropped_once_patience_ran_out() {
+        let task = crate::types::TaskId::new("ACTION");
+        let patience = std::time::Duration::from_secs(600);
+        let rows: Vec<(&str, DateTime<Utc>, Option<Dropped>)> = vec![
+            ("just triggered: look again", now(), None),
+            (
+                "a minute short: look again",
+                now() + Duration::seconds(540),
+                None,
+            ),
+            (
+                "patience ran out: dropped, saying how long it waited",
+                now() + Duration::seconds(600),
+                Some(Dropped::CancelNotInEffect {
+                    action_task: task.clone(),
+                    waited_secs: 600,
+                }),
+            ),
+            (
+                "a clock behind the trigger's: look again",
+                now() - Duration::seconds(30),
+                None,
+            ),
+        ];
+        for (name, at, expected) in rows {
+            assert_eq!(
+                cancel_overdue(&task, now(), at, patience),
+                expected,
+                "{name}"
+            );
         }
     }
 }

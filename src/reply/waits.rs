@@ -68,6 +68,23 @@ pub fn dropped(reason: &Dropped) -> String {
                 list.join(", ")
             )
         }
+        Dropped::CancelNotInEffect {
+            action_task,
+            waited_secs,
+        } => format!(
+            "dropped: the cancel action task {} had not canceled this task after {}, so the rerun was not sent; once it is canceled, ask for the rerun again",
+            code(action_task.as_str()),
+            waited(*waited_secs)
+        ),
+    }
+}
+
+/// "45 s", "30 min".
+fn waited(secs: u64) -> String {
+    if secs < 60 {
+        format!("{secs} s")
+    } else {
+        format!("{} min", secs / 60)
     }
 }
 
@@ -141,6 +158,14 @@ mod tests {
             },
             Dropped::Expired {
                 waiting_for: Vec::new(),
+            },
+            Dropped::CancelNotInEffect {
+                action_task: crate::types::TaskId::new("fXxW0rkNRpmx5aTx3LmPZA"),
+                waited_secs: 1800,
+            },
+            Dropped::CancelNotInEffect {
+                action_task: crate::types::TaskId::new("fXxW0rkNRpmx5aTx3LmPZA"),
+                waited_secs: 2,
             },
         ];
         let text: Vec<String> = reasons.iter().map(dropped).collect();

@@ -42,6 +42,7 @@ use crate::taskcluster::timestamps::rebase_times;
 use chrono::Utc;
 use serde_json::Value;
 use state::QueueData;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -172,6 +173,8 @@ pub(crate) struct Inner {
     lose_answer: Option<(String, u16)>,
     /// The hooks service's triggers and faults.
     hooks: hooks::HooksState,
+    /// Action task callbacks the worker holds back (test control).
+    held_callbacks: HashSet<String>,
 }
 
 impl Inner {
@@ -236,6 +239,7 @@ impl SandboxQueue {
             down_until: None,
             lose_answer: None,
             hooks: hooks::HooksState::default(),
+            held_callbacks: HashSet::new(),
         })));
         let app = axum::Router::new()
             .fallback(http::handle)
@@ -433,7 +437,12 @@ impl SandboxQueue {
                 let done = {
                     let mut guard = shared.lock();
                     let inner = &mut *guard;
-                    state.tick(&mut inner.data, &inner.config.roles, now)
+                    state.tick(
+                        &mut inner.data,
+                        &inner.config.roles,
+                        &inner.held_callbacks,
+                        now,
+                    )
                 };
                 for resolution in done {
                     let _ = sender.send(resolution);
@@ -441,6 +450,23 @@ impl SandboxQueue {
             }
         });
         WorkerHandle(task)
+    }
+
+    /// The worker holds action tasks whose callback is `callback` (e.g.
+    /// `cancel`): they run, but neither carry it out nor resolve until
+    /// [`Self::release_callback`] — an action task that has not taken
+    /// effect yet, for as long as a test needs.
+    pub fn hold_callback(&self, callback: &str) {
+        self.shared
+            .lock()
+            .held_callbacks
+            .insert(callback.to_owned());
+    }
+
+    /// Lets held action tasks with `callback` finish: each carries out its
+    /// callback on the worker's next look (once its scripted delay passed).
+    pub fn release_callback(&self, callback: &str) {
+        self.shared.lock().held_callbacks.remove(callback);
     }
 
     /// Runs the sandbox worker resolves from now on.

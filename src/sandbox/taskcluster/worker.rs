@@ -12,7 +12,9 @@
 //! complete: the run completes if the callback succeeds and fails if it
 //! cannot be done. A script rule may still match them (by label, e.g.
 //! `Action: *`); with no rule and no default they complete after 100 ms, so
-//! an action always runs.
+//! an action always runs. Action tasks whose callback is held
+//! (`SandboxQueue::hold_callback`, a test control) keep running, their
+//! callback not carried out, until it is released.
 
 use super::action_task::ActionTask;
 use super::roles::SandboxRole;
@@ -186,11 +188,13 @@ impl WorkerState {
     }
 
     /// One look at the queue: new open runs are claimed (and shown
-    /// running), due ones resolved. Returns what resolved.
+    /// running), due ones resolved, except action tasks whose callback is
+    /// in `held`. Returns what resolved.
     pub(crate) fn tick(
         &mut self,
         data: &mut QueueData,
         roles: &[SandboxRole],
+        held: &HashSet<String>,
         now: Instant,
     ) -> Vec<Resolution> {
         let open: Vec<(String, u32, Value)> = data
@@ -205,7 +209,9 @@ impl WorkerState {
         let wall = Utc::now();
         for (task_id, run_id, def) in open {
             let key = (task_id.clone(), run_id);
-            let is_action = ActionTask::read(&task_id, &def).is_some();
+            let action = ActionTask::read(&task_id, &def);
+            let is_action = action.is_some();
+            let is_held = action.is_some_and(|a| held.contains(&a.callback));
             if !self.claimed.contains_key(&key) {
                 let step = self
                     .step_for(&task_id, &def)
@@ -219,7 +225,7 @@ impl WorkerState {
             let Some((due, step)) = self.claimed.get(&key).cloned() else {
                 continue;
             };
-            if due <= now {
+            if due <= now && !is_held {
                 self.claimed.remove(&key);
                 let (mut state, mut reason, mut also) = (step.state, step.reason, Vec::new());
                 if is_action && state == TaskState::Completed {
@@ -335,6 +341,39 @@ mod tests {
         );
     }
 
+    /// A held callback keeps its action task running, past its scripted
+    /// delay, until released; other tasks go on meanwhile.
+    #[test]
+    fn held_callbacks_wait_for_their_release() {
+        let mut data = QueueData::default();
+        let mut action = task("Action: Cancel");
+        action["tags"]["kind"] = json!("action-callback");
+        action["payload"] =
+            json!({"env": {"ACTION_CALLBACK": "cancel", "ACTION_TASK_ID": "\"A\""}});
+        data.insert("CANCEL", action, pending());
+        data.insert("A", task("x"), pending());
+        let mut worker = WorkerState::new(
+            WorkerScript {
+                default: Some(Step::completed(Duration::ZERO)),
+                include_existing: true,
+                ..WorkerScript::default()
+            },
+            &data,
+        );
+        let held: HashSet<String> = ["cancel".to_owned()].into();
+        let now = Instant::now();
+        let done = worker.tick(&mut data, &[], &held, now);
+        let resolved: Vec<&str> = done.iter().map(|r| r.task_id.as_str()).collect();
+        assert_eq!(resolved, ["A"]);
+        let later = now + Duration::from_secs(3600);
+        assert!(worker.tick(&mut data, &[], &held, later).is_empty());
+        let open = data.get("CANCEL").map(|t| state_of(&t.status));
+        assert_eq!(open, Some(TaskState::Running));
+        let done = worker.tick(&mut data, &[], &HashSet::new(), later);
+        let resolved: Vec<&str> = done.iter().map(|r| r.task_id.as_str()).collect();
+        assert_eq!(resolved, ["CANCEL"], "carried out once released");
+    }
+
     /// Runs open when the worker started are left alone unless asked.
     #[test]
     fn existing_runs_are_left_alone_by_default() {
@@ -348,10 +387,10 @@ mod tests {
             &data,
         );
         let now = Instant::now();
-        assert!(worker.tick(&mut data, &[], now).is_empty());
+        assert!(worker.tick(&mut data, &[], &HashSet::new(), now).is_empty());
         data.set_state("A", TaskState::Failed, None, Utc::now());
         data.set_state("A", TaskState::Pending, None, Utc::now());
-        let done = worker.tick(&mut data, &[], now);
+        let done = worker.tick(&mut data, &[], &HashSet::new(), now);
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].run_id, 1);
         assert_eq!(done[0].state, TaskState::Completed);

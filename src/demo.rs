@@ -3,11 +3,21 @@
 //! sandboxes seeded from `fixtures/`, sends signed webhooks for several
 //! scenarios, and prints for each the comment, the stored plan and the reply,
 //! then how the reply is edited as the sandbox worker resolves the runs.
+//! The last scenario has no comment: a group resolves with a lost run, the
+//! Taskcluster App's check suite completes, and rerunbot reruns it on its
+//! own (`auto_rerun`), in a comment of its own that follows the rerun.
 
+use crate::dispatch::route::Routed;
+use crate::follow::auto_rerun::run::AutoPlan;
 use crate::follow::{FollowConfig, FollowEvent};
 use crate::pipeline::prepared::{Prepared, PreparedReply, PreparedSection};
+use crate::policy::task::TaskState;
+use crate::sandbox::github::payloads::check_suite_completed;
+use crate::sandbox::taskcluster::fixtures::pr;
 use crate::sandbox::taskcluster::worker::{Step, WorkerScript};
-use crate::sandbox::world::{guid, World, WorldOptions, PR_MERGED, PR_OPEN};
+use crate::sandbox::world::{
+    guid, World, WorldOptions, HEAD_SHA, INSTALLATION, PR_MERGED, PR_OPEN,
+};
 use crate::taskcluster::RetryPolicy;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -83,8 +93,18 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// The repository's `.github/rerunbot.yml`: automatic reruns on, with the
+/// default rules (exceptions for transient reasons, at most once per task
+/// and commit). Everything else is the defaults, as without a file, so
+/// the comment scenarios read as they would anywhere.
+const REPO_CONFIG: &str = "auto_rerun:\n  enabled: true\n";
+
+/// The delivery of the automatic-rerun scenario's check suite.
+const SUITE_DELIVERY: &str = "00000000-0000-4000-8000-c4ec5b17e001";
+
 pub async fn run() -> anyhow::Result<()> {
     let options = WorldOptions {
+        repo_config: Some(REPO_CONFIG.to_owned()),
         queue_retry: RetryPolicy {
             retries: 3,
             base: Duration::from_millis(50),
@@ -151,7 +171,12 @@ pub async fn run() -> anyhow::Result<()> {
         if let Some(job) = &job {
             if !world.service.store.watches_of_job(job.id).await?.is_empty() {
                 let edits = follow_to_the_end(&mut follow, job.id).await;
-                out.push_str(&evolution(&world, answer.reply.as_deref(), &edits));
+                out.push_str(&evolution(
+                    &world,
+                    "the reply as the runs resolve",
+                    answer.reply.as_deref(),
+                    &edits,
+                ));
             }
         }
         out.push_str(&action_tasks(&world, actions_before));
@@ -165,6 +190,11 @@ pub async fn run() -> anyhow::Result<()> {
         );
         println!("{out}");
     }
+    let (out, commented) = automatic_rerun(&mut world, &mut follow, SCENARIOS.len() + 1).await?;
+    if !commented {
+        failures += 1;
+    }
+    println!("{out}");
     let created = world.queue.accepted("PUT", "").len();
     let reruns = world.queue.accepted("POST", "/rerun").len();
     let triggers = world.queue.triggers().len();
@@ -176,6 +206,137 @@ pub async fn run() -> anyhow::Result<()> {
     anyhow::ensure!(failures == 0, "{failures} scenarios got no reply");
     println!("rerunbot demo: done");
     Ok(())
+}
+
+/// The automatic-rerun scenario (numbered `number`): the pull request's
+/// last running tests end, one of them lost to a worker shutdown; the
+/// Taskcluster App's check suite completes; rerunbot reruns the lost test
+/// through the repository's `rerun` action and comments, then edits its
+/// comment as the rerun resolves. Returns the text and whether it
+/// commented.
+async fn automatic_rerun(
+    world: &mut World,
+    follow: &mut broadcast::Receiver<FollowEvent>,
+    number: usize,
+) -> anyhow::Result<(String, bool)> {
+    let actions_before = world.queue.action_tasks().len();
+    let mut out = format!(
+        "━━━ {number}. A test lost to a worker shutdown, rerun automatically (no comment needed)\n\n\
+         .github/rerunbot.yml on the default branch:\n{}\n",
+        indent(REPO_CONFIG, "    > ")
+    );
+    let (done, lost) = (pr::TEST_DT1_RUNNING, pr::TEST_WPT5_PENDING);
+    anyhow::ensure!(
+        world.queue.set_state(done, TaskState::Completed, None)
+            && world
+                .queue
+                .set_state(lost, TaskState::Exception, Some("worker-shutdown")),
+        "the pull request's group has its running tasks"
+    );
+    let _ = writeln!(
+        out,
+        "\nthe pull request's last tests end: {} completes; {}'s worker shuts down (exception, worker-shutdown)",
+        label_of(world, done),
+        label_of(world, lost)
+    );
+    let body = check_suite_completed(
+        &world.repo.to_string(),
+        INSTALLATION,
+        HEAD_SHA,
+        "taskcluster",
+        "failure",
+    );
+    let (status, _) = world
+        .post_event("check_suite", SUITE_DELIVERY, &body)
+        .await?;
+    let _ = writeln!(
+        out,
+        "the Taskcluster App's check suite completes (failure): GitHub sends check_suite completed, answered {status}"
+    );
+    if status != 202 {
+        out.push_str("\n(not taken up)\n");
+        return Ok((out, false));
+    }
+    world.wait_for(SUITE_DELIVERY).await?;
+    let plan = world
+        .service
+        .store
+        .job_by_delivery(SUITE_DELIVERY)
+        .await?
+        .and_then(|j| j.plan)
+        .and_then(|text| serde_json::from_str::<AutoPlan>(&text).ok());
+    let Some(plan) = plan else {
+        out.push_str("\n(no automatic-rerun plan)\n");
+        return Ok((out, false));
+    };
+    let summary: Vec<String> = plan
+        .reruns
+        .iter()
+        .map(|r| {
+            format!(
+                "rerun {} ({}), automatic attempt {} for this commit",
+                r.pick.label, r.pick.task_id, r.pick.attempt
+            )
+        })
+        .chain(routed_lines(&plan.routed))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nplan (stored before dispatch):\n{}",
+        indent(&summary.join("\n"), "    ")
+    );
+    let edits = follow_head(follow, plan.head_job).await;
+    let Some((first, later)) = edits.split_first() else {
+        out.push_str("\n(no comment)\n");
+        return Ok((out, false));
+    };
+    let _ = writeln!(
+        out,
+        "\nrerunbot's comment on pull request #{PR_OPEN}:\n{}",
+        indent(&visible(&world.normalize(first)), "    │ ")
+    );
+    if !later.is_empty() {
+        out.push_str(&evolution(
+            world,
+            "the comment as the rerun resolves",
+            Some(first),
+            later,
+        ));
+    }
+    out.push_str(&action_tasks(world, actions_before));
+    Ok((out, true))
+}
+
+/// A task's label, as its tags give it.
+fn label_of(world: &World, task_id: &str) -> String {
+    world
+        .queue
+        .task(task_id)
+        .and_then(|t| t["task"]["tags"]["label"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| task_id.to_owned())
+}
+
+/// A head's automatic-rerun comment, as posted then edited, until nothing
+/// in it is pending any more (at most 20 s).
+async fn follow_head(events: &mut broadcast::Receiver<FollowEvent>, head_job: i64) -> Vec<String> {
+    let mut edits = Vec::new();
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(FollowEvent::ReplyEdited { job_id, body }) if job_id == head_job => {
+                    let settled = !body.contains('⏳');
+                    edits.push(body);
+                    if settled {
+                        break;
+                    }
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(20), wait).await;
+    edits
 }
 
 /// The action tasks the scenario's triggers made (from the `skip`th on),
@@ -259,9 +420,10 @@ async fn follow_to_the_end(
     edits
 }
 
-/// The rows that changed from one version of the reply to the next.
-fn evolution(world: &World, first: Option<&str>, edits: &[String]) -> String {
-    let mut out = String::from("\nthe reply as the runs resolve (edited in place):\n");
+/// The rows that changed from one version of the reply to the next, under
+/// `heading`.
+fn evolution(world: &World, heading: &str, first: Option<&str>, edits: &[String]) -> String {
+    let mut out = format!("\n{heading} (edited in place):\n");
     let mut before: Vec<String> = first
         .map(|b| {
             visible(&world.normalize(b))
@@ -270,13 +432,20 @@ fn evolution(world: &World, first: Option<&str>, edits: &[String]) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    for (n, edit) in edits.iter().enumerate() {
+    let mut shown = 0;
+    for edit in edits {
         let now: Vec<String> = visible(&world.normalize(edit))
             .lines()
             .map(str::to_owned)
             .collect();
+        // An edit GitHub would show unchanged (a coalesced edit that
+        // rewrote the same text) is not one the reader sees.
+        if now == before {
+            continue;
+        }
+        shown += 1;
         let changed: Vec<&String> = now.iter().filter(|l| !before.contains(l)).collect();
-        let _ = writeln!(out, "    edit {}:", n + 1);
+        let _ = writeln!(out, "    edit {shown}:");
         for line in changed {
             let _ = writeln!(out, "    │ {line}");
         }
@@ -304,21 +473,26 @@ fn plan_summary(stored: &str) -> String {
                 }
                 PreparedSection::Help => "help".to_owned(),
             })
-            .chain(prepared.routed.iter().flat_map(|entry| {
-                entry.triggers.iter().map(|t| {
-                    format!(
-                        "through in-tree action `{}` on {} (hook {}/{}, input {})",
-                        t.action,
-                        t.target.as_ref().map_or("the group", |id| id.as_str()),
-                        t.hook_group_id,
-                        t.hook_id,
-                        t.input
-                    )
-                })
-            }))
+            .chain(routed_lines(&prepared.routed))
             .collect::<Vec<_>>()
             .join("\n"),
     }
+}
+
+/// One line per hook trigger of the routed rows.
+fn routed_lines(routed: &[Routed]) -> impl Iterator<Item = String> + '_ {
+    routed.iter().flat_map(|entry| {
+        entry.triggers.iter().map(|t| {
+            format!(
+                "through in-tree action `{}` on {} (hook {}/{}, input {})",
+                t.action,
+                t.target.as_ref().map_or("the group", |id| id.as_str()),
+                t.hook_group_id,
+                t.hook_id,
+                t.input
+            )
+        })
+    })
 }
 
 /// The reply as GitHub renders it: without the invisible delivery marker.

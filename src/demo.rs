@@ -198,9 +198,13 @@ pub async fn run() -> anyhow::Result<()> {
     let created = world.queue.accepted("PUT", "").len();
     let reruns = world.queue.accepted("POST", "/rerun").len();
     let triggers = world.queue.triggers().len();
+    let count = crate::reply::markdown::plural;
     println!(
-        "Taskcluster saw {triggers} hook triggers (in-tree actions), {created} tasks created and {reruns} reruns by rerunbot directly; GitHub saw {} calls.",
-        world.github.calls().len()
+        "Taskcluster saw {} (in-tree actions), {} created and {} by rerunbot directly; GitHub saw {}.",
+        count(triggers, "hook trigger"),
+        count(created, "task"),
+        count(reruns, "rerun"),
+        count(world.github.calls().len(), "call"),
     );
     world.shutdown().await;
     anyhow::ensure!(failures == 0, "{failures} scenarios got no reply");

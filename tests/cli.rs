@@ -220,3 +220,16 @@ fn plan_rule_7_failure_guard_over_resolved_tasks_and_broad_globs() {
     let (code, _, _) = rerunbot(&["check-config", zero.to_str().expect("path")], &[]);
     assert_eq!(code, 1);
 }
+
+#[test]
+fn the_demo_runs_every_scenario_end_to_end() {
+    // The README's first command: each scenario gets its reply (the demo
+    // exits non-zero when one does not), and the replies evolve as the
+    // sandbox worker resolves what was started.
+    let (code, stdout, stderr) = rerunbot(&["demo"], &[]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let scenarios = stdout.lines().filter(|l| l.starts_with("━━━ ")).count();
+    assert_eq!(scenarios, 11, "{stdout}");
+    assert!(stdout.contains("edit 1:"), "replies are edited as runs resolve");
+    assert!(stdout.trim_end().ends_with("rerunbot demo: done"), "{stdout}");
+}

@@ -77,22 +77,26 @@ pub fn route(plan: &mut Plan, index: usize, input: &RouteInput) -> Vec<Routed> {
             Decision::Wait(w) => (&w.action, true),
             _ => continue,
         };
-        let Some(task) = input.tasks.iter().find(|t| t.task_id == row.task_id) else {
-            continue;
-        };
-        let group = input.groups.get(task.task_group_id.as_str());
+        // A row whose task is not among the groups' tasks has no group
+        // actions to go through: judged as a group without actions.json
+        // (refused in `actions` mode), never sent to the queue unasked.
+        let task = input.tasks.iter().find(|t| t.task_id == row.task_id);
+        let group = task.and_then(|t| input.groups.get(t.task_group_id.as_str()));
         let release_copy =
             matches!(action, Action::Retrigger { .. }) && row.class == TaskClass::Release;
-        let triggers = match group {
-            Some(GroupActions::Published {
-                actions,
-                decision_scopes,
-            }) => triggers_for(actions, decision_scopes, task, row, action),
-            Some(GroupActions::Unusable(message)) => Err(ActionProblem::Unusable {
+        let triggers = match (task, group) {
+            (
+                Some(task),
+                Some(GroupActions::Published {
+                    actions,
+                    decision_scopes,
+                }),
+            ) => triggers_for(actions, decision_scopes, task, row, action),
+            (_, Some(GroupActions::Unusable(message))) => Err(ActionProblem::Unusable {
                 action: first_action(action).to_owned(),
                 message: message.clone(),
             }),
-            Some(GroupActions::Absent) | None => Err(ActionProblem::NoActionsJson),
+            _ => Err(ActionProblem::NoActionsJson),
         };
         let problem = match triggers {
             Ok(triggers) => {

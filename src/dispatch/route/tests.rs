@@ -305,6 +305,59 @@ fn missing_actions_are_refused_in_actions_mode_and_sent_to_the_queue_in_auto() {
 }
 
 #[test]
+fn a_row_whose_task_is_unknown_is_judged_as_a_group_without_actions() {
+    let groups = BTreeMap::from([("GROUP".to_owned(), published(ALLOWED, true))]);
+    let known = task("K1", "known-1");
+    let unknown = task("U1", "unknown-1");
+    let release = task("U2", "release-1");
+    let tasks = vec![known];
+    // (mode, row, fate)
+    let cases = [
+        (
+            DispatchMode::Actions,
+            row(
+                &unknown,
+                TaskClass::Other,
+                Action::Rerun { runs_seen: 1 },
+                false,
+            ),
+            "refused: NoActionsJson",
+        ),
+        (
+            DispatchMode::Auto,
+            row(
+                &unknown,
+                TaskClass::Other,
+                Action::Rerun { runs_seen: 1 },
+                false,
+            ),
+            "queue",
+        ),
+        (
+            DispatchMode::Auto,
+            row(&release, TaskClass::Release, copies(1), true),
+            "refused: ReleaseCopyNeedsActions",
+        ),
+    ];
+    for (mode, planned, expected) in cases {
+        let mut plan = Plan {
+            rows: vec![planned],
+            ..Plan::default()
+        };
+        let routed = route(
+            &mut plan,
+            0,
+            &RouteInput {
+                mode,
+                groups: &groups,
+                tasks: &tasks,
+            },
+        );
+        assert_eq!(fate(&plan, &routed, 0), expected, "{mode:?}");
+    }
+}
+
+#[test]
 fn several_test_copies_of_a_group_become_one_retrigger_multiple() {
     let a = task("A", "test-a").test();
     let b = task("B", "test-b").test();

@@ -6,7 +6,9 @@
 
 mod common;
 
+use common::follow_events::edited;
 use common::next;
+use common::world::action_worker;
 use rerunbot::follow::FollowEvent;
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::github::payloads::check_suite_completed;
@@ -75,13 +77,6 @@ fn auto_comments(w: &World, pr: u64) -> Vec<String> {
         .into_iter()
         .filter(|b| b.starts_with("Automatic reruns"))
         .collect()
-}
-
-fn edited(e: &FollowEvent) -> Option<String> {
-    match e {
-        FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
-        _ => None,
-    }
 }
 
 /// A completed Taskcluster suite reruns the matching failures once; the
@@ -247,15 +242,11 @@ async fn a_suite_announced_twice_reruns_once_on_postgres() {
 /// action tasks started; announced again, nothing is triggered twice.
 #[tokio::test]
 async fn automatic_reruns_go_through_the_repositorys_rerun_action() {
-    use rerunbot::sandbox::taskcluster::worker::WorkerScript;
     let mut w = World::start(WorldOptions {
         repo_config: Some(ACTIONS_CONFIG.to_owned()),
         follow: Some(common::fast_follow()),
         // Action tasks run; the test resolves the reruns.
-        sandbox_worker: Some(WorkerScript {
-            default: None,
-            ..WorkerScript::default()
-        }),
+        sandbox_worker: Some(action_worker()),
         ..WorldOptions::default()
     })
     .await
@@ -337,7 +328,6 @@ fn action_reads(w: &World) -> Vec<String> {
 /// triggers the repository's `rerun` action.
 #[tokio::test]
 async fn a_resolution_with_nothing_to_rerun_reads_no_actions() {
-    use rerunbot::sandbox::taskcluster::worker::WorkerScript;
     // Too many failures (4 of 12 over 20 %): refused before any action read.
     let mut refused = world("auto_rerun:\n  enabled: true\n  max_failure_percent: 20\n").await;
     assert_eq!(
@@ -358,10 +348,7 @@ async fn a_resolution_with_nothing_to_rerun_reads_no_actions() {
     let mut w = World::start(WorldOptions {
         repo_config: Some(ACTIONS_CONFIG.to_owned()),
         follow: Some(common::fast_follow()),
-        sandbox_worker: Some(WorkerScript {
-            default: None,
-            ..WorkerScript::default()
-        }),
+        sandbox_worker: Some(action_worker()),
         ..WorldOptions::default()
     })
     .await

@@ -5,24 +5,17 @@
 
 mod common;
 
+use common::world::queue_mode;
+
+use common::follow_events::{edited, reacted};
 use common::next;
 
-use rerunbot::follow::{FollowConfig, FollowEvent};
+use rerunbot::follow::FollowConfig;
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::worker::{Step, WorkerScript};
 use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
 use rerunbot::store::{NewWatch, Store};
 use std::time::Duration;
-
-/// These tests are about the queue path (direct queue calls), which the
-/// sandbox's decision tasks would otherwise replace with their in-tree
-/// actions (`tests/hooks_dispatch.rs` covers those).
-fn queue_mode() -> WorldOptions {
-    WorldOptions {
-        repo_config: Some("dispatch: queue\n".to_owned()),
-        ..WorldOptions::default()
-    }
-}
 
 async fn following_world(worker: Option<WorkerScript>) -> World {
     World::start(WorldOptions {
@@ -32,20 +25,6 @@ async fn following_world(worker: Option<WorkerScript>) -> World {
     })
     .await
     .expect("world")
-}
-
-fn edited(e: &FollowEvent) -> Option<String> {
-    match e {
-        FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
-        _ => None,
-    }
-}
-
-fn reacted(e: &FollowEvent) -> Option<&'static str> {
-    match e {
-        FollowEvent::Reacted { reaction, .. } => Some(*reaction),
-        _ => None,
-    }
 }
 
 /// The copies the first command's retrigger created, in the reply's order.

@@ -7,6 +7,10 @@
 
 mod common;
 
+use common::follow_events::reacted;
+use common::poll::eventually;
+use common::world::action_worker;
+
 use rerunbot::sandbox::taskcluster::fixtures::{pr, release, ACTIONS_JSON};
 use rerunbot::sandbox::taskcluster::hooks::TriggerFault;
 use rerunbot::sandbox::taskcluster::worker::WorkerScript;
@@ -19,23 +23,9 @@ use std::time::Duration;
 /// keeps its state), so what an action task does can be seen.
 fn with_action_worker() -> WorldOptions {
     WorldOptions {
-        sandbox_worker: Some(WorkerScript {
-            default: None,
-            ..WorkerScript::default()
-        }),
+        sandbox_worker: Some(action_worker()),
         ..WorldOptions::default()
     }
-}
-
-/// Polls `check` until it holds (10 s at most).
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(Duration::from_secs(10), async {
-        while !check() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "timed out waiting for {what}");
 }
 
 fn reply(w: &World, answer: &rerunbot::sandbox::world::Answer) -> String {
@@ -226,7 +216,6 @@ async fn without_actions_json_a_release_copy_is_refused_naming_chain_of_trust() 
 #[tokio::test]
 async fn the_reply_follows_what_each_action_task_made() {
     use common::next;
-    use rerunbot::follow::FollowEvent;
     let mut w = World::start(WorldOptions {
         follow: Some(common::fast_follow()),
         // Every run (action tasks, copies, reruns) completes after 200 ms.
@@ -247,11 +236,7 @@ async fn the_reply_follows_what_each_action_task_made() {
     let first = reply(&w, &answer);
     assert!(first.contains("in-tree action `retrigger`"), "{first}");
     assert!(first.contains("in-tree action `rerun`"), "{first}");
-    let reaction = next(&mut events, |e| match e {
-        FollowEvent::Reacted { reaction, .. } => Some(*reaction),
-        _ => None,
-    })
-    .await;
+    let reaction = next(&mut events, reacted).await;
     assert_eq!(reaction, "hooray");
 
     // The copies the retrigger action made, and the rerun's new run.

@@ -6,18 +6,10 @@
 
 mod common;
 
-use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OPEN, SECRET};
-use rerunbot::worker::JobEventKind;
+use common::world::queue_mode;
 
-/// These tests are about the queue path (direct queue calls), which the
-/// sandbox's decision tasks would otherwise replace with their in-tree
-/// actions (`tests/hooks_dispatch.rs` covers those).
-fn queue_mode() -> WorldOptions {
-    WorldOptions {
-        repo_config: Some("dispatch: queue\n".to_owned()),
-        ..WorldOptions::default()
-    }
-}
+use rerunbot::sandbox::world::{comment_payload, guid, World, PR_OPEN, SECRET};
+use rerunbot::worker::JobEventKind;
 
 const TWO_COMMANDS: &str =
     "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";

@@ -5,22 +5,14 @@
 
 mod common;
 
+use common::world::queue_mode;
+
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{World, WorldOptions, PR_OPEN};
 use rerunbot::store::{Claim, JobState, Store};
 use rerunbot::worker::{JobEventKind, JobFuture, JobHandler, WorkerConfig};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// These tests are about the queue path (direct queue calls), which the
-/// sandbox's decision tasks would otherwise replace with their in-tree
-/// actions (`tests/hooks_dispatch.rs` covers those).
-fn queue_mode() -> WorldOptions {
-    WorldOptions {
-        repo_config: Some("dispatch: queue\n".to_owned()),
-        ..WorldOptions::default()
-    }
-}
 
 const RERUN: &str = "/rerun source-test-mozlint-eslint";
 const RETRIGGER: &str = "/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";

@@ -4,20 +4,12 @@
 
 mod common;
 
+use common::world::queue_mode;
+
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OPEN};
 use rerunbot::types::CommentId;
 use rerunbot::worker::JobEventKind;
-
-/// These tests are about the queue path (direct queue calls), which the
-/// sandbox's decision tasks would otherwise replace with their in-tree
-/// actions (`tests/hooks_dispatch.rs` covers those).
-fn queue_mode() -> WorldOptions {
-    WorldOptions {
-        repo_config: Some("dispatch: queue\n".to_owned()),
-        ..WorldOptions::default()
-    }
-}
 
 /// Every write the queue carried out, sorted.
 fn writes(world: &World) -> Vec<String> {

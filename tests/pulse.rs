@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::follow_events::edited;
 use common::{first_checks_done, next};
 
 use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
@@ -169,11 +170,7 @@ async fn watched_copy_resolves_through_pulse_and_a_redelivery_changes_nothing() 
     })
     .await;
     assert_eq!(resolved, ("pulse", "failed".to_owned()));
-    let body = next(&mut events, |e| match e {
-        FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
-        _ => None,
-    })
-    .await;
+    let body = next(&mut events, edited).await;
     assert_eq!(w.reply_for(PR_OPEN).as_deref(), Some(body.as_str()));
     insta::assert_snapshot!(w.normalize(&body));
     metric_until(
@@ -385,11 +382,7 @@ async fn group_resolutions_on_pulse_rerun_within_the_attempts_and_never_twice() 
     // Two rounds through Pulse: the comment ends with both second attempts
     // resolved (the test green, the failed test failed again).
     let last = loop {
-        let body = next(&mut events, |e| match e {
-            FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
-            _ => None,
-        })
-        .await;
+        let body = next(&mut events, edited).await;
         if body.contains("| 2 | ✅") && body.contains("| 2 | ❌") && !body.contains('⏳') {
             break body;
         }

@@ -6,21 +6,13 @@
 
 mod common;
 
+use common::world::queue_mode;
+
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
 use rerunbot::store::JobState;
 use rerunbot::worker::{JobEventKind, WorkerConfig};
 use std::time::Duration;
-
-/// These tests are about the queue path (direct queue calls), which the
-/// sandbox's decision tasks would otherwise replace with their in-tree
-/// actions (`tests/hooks_dispatch.rs` covers those).
-fn queue_mode() -> WorldOptions {
-    WorldOptions {
-        repo_config: Some("dispatch: queue\n".to_owned()),
-        ..WorldOptions::default()
-    }
-}
 
 const TWO_COMMANDS: &str =
     "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";

@@ -6,20 +6,19 @@
 //! (`dispatch: auto`); its worker runs the action tasks (nothing else), so
 //! what they do can be seen.
 
+mod common;
+
+use common::poll::eventually;
+use common::world::action_worker;
 use rerunbot::policy::task::TaskState;
 use rerunbot::policy::Role;
 use rerunbot::sandbox::taskcluster::fixtures::{pr, release};
-use rerunbot::sandbox::taskcluster::worker::WorkerScript;
 use rerunbot::sandbox::world::{Answer, World, WorldOptions, PR_CLOSED, PR_MERGED, PR_OPEN};
 use rerunbot::types::Login;
-use std::time::Duration;
 
 fn options() -> WorldOptions {
     WorldOptions {
-        sandbox_worker: Some(WorkerScript {
-            default: None,
-            ..WorkerScript::default()
-        }),
+        sandbox_worker: Some(action_worker()),
         ..WorldOptions::default()
     }
 }
@@ -49,17 +48,6 @@ fn reruns(world: &World) -> Vec<String> {
         .collect();
     out.extend(world.queue.accepted("POST", "/rerun"));
     out
-}
-
-/// Polls `check` until it holds (10 s at most).
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(Duration::from_secs(10), async {
-        while !check() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "timed out waiting for {what}");
 }
 
 /// The reply, with the random sandbox port replaced, and each action task

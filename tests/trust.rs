@@ -3,21 +3,15 @@
 //! groups pass the provenance check. Each test plants a task that must
 //! *not* be touched and checks the queue carried out no write on it.
 
+mod common;
+
+use common::world::queue_mode;
+
 use rerunbot::policy::Role;
 use rerunbot::sandbox::github::{SandboxCheckRun, SandboxStatus};
-use rerunbot::sandbox::world::{World, WorldOptions, HEAD_SHA, PR_OPEN};
+use rerunbot::sandbox::world::{World, HEAD_SHA, PR_OPEN};
 use rerunbot::types::{CommitSha, Login};
 use serde_json::{json, Value};
-
-/// These tests are about the queue path (direct queue calls), which the
-/// sandbox's decision tasks would otherwise replace with their in-tree
-/// actions (`tests/hooks_dispatch.rs` covers those).
-fn queue_mode() -> WorldOptions {
-    WorldOptions {
-        repo_config: Some("dispatch: queue\n".to_owned()),
-        ..WorldOptions::default()
-    }
-}
 
 /// Decision task and failed task of a planted group.
 const DECISION: &str = "Pl4ntedDecisionTask0Aw";

@@ -10,6 +10,9 @@
 
 mod common;
 
+use common::follow_events::{edited, reacted};
+use common::poll::eventually;
+use common::world::action_worker;
 use common::{first_checks_done, next};
 
 use lapin::options::QueueDeleteOptions;
@@ -33,20 +36,6 @@ fn options() -> WorldOptions {
         // Waits and their fires here are the queue path (direct calls).
         repo_config: Some("dispatch: queue\n".to_owned()),
         ..WorldOptions::default()
-    }
-}
-
-fn edited(e: &FollowEvent) -> Option<String> {
-    match e {
-        FollowEvent::ReplyEdited { body, .. } => Some(body.clone()),
-        _ => None,
-    }
-}
-
-fn reacted(e: &FollowEvent) -> Option<&'static str> {
-    match e {
-        FollowEvent::Reacted { reaction, .. } => Some(*reaction),
-        _ => None,
     }
 }
 
@@ -425,18 +414,9 @@ async fn a_forced_cancel_waits_for_the_other_dependency_then_runs() {
 /// task reruns the poller, and the reply follows that run to the end.
 #[tokio::test]
 async fn a_wait_fires_through_the_repositorys_rerun_action() {
-    use rerunbot::sandbox::taskcluster::worker::WorkerScript;
-    let mut w = World::start(WorldOptions {
-        repo_config: None,
-        // The worker runs action tasks only; the test resolves the rest.
-        sandbox_worker: Some(WorkerScript {
-            default: None,
-            ..WorkerScript::default()
-        }),
-        ..options()
-    })
-    .await
-    .expect("world");
+    let mut w = World::start(in_tree_actions(common::fast_follow()))
+        .await
+        .expect("world");
     let mut events = w.follow_events().expect("following");
     // Part 1 is completed: a forced rerun is not something taskgraph's
     // `rerun` does, so it goes to the queue; the poller waits.
@@ -464,17 +444,6 @@ async fn a_wait_fires_through_the_repositorys_rerun_action() {
     assert_eq!((reruns_of(&w, PART_1), reruns_of(&w, POLLER)), (1, 0));
     assert_eq!(w.queue.triggers().len(), 1);
     w.shutdown().await;
-}
-
-/// Polls `check` until it holds (10 s at most).
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(Duration::from_secs(10), async {
-        while !check() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "timed out waiting for {what}");
 }
 
 /// The callbacks of the action tasks made for `target`, in order.
@@ -540,10 +509,7 @@ fn in_tree_actions(follow: FollowConfig) -> WorldOptions {
         repo_config: None,
         follow: Some(follow),
         // The worker runs action tasks only; the test resolves the rest.
-        sandbox_worker: Some(WorkerScript {
-            default: None,
-            ..WorkerScript::default()
-        }),
+        sandbox_worker: Some(action_worker()),
         ..options()
     }
 }

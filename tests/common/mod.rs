@@ -3,6 +3,10 @@
 //! webhook deliveries.
 #![allow(dead_code)]
 
+pub mod follow_events;
+pub mod poll;
+pub mod world;
+
 use rerunbot::config::WebhookSecrets;
 use rerunbot::service::Service;
 use rerunbot::store::Store;

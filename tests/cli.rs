@@ -230,6 +230,12 @@ fn the_demo_runs_every_scenario_end_to_end() {
     assert_eq!(code, 0, "{stderr}\n{stdout}");
     let scenarios = stdout.lines().filter(|l| l.starts_with("━━━ ")).count();
     assert_eq!(scenarios, 11, "{stdout}");
-    assert!(stdout.contains("edit 1:"), "replies are edited as runs resolve");
-    assert!(stdout.trim_end().ends_with("rerunbot demo: done"), "{stdout}");
+    assert!(
+        stdout.contains("edit 1:"),
+        "replies are edited as runs resolve"
+    );
+    assert!(
+        stdout.trim_end().ends_with("rerunbot demo: done"),
+        "{stdout}"
+    );
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::world::queue_mode;
+use common::world::{job_of, queue_mode};
 
 use common::follow_events::{edited, reacted};
 use common::next;
@@ -29,13 +29,7 @@ async fn following_world(worker: Option<WorkerScript>) -> World {
 
 /// The copies the first command's retrigger created, in the reply's order.
 async fn created(world: &World) -> Vec<String> {
-    let job = world
-        .service
-        .store
-        .job_by_delivery(&guid(1))
-        .await
-        .expect("read")
-        .expect("job");
+    let job = job_of(world, &guid(1)).await;
     let outcome: serde_json::Value =
         serde_json::from_str(job.outcome.as_deref().expect("outcome")).expect("json");
     outcome[0][0]["task_ids"]

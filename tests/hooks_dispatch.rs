@@ -10,11 +10,12 @@ mod common;
 use common::follow_events::reacted;
 use common::poll::eventually;
 use common::world::action_worker;
+use common::world::job_of;
 
 use rerunbot::sandbox::taskcluster::fixtures::{pr, release, ACTIONS_JSON};
 use rerunbot::sandbox::taskcluster::hooks::TriggerFault;
 use rerunbot::sandbox::taskcluster::worker::WorkerScript;
-use rerunbot::sandbox::world::{World, WorldOptions, PR_MERGED, PR_OPEN};
+use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_MERGED, PR_OPEN};
 use rerunbot::worker::JobEventKind;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -281,13 +282,7 @@ async fn the_reply_follows_what_each_action_task_made() {
 
     // Stored: the copies and the run are watched under the job, made by
     // their action task, and nothing is left to look up.
-    let job = w
-        .service
-        .store
-        .job_by_delivery(&rerunbot::sandbox::world::guid(1))
-        .await
-        .expect("read")
-        .expect("job");
+    let job = job_of(&w, &guid(1)).await;
     let watches = w
         .service
         .store

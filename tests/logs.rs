@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::world::queue_mode;
+use common::world::{job_of, queue_mode};
 
 use rerunbot::sandbox::world::{comment_payload, guid, World, PR_OPEN, SECRET};
 use rerunbot::worker::JobEventKind;
@@ -87,13 +87,7 @@ async fn every_log_line_inside_a_job_names_the_job() {
         .await
         .expect("comment");
     assert_eq!(answer.job, Some(JobEventKind::Done));
-    let job = w
-        .service
-        .store
-        .job_by_delivery(&guid(1))
-        .await
-        .expect("read")
-        .expect("job");
+    let job = job_of(&w, &guid(1)).await;
     w.shutdown().await;
 
     let text = logs.text();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::world::queue_mode;
+use common::world::{job_of, queue_mode};
 
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{World, WorldOptions, PR_OPEN};
@@ -54,13 +54,7 @@ async fn a_ten_minute_outage_delays_commands_and_each_is_carried_out_once() {
         "nothing could be done during the outage"
     );
     for guid in [&rerun, &retrigger] {
-        let job = w
-            .service
-            .store
-            .job_by_delivery(guid)
-            .await
-            .expect("read")
-            .expect("job");
+        let job = job_of(&w, guid).await;
         assert_eq!(job.state, JobState::Done, "{job:?}");
         assert!(job.attempts > 5, "retried through the outage: {job:?}");
     }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::world::queue_mode;
+use common::world::{job_of, queue_mode};
 
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OPEN};
@@ -50,13 +50,7 @@ async fn a_job_that_dies_between_dispatch_and_reply_creates_nothing_twice() {
     assert_eq!(creates.len(), 2, "two copy ids: {creates:?}");
     assert_eq!(w.queue.tasks_in_group(pr::GROUP).len(), 12 + 2);
     assert_eq!(w.replies(PR_OPEN).len(), 1, "one reply comment");
-    let job = w
-        .service
-        .store
-        .job_by_delivery(&guid(1))
-        .await
-        .expect("read")
-        .expect("job");
+    let job = job_of(&w, &guid(1)).await;
     assert_eq!(job.attempts, 2, "the second attempt finished the job");
     assert!(job.reply_comment_id.is_some());
     w.shutdown().await;
@@ -91,13 +85,7 @@ async fn a_retried_job_edits_its_reply_instead_of_posting_again() {
         vec!["rocket"],
         "eyes was lost, rocket arrived"
     );
-    let job = w
-        .service
-        .store
-        .job_by_delivery(&guid(1))
-        .await
-        .expect("read")
-        .expect("job");
+    let job = job_of(&w, &guid(1)).await;
     assert_eq!(job.attempts, 2);
     w.shutdown().await;
 }

@@ -11,6 +11,7 @@
 mod common;
 
 use common::follow_events::edited;
+use common::world::job_of;
 use common::{first_checks_done, next};
 
 use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
@@ -120,13 +121,7 @@ async fn retrigger_one(w: &mut World) -> (String, String, i64) {
     w.comment(PR_OPEN, "bob", &format!("/retrigger 1 {TASK}"))
         .await
         .expect("answer");
-    let job = w
-        .service
-        .store
-        .job_by_delivery(&guid(1))
-        .await
-        .expect("read")
-        .expect("job");
+    let job = job_of(w, &guid(1)).await;
     let watches = w.service.store.watches_of_job(job.id).await.expect("read");
     assert_eq!(watches.len(), 1, "{watches:?}");
     let copy = &watches[0];

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::world::queue_mode;
+use common::world::{job_of, queue_mode};
 
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
@@ -157,13 +157,7 @@ async fn unreachable_queue(options: WorldOptions) {
         .await
         .expect("comment");
     assert_eq!(answer.job, Some(JobEventKind::Done));
-    let job = w
-        .service
-        .store
-        .job_by_delivery(&guid(1))
-        .await
-        .expect("read")
-        .expect("job");
+    let job = job_of(&w, &guid(1)).await;
     assert_eq!(job.attempts, 2, "retried once");
     let posts = w
         .github

@@ -1,9 +1,10 @@
-//! World options shared by the end-to-end tests (`World::start`): the
-//! queue path, and a sandbox worker that runs action tasks only. Tests
-//! combine them with struct update syntax (`..queue_mode()`).
+//! What the end-to-end tests share about a `World`: its options (the
+//! queue path, a sandbox worker that runs action tasks only; combined
+//! with struct update syntax, `..queue_mode()`) and lookups in its store.
 
 use rerunbot::sandbox::taskcluster::worker::WorkerScript;
-use rerunbot::sandbox::world::WorldOptions;
+use rerunbot::sandbox::world::{World, WorldOptions};
+use rerunbot::store::Job;
 
 /// For tests about the queue path (direct queue calls), which the
 /// sandbox's decision tasks would otherwise replace with their in-tree
@@ -23,4 +24,15 @@ pub fn action_worker() -> WorkerScript {
         default: None,
         ..WorkerScript::default()
     }
+}
+
+/// The job a delivery queued (it must have queued one).
+pub async fn job_of(world: &World, delivery: &str) -> Job {
+    world
+        .service
+        .store
+        .job_by_delivery(delivery)
+        .await
+        .expect("read")
+        .expect("job")
 }

@@ -11,6 +11,7 @@
 mod common;
 
 use common::follow_events::edited;
+use common::pulse::{amqp_url, own_pulse, pulse_only_follow};
 use common::world::job_of;
 use common::{first_checks_done, next};
 
@@ -18,7 +19,7 @@ use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
 use lapin::BasicProperties;
 use lapin::Confirmation;
 use rerunbot::follow::pulse::{PulseConfig, QUEUE_EXCHANGE_PREFIX};
-use rerunbot::follow::{FollowConfig, FollowEvent};
+use rerunbot::follow::FollowEvent;
 use rerunbot::sandbox::taskcluster::pulse::{message, routing_key};
 use rerunbot::sandbox::taskcluster::worker::{Step, WorkerScript};
 use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
@@ -26,21 +27,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 const TASK: &str = "test-linux64/opt-mochitest-browser-chrome-1";
-
-/// The broker URL, or `None` (with a printed reason) when unset.
-fn amqp_url() -> Option<String> {
-    match std::env::var("RERUNBOT_TEST_AMQP_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var("RERUNBOT_REQUIRE_AMQP").is_err(),
-                "RERUNBOT_REQUIRE_AMQP is set but RERUNBOT_TEST_AMQP_URL is not"
-            );
-            eprintln!("skipping: RERUNBOT_TEST_AMQP_URL is not set (no RabbitMQ here)");
-            None
-        }
-    }
-}
 
 /// A world following through Pulse; polling so slow that only Pulse can
 /// resolve anything within the test.
@@ -50,18 +36,10 @@ async fn pulse_world(url: &str) -> World {
 
 /// [`pulse_world`] with a repository configuration.
 async fn pulse_world_with(url: &str, repo_config: Option<&str>) -> World {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let mut pulse = PulseConfig::new(url, &format!("queue/guest/rerunbot-test-{id}"));
-    pulse.exchange_prefix = format!("exchange/rerunbot-test-{id}/v1/");
-    pulse.sync_every = Duration::from_millis(20);
+    let pulse = own_pulse(url, "rerunbot-test");
     assert_ne!(pulse.exchange_prefix, QUEUE_EXCHANGE_PREFIX);
     World::start(WorldOptions {
-        follow: Some(FollowConfig {
-            poll_interval: Duration::from_secs(3600),
-            edit_every: Duration::ZERO,
-            wake_every: Duration::from_millis(20),
-            ..FollowConfig::default()
-        }),
+        follow: Some(pulse_only_follow()),
         pulse: Some(pulse),
         // Follows runs started directly (the queue path), whatever else
         // the configuration says.

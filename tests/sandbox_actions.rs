@@ -4,6 +4,7 @@
 //! a signing task made with the repository's scopes, rerun, cancel and
 //! retrigger-multiple.
 
+mod common;
 mod hooks_support;
 
 use hooks_support::*;
@@ -243,12 +244,7 @@ async fn action_resolutions_are_published_on_pulse() {
     use lapin::types::FieldTable;
     use rerunbot::sandbox::taskcluster::pulse::SandboxPulse;
 
-    let Ok(url) = std::env::var("RERUNBOT_TEST_AMQP_URL") else {
-        assert!(
-            std::env::var("RERUNBOT_REQUIRE_AMQP").is_err(),
-            "RERUNBOT_REQUIRE_AMQP is set but RERUNBOT_TEST_AMQP_URL is not"
-        );
-        eprintln!("skipping: RERUNBOT_TEST_AMQP_URL is not set (no RabbitMQ here)");
+    let Some(url) = common::pulse::amqp_url() else {
         return;
     };
     let queue = sandbox().await;

@@ -12,11 +12,11 @@ mod common;
 
 use common::follow_events::{edited, reacted};
 use common::poll::eventually;
-use common::world::action_worker;
+use common::pulse::{amqp_url, own_pulse, pulse_only_follow};
+use common::world::{action_worker, queue_mode};
 use common::{first_checks_done, next};
 
 use lapin::options::QueueDeleteOptions;
-use rerunbot::follow::pulse::PulseConfig;
 use rerunbot::follow::{FollowConfig, FollowEvent};
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::fixtures::release::{
@@ -296,28 +296,13 @@ async fn wait_store_on_postgres() {
 /// resolution can only arrive as a Pulse message (the same event path).
 #[tokio::test]
 async fn the_wait_fires_through_pulse() {
-    let Ok(url) = std::env::var("RERUNBOT_TEST_AMQP_URL") else {
-        assert!(
-            std::env::var("RERUNBOT_REQUIRE_AMQP").is_err(),
-            "RERUNBOT_REQUIRE_AMQP is set but RERUNBOT_TEST_AMQP_URL is not"
-        );
-        eprintln!("skipping: RERUNBOT_TEST_AMQP_URL is not set (no RabbitMQ here)");
+    let Some(url) = amqp_url() else {
         return;
     };
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let mut pulse = PulseConfig::new(&url, &format!("queue/guest/rerunbot-waits-{id}"));
-    pulse.exchange_prefix = format!("exchange/rerunbot-waits-{id}/v1/");
-    pulse.sync_every = Duration::from_millis(20);
     let mut w = World::start(WorldOptions {
-        follow: Some(FollowConfig {
-            poll_interval: Duration::from_secs(3600),
-            edit_every: Duration::ZERO,
-            wake_every: Duration::from_millis(20),
-            ..FollowConfig::default()
-        }),
-        pulse: Some(pulse),
-        repo_config: Some("dispatch: queue\n".to_owned()),
-        ..WorldOptions::default()
+        follow: Some(pulse_only_follow()),
+        pulse: Some(own_pulse(&url, "rerunbot-waits")),
+        ..queue_mode()
     })
     .await
     .expect("world");

@@ -5,6 +5,7 @@
 
 pub mod follow_events;
 pub mod poll;
+pub mod pulse;
 pub mod world;
 
 use rerunbot::config::WebhookSecrets;

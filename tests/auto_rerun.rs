@@ -15,6 +15,7 @@ use rerunbot::sandbox::github::payloads::check_suite_completed;
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{World, WorldOptions, HEAD_SHA, INSTALLATION, PR_CLOSED, PR_OPEN};
 use std::time::Duration;
+use tokio::sync::broadcast::Receiver;
 
 /// Reruns exceptions for transient reasons (the default rules), and failed
 /// tests (opt-in tag `retrigger`, which the fixture's tests carry); the
@@ -30,19 +31,55 @@ async fn world(config: &str) -> World {
 }
 
 async fn world_on(config: &str, database_url: Option<String>) -> World {
-    let w = World::start(WorldOptions {
+    resolved_world(WorldOptions {
         repo_config: Some(config.to_owned()),
         database_url,
         follow: Some(common::fast_follow()),
         ..WorldOptions::default()
     })
     .await
-    .expect("world");
-    // The group resolves: its running and pending tasks complete.
+}
+
+/// With the repository's in-tree actions ([`ACTIONS_CONFIG`]); the sandbox
+/// worker runs the action tasks, the test resolves the reruns.
+async fn actions_world() -> World {
+    resolved_world(WorldOptions {
+        repo_config: Some(ACTIONS_CONFIG.to_owned()),
+        follow: Some(common::fast_follow()),
+        sandbox_worker: Some(action_worker()),
+        ..WorldOptions::default()
+    })
+    .await
+}
+
+/// A world started with `options` whose group then resolves: its running
+/// and pending tasks complete.
+async fn resolved_world(options: WorldOptions) -> World {
+    let w = World::start(options).await.expect("world");
     for task in [pr::TEST_DT1_RUNNING, pr::TEST_WPT5_PENDING] {
         assert!(w.queue.set_state(task, TaskState::Completed, None));
     }
     w
+}
+
+/// Waits until both action tasks triggered so far have run (each reran
+/// its task).
+async fn both_action_tasks_ran(w: &World, events: &mut Receiver<FollowEvent>) {
+    let actions: Vec<String> = w
+        .queue
+        .triggers()
+        .iter()
+        .filter_map(|t| t.action_task_id.clone())
+        .collect();
+    let mut ran = 0;
+    while ran < 2 {
+        let task = next(events, |e| match e {
+            FollowEvent::Resolved { task_id, .. } => Some(task_id.clone()),
+            _ => None,
+        })
+        .await;
+        ran += usize::from(actions.contains(&task));
+    }
 }
 
 fn suite(app: &str) -> Vec<u8> {
@@ -242,18 +279,7 @@ async fn a_suite_announced_twice_reruns_once_on_postgres() {
 /// action tasks started; announced again, nothing is triggered twice.
 #[tokio::test]
 async fn automatic_reruns_go_through_the_repositorys_rerun_action() {
-    let mut w = World::start(WorldOptions {
-        repo_config: Some(ACTIONS_CONFIG.to_owned()),
-        follow: Some(common::fast_follow()),
-        // Action tasks run; the test resolves the reruns.
-        sandbox_worker: Some(action_worker()),
-        ..WorldOptions::default()
-    })
-    .await
-    .expect("world");
-    for task in [pr::TEST_DT1_RUNNING, pr::TEST_WPT5_PENDING] {
-        assert!(w.queue.set_state(task, TaskState::Completed, None));
-    }
+    let mut w = actions_world().await;
     let mut events = w.follow_events().expect("following");
     assert_eq!(deliver(&mut w, "suite-1", &suite("taskcluster")).await, 202);
     assert_eq!(deliver(&mut w, "suite-2", &suite("taskcluster")).await, 202);
@@ -279,21 +305,7 @@ async fn automatic_reruns_go_through_the_repositorys_rerun_action() {
     assert_eq!(targets, expected, "one rerun action per task, once");
     // Both action tasks ran (each reran its task): the runs they started
     // are followed from now on.
-    let actions: Vec<String> = w
-        .queue
-        .triggers()
-        .iter()
-        .filter_map(|t| t.action_task_id.clone())
-        .collect();
-    let mut ran = 0;
-    while ran < 2 {
-        let task = next(&mut events, |e| match e {
-            FollowEvent::Resolved { task_id, .. } => Some(task_id.clone()),
-            _ => None,
-        })
-        .await;
-        ran += usize::from(actions.contains(&task));
-    }
+    both_action_tasks_ran(&w, &mut events).await;
     for task in [pr::TEST_BC1_FAILED, pr::TEST_XPCSHELL3_EXCEPTION] {
         assert!(w.queue.set_state(task, TaskState::Completed, None));
     }
@@ -345,17 +357,7 @@ async fn a_resolution_with_nothing_to_rerun_reads_no_actions() {
     // Attempts spent: the first resolution reruns through the action (and
     // reads it); the reruns fail again, and the second resolution, with
     // `max_attempts: 1` spent on both tasks, reads nothing.
-    let mut w = World::start(WorldOptions {
-        repo_config: Some(ACTIONS_CONFIG.to_owned()),
-        follow: Some(common::fast_follow()),
-        sandbox_worker: Some(action_worker()),
-        ..WorldOptions::default()
-    })
-    .await
-    .expect("world");
-    for task in [pr::TEST_DT1_RUNNING, pr::TEST_WPT5_PENDING] {
-        assert!(w.queue.set_state(task, TaskState::Completed, None));
-    }
+    let mut w = actions_world().await;
     let mut events = w.follow_events().expect("following");
     assert_eq!(deliver(&mut w, "suite-1", &suite("taskcluster")).await, 202);
     assert_eq!(w.queue.triggers().len(), 2, "{:?}", w.queue.triggers());
@@ -371,21 +373,7 @@ async fn a_resolution_with_nothing_to_rerun_reads_no_actions() {
         "{first_reads:?}"
     );
     // The action tasks rerun their tasks; the reruns fail.
-    let actions: Vec<String> = w
-        .queue
-        .triggers()
-        .iter()
-        .filter_map(|t| t.action_task_id.clone())
-        .collect();
-    let mut ran = 0;
-    while ran < 2 {
-        let task = next(&mut events, |e| match e {
-            FollowEvent::Resolved { task_id, .. } => Some(task_id.clone()),
-            _ => None,
-        })
-        .await;
-        ran += usize::from(actions.contains(&task));
-    }
+    both_action_tasks_ran(&w, &mut events).await;
     for task in [pr::TEST_BC1_FAILED, pr::TEST_XPCSHELL3_EXCEPTION] {
         assert!(w.queue.set_state(task, TaskState::Failed, None));
     }

@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::world::{job_of, queue_mode};
+use common::world::{job_of, no_retry_budget, queue_calls, queue_mode};
 
 use rerunbot::sandbox::taskcluster::fixtures::pr;
-use rerunbot::sandbox::world::{World, WorldOptions, PR_OPEN};
+use rerunbot::sandbox::world::{World, PR_OPEN};
 use rerunbot::store::{Claim, JobState, Store};
 use rerunbot::worker::{JobEventKind, JobFuture, JobHandler, WorkerConfig};
 use std::sync::Arc;
@@ -89,15 +89,7 @@ async fn a_ten_minute_outage_delays_commands_and_each_is_carried_out_once() {
 
 #[tokio::test]
 async fn a_job_whose_budget_is_spent_says_which_actions_failed() {
-    let mut w = World::start(WorldOptions {
-        workers: WorkerConfig {
-            retry_budget: Duration::ZERO,
-            ..WorldOptions::default().workers
-        },
-        ..queue_mode()
-    })
-    .await
-    .expect("world");
+    let mut w = World::start(no_retry_budget()).await.expect("world");
     // Reruns keep failing; everything else works.
     w.queue.fail_next_matching("POST", 1000, 503);
     let answer = w.comment(PR_OPEN, "bob", RERUN).await.expect("comment");
@@ -112,23 +104,14 @@ async fn a_job_whose_budget_is_spent_says_which_actions_failed() {
     );
     assert!(w.queue.accepted_writes().is_empty());
     // Sent at most once per lost answer: each resend came after a status read.
-    let calls = w.queue.calls();
-    let posts = calls.iter().filter(|c| c.method == "POST").count();
+    let posts = queue_calls(&w, "POST", "");
     assert_eq!(posts, 4, "one send and three checked resends");
     w.shutdown().await;
 }
 
 #[tokio::test]
 async fn the_gave_up_reply_is_retried_until_github_answers() {
-    let mut w = World::start(WorldOptions {
-        workers: WorkerConfig {
-            retry_budget: Duration::ZERO,
-            ..WorldOptions::default().workers
-        },
-        ..queue_mode()
-    })
-    .await
-    .expect("world");
+    let mut w = World::start(no_retry_budget()).await.expect("world");
     // Discovery fails for good; then posting the report fails a few times.
     w.queue.fail_next_matching("GET", 1000, 503);
     w.github

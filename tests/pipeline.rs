@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::world::{job_of, queue_mode};
+use common::world::{job_of, no_retry_budget, queue_mode};
 
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{comment_payload, guid, World, WorldOptions, PR_OPEN};
@@ -278,15 +278,7 @@ async fn an_edit_by_someone_else_does_not_run_with_the_authors_role() {
 #[tokio::test]
 async fn a_job_that_gives_up_says_so_on_the_pull_request() {
     // No retry budget: the first failure is the last.
-    let mut w = World::start(WorldOptions {
-        workers: rerunbot::worker::WorkerConfig {
-            retry_budget: std::time::Duration::ZERO,
-            ..WorldOptions::default().workers
-        },
-        ..queue_mode()
-    })
-    .await
-    .expect("world");
+    let mut w = World::start(no_retry_budget()).await.expect("world");
     // Taskcluster keeps failing every read: discovery cannot finish.
     w.queue.fail_next_matching("GET", 1000, 503);
     let answer = w.comment(PR_OPEN, "bob", "/rerun").await.expect("comment");

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::world::{job_of, queue_mode};
+use common::world::{job_of, no_retry_budget, queue_calls, queue_mode};
 
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
@@ -16,15 +16,6 @@ use std::time::Duration;
 
 const TWO_COMMANDS: &str =
     "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";
-
-/// Queue calls whose path contains `part`, with `method`.
-fn calls(w: &World, method: &str, part: &str) -> usize {
-    w.queue
-        .calls()
-        .iter()
-        .filter(|c| c.method == method && c.path.contains(part))
-        .count()
-}
 
 /// The ids of the copies created in the queue (beyond the fixture's 12).
 fn copies(w: &World) -> Vec<String> {
@@ -118,11 +109,11 @@ async fn a_copy_created_whose_answer_was_lost_is_found_and_reported_created() {
     assert_eq!(created.len(), 1);
     let copy = &created[0];
     assert_eq!(
-        calls(&w, "PUT", copy),
+        queue_calls(&w, "PUT", copy),
         4,
         "looked up on resume (GET /task/<id>), not sent again"
     );
-    assert_eq!(calls(&w, "GET", &format!("/task/{copy}")), 1);
+    assert_eq!(queue_calls(&w, "GET", &format!("/task/{copy}")), 1);
     assert_eq!(w.queue.tasks_in_group(pr::GROUP).len(), 12 + 1);
     let reply = w.normalize(answer.reply.as_deref().expect("a reply"));
     assert!(reply.contains(&format!("tasks/{copy})")), "{reply}");
@@ -179,8 +170,8 @@ async fn unreachable_queue(options: WorldOptions) {
     // The rerun confirmed by attempt 1 was neither sent nor checked again
     // (its one status read is attempt 1's, before sending: is it queued
     // already?).
-    assert_eq!(calls(&w, "POST", pr::LINT_ESLINT_FAILED), 1);
-    assert_eq!(calls(&w, "GET", pr::LINT_ESLINT_FAILED), 1);
+    assert_eq!(queue_calls(&w, "POST", pr::LINT_ESLINT_FAILED), 1);
+    assert_eq!(queue_calls(&w, "GET", pr::LINT_ESLINT_FAILED), 1);
     let reply = answer.reply.expect("a reply");
     assert!(reply.contains("rerun started"), "{reply}");
     assert_eq!(copies(&w).len(), 2);
@@ -190,15 +181,7 @@ async fn unreachable_queue(options: WorldOptions) {
 
 #[tokio::test]
 async fn when_the_budget_is_spent_the_reply_states_what_is_known() {
-    let mut w = World::start(WorldOptions {
-        workers: WorkerConfig {
-            retry_budget: Duration::ZERO,
-            ..WorldOptions::default().workers
-        },
-        ..queue_mode()
-    })
-    .await
-    .expect("world");
+    let mut w = World::start(no_retry_budget()).await.expect("world");
     // Copies cannot be created; the rerun goes through.
     w.queue.fail_next_matching("PUT", 1000, 500);
     let answer = w

@@ -9,7 +9,7 @@
 mod common;
 
 use common::poll::eventually;
-use common::world::action_worker;
+use common::world::{action_worker, queue_calls};
 use rerunbot::policy::task::TaskState;
 use rerunbot::policy::Role;
 use rerunbot::sandbox::taskcluster::fixtures::{pr, release};
@@ -503,12 +503,7 @@ async fn s11_taskcluster_errors() {
         .await
         .expect("comment");
     assert_eq!(reruns(&w), vec![rerun_path(pr::BUILD_WIN64_OPT_FAILED)]);
-    let attempts = w
-        .queue
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "POST")
-        .count();
+    let attempts = queue_calls(&w, "POST", "");
     assert_eq!(attempts, 4, "three failures then one success");
     assert_eq!(answer.reactions, vec!["eyes", "rocket"]);
     // Missing scopes (the repository's role lacks the task's): the reply

@@ -1,10 +1,13 @@
 //! What the end-to-end tests share about a `World`: its options (the
-//! queue path, a sandbox worker that runs action tasks only; combined
-//! with struct update syntax, `..queue_mode()`) and lookups in its store.
+//! queue path, no retry budget, a sandbox worker that runs action tasks
+//! only; combined with struct update syntax, `..queue_mode()`) and
+//! lookups in its store and its sandbox queue's calls.
 
 use rerunbot::sandbox::taskcluster::worker::WorkerScript;
 use rerunbot::sandbox::world::{World, WorldOptions};
 use rerunbot::store::Job;
+use rerunbot::worker::WorkerConfig;
+use std::time::Duration;
 
 /// For tests about the queue path (direct queue calls), which the
 /// sandbox's decision tasks would otherwise replace with their in-tree
@@ -13,6 +16,18 @@ pub fn queue_mode() -> WorldOptions {
     WorldOptions {
         repo_config: Some("dispatch: queue\n".to_owned()),
         ..WorldOptions::default()
+    }
+}
+
+/// The queue path with no retry budget: a job's first failure is its
+/// last (the worker gives up and the reply says what is known).
+pub fn no_retry_budget() -> WorldOptions {
+    WorldOptions {
+        workers: WorkerConfig {
+            retry_budget: Duration::ZERO,
+            ..WorldOptions::default().workers
+        },
+        ..queue_mode()
     }
 }
 
@@ -35,4 +50,15 @@ pub async fn job_of(world: &World, delivery: &str) -> Job {
         .await
         .expect("read")
         .expect("job")
+}
+
+/// The sandbox queue's calls (answered or failed) with `method` whose path
+/// contains `part`.
+pub fn queue_calls(world: &World, method: &str, part: &str) -> usize {
+    world
+        .queue
+        .calls()
+        .iter()
+        .filter(|c| c.method == method && c.path.contains(part))
+        .count()
 }

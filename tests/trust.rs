@@ -9,7 +9,7 @@ use common::world::queue_mode;
 
 use rerunbot::policy::Role;
 use rerunbot::sandbox::github::{SandboxCheckRun, SandboxStatus};
-use rerunbot::sandbox::world::{World, HEAD_SHA, PR_OPEN};
+use rerunbot::sandbox::world::{Answer, World, HEAD_SHA, PR_OPEN};
 use rerunbot::types::{CommitSha, Login};
 use serde_json::{json, Value};
 
@@ -22,6 +22,23 @@ async fn world() -> World {
     World::start(queue_mode()).await.expect("world")
 }
 
+/// A world with a group planted by `origin`, and a check run of `app` on
+/// the pull request's head naming the group's failed task.
+async fn planted(origin: Origin<'_>, app: &str) -> World {
+    let w = world().await;
+    plant_group(&w, &origin);
+    let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
+    check_run(&w, FAILED, app, url);
+    w
+}
+
+/// bob's `/rerun` of the planted task's label on the open pull request.
+async fn rerun_planted(w: &mut World) -> Answer {
+    w.comment(PR_OPEN, "bob", &format!("/rerun {LABEL}"))
+        .await
+        .expect("comment")
+}
+
 /// What the planted group's decision task says about itself.
 struct Origin<'a> {
     repo: &'a str,
@@ -31,6 +48,14 @@ struct Origin<'a> {
     /// The tasks' `schedulerId`: whose trust domain they are in.
     scheduler: &'a str,
 }
+
+/// This repository's pull-request graph of the head.
+const OURS: Origin<'static> = Origin {
+    repo: "mozilla/gecko-dev",
+    sha: HEAD_SHA,
+    role: "pull-request",
+    scheduler: "gecko-level-1",
+};
 
 /// Seeds a group (decision task + one failed task labelled [`LABEL`]).
 fn plant_group(w: &World, origin: &Origin<'_>) {
@@ -87,28 +112,21 @@ fn planted_writes(w: &World) -> Vec<String> {
         .collect()
 }
 
-fn reply(w: &World, answer: &rerunbot::sandbox::world::Answer) -> String {
+fn reply(w: &World, answer: &Answer) -> String {
     w.normalize(answer.reply.as_deref().expect("a reply"))
 }
 
 #[tokio::test]
 async fn a_check_run_of_another_app_naming_another_repositorys_task_is_ignored() {
-    let mut w = world().await;
-    plant_group(
-        &w,
-        &Origin {
+    let mut w = planted(
+        Origin {
             repo: "evil/other",
-            sha: HEAD_SHA,
-            role: "pull-request",
-            scheduler: "gecko-level-1",
+            ..OURS
         },
-    );
-    let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
-    check_run(&w, FAILED, "evil-ci", url.clone());
-    let answer = w
-        .comment(PR_OPEN, "bob", &format!("/rerun {LABEL}"))
-        .await
-        .expect("comment");
+        "evil-ci",
+    )
+    .await;
+    let answer = rerun_planted(&mut w).await;
     assert_eq!(planted_writes(&w), Vec::<String>::new());
     let text = reply(&w, &answer);
     assert!(!text.contains(FAILED), "{text}");
@@ -122,15 +140,7 @@ async fn a_check_run_of_another_app_naming_another_repositorys_task_is_ignored()
 #[tokio::test]
 async fn a_status_not_posted_by_the_taskcluster_app_is_ignored() {
     let mut w = world().await;
-    plant_group(
-        &w,
-        &Origin {
-            repo: "mozilla/gecko-dev",
-            sha: HEAD_SHA,
-            role: "pull-request",
-            scheduler: "gecko-level-1",
-        },
-    );
+    plant_group(&w, &OURS);
     // Statuses are read only when no check run names a task: use a commit
     // with statuses only, on a pull request of its own.
     let sha = "2222222222222222222222222222222222222222";
@@ -160,23 +170,12 @@ async fn a_status_not_posted_by_the_taskcluster_app_is_ignored() {
 #[tokio::test]
 async fn a_look_alike_host_is_ignored() {
     let mut w = world().await;
-    plant_group(
-        &w,
-        &Origin {
-            repo: "mozilla/gecko-dev",
-            sha: HEAD_SHA,
-            role: "pull-request",
-            scheduler: "gecko-level-1",
-        },
-    );
+    plant_group(&w, &OURS);
     // Under the root by a plain prefix test, not under `<root>/`; the
     // check run's external_id names the planted task.
     let url = format!("{}.evil.example/tasks/index", w.queue.root_url());
     check_run(&w, FAILED, "taskcluster", url);
-    let answer = w
-        .comment(PR_OPEN, "bob", &format!("/rerun {LABEL}"))
-        .await
-        .expect("comment");
+    let answer = rerun_planted(&mut w).await;
     assert_eq!(planted_writes(&w), Vec::<String>::new());
     assert!(!reply(&w, &answer).contains(FAILED));
     w.shutdown().await;
@@ -184,22 +183,15 @@ async fn a_look_alike_host_is_ignored() {
 
 #[tokio::test]
 async fn a_group_from_another_repository_is_skipped_and_said_so() {
-    let mut w = world().await;
-    plant_group(
-        &w,
-        &Origin {
+    let mut w = planted(
+        Origin {
             repo: "evil/other",
-            sha: HEAD_SHA,
-            role: "pull-request",
-            scheduler: "gecko-level-1",
+            ..OURS
         },
-    );
-    let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
-    check_run(&w, FAILED, "taskcluster", url);
-    let answer = w
-        .comment(PR_OPEN, "bob", &format!("/rerun {LABEL}"))
-        .await
-        .expect("comment");
+        "taskcluster",
+    )
+    .await;
+    let answer = rerun_planted(&mut w).await;
     assert_eq!(planted_writes(&w), Vec::<String>::new());
     let text = reply(&w, &answer);
     assert!(
@@ -214,22 +206,15 @@ async fn a_group_from_another_repository_is_skipped_and_said_so() {
 
 #[tokio::test]
 async fn a_group_of_another_commit_is_skipped_and_said_so() {
-    let mut w = world().await;
-    plant_group(
-        &w,
-        &Origin {
-            repo: "mozilla/gecko-dev",
+    let mut w = planted(
+        Origin {
             sha: "3333333333333333333333333333333333333333",
-            role: "pull-request",
-            scheduler: "gecko-level-1",
+            ..OURS
         },
-    );
-    let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
-    check_run(&w, FAILED, "taskcluster", url);
-    let answer = w
-        .comment(PR_OPEN, "bob", &format!("/rerun {LABEL}"))
-        .await
-        .expect("comment");
+        "taskcluster",
+    )
+    .await;
+    let answer = rerun_planted(&mut w).await;
     assert_eq!(planted_writes(&w), Vec::<String>::new());
     let text = reply(&w, &answer);
     assert!(
@@ -241,19 +226,15 @@ async fn a_group_of_another_commit_is_skipped_and_said_so() {
 
 #[tokio::test]
 async fn the_pr_author_reruns_only_the_pull_requests_own_groups() {
-    let mut w = world().await;
     // A push graph of the same SHA (a fork whose head is a branch commit).
-    plant_group(
-        &w,
-        &Origin {
-            repo: "mozilla/gecko-dev",
-            sha: HEAD_SHA,
+    let mut w = planted(
+        Origin {
             role: "branch:main",
-            scheduler: "gecko-level-1",
+            ..OURS
         },
-    );
-    let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
-    check_run(&w, FAILED, "taskcluster", url);
+        "taskcluster",
+    )
+    .await;
     // alice wrote the pull request and has no write role: pr_author_rerun.
     w.github
         .set_role(&w.repo, &Login::from("alice"), Role::Read);
@@ -274,10 +255,7 @@ async fn the_pr_author_reruns_only_the_pull_requests_own_groups() {
     insta::assert_snapshot!(text);
 
     // A writer acts on the push graph of the same SHA.
-    let answer = w
-        .comment(PR_OPEN, "bob", &format!("/rerun {LABEL}"))
-        .await
-        .expect("comment");
+    let answer = rerun_planted(&mut w).await;
     assert_eq!(
         planted_writes(&w),
         vec![format!("POST /api/queue/v1/task/{FAILED}/rerun")]
@@ -288,24 +266,17 @@ async fn the_pr_author_reruns_only_the_pull_requests_own_groups() {
 
 #[tokio::test]
 async fn a_fooled_discovery_still_cannot_touch_another_repositorys_task() {
-    let mut w = world().await;
     // Everything discovery and provenance read is forged to look like this
     // repository's pull-request graph; the tasks are another project's.
-    plant_group(
-        &w,
-        &Origin {
-            repo: "mozilla/gecko-dev",
-            sha: HEAD_SHA,
-            role: "pull-request",
+    let mut w = planted(
+        Origin {
             scheduler: "evil-level-3",
+            ..OURS
         },
-    );
-    let url = format!("{}/tasks/{FAILED}", w.queue.root_url());
-    check_run(&w, FAILED, "taskcluster", url);
-    let answer = w
-        .comment(PR_OPEN, "bob", &format!("/rerun {LABEL}"))
-        .await
-        .expect("comment");
+        "taskcluster",
+    )
+    .await;
+    let answer = rerun_planted(&mut w).await;
     assert_eq!(planted_writes(&w), Vec::<String>::new());
     let refused: Vec<u16> = w
         .queue

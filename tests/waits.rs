@@ -46,6 +46,20 @@ fn decided(e: &FollowEvent) -> Option<(String, bool)> {
     }
 }
 
+/// mia's forced cancel-then-rerun of the unscheduled Windows test on the
+/// open pull request: its reply, normalized.
+async fn force_windows_rerun(w: &mut World) -> String {
+    let answer = w
+        .comment(
+            rerunbot::sandbox::world::PR_OPEN,
+            "mia",
+            "/rerun --force test-windows11-64/opt-mochitest-plain-1",
+        )
+        .await
+        .expect("answer");
+    w.normalize(answer.reply.as_deref().expect("reply"))
+}
+
 fn reruns_of(w: &World, task: &str) -> usize {
     w.queue
         .accepted("POST", "/rerun")
@@ -356,15 +370,7 @@ async fn a_forced_cancel_waits_for_the_other_dependency_then_runs() {
     let mut w = World::start(options()).await.expect("world");
     let mut events = w.follow_events().expect("following");
     assert!(w.queue.set_state(pr::DECISION, TaskState::Running, None));
-    let answer = w
-        .comment(
-            PR_OPEN,
-            "mia",
-            "/rerun --force test-windows11-64/opt-mochitest-plain-1",
-        )
-        .await
-        .expect("answer");
-    let reply = w.normalize(answer.reply.as_deref().expect("reply"));
+    let reply = force_windows_rerun(&mut w).await;
     assert!(reply.contains("⏸️ waits for"), "{reply}");
     assert!(
         reply.contains("cancel-then-rerun is judged again"),
@@ -450,7 +456,6 @@ fn actions_on(w: &World, target: &str) -> Vec<String> {
 /// so it has not taken effect. The first job.
 async fn forced_cancel_fired_but_not_in_effect(w: &mut World) {
     use rerunbot::sandbox::taskcluster::fixtures::pr;
-    use rerunbot::sandbox::world::PR_OPEN;
     let target = pr::TEST_WIN_UNSCHEDULED;
     let fixture = w.queue.task(target).expect("fixture");
     let mut task = fixture["task"].clone();
@@ -463,15 +468,7 @@ async fn forced_cancel_fired_but_not_in_effect(w: &mut World) {
         .queue
         .set_state(pr::BUILD_LINUX64_OPT, TaskState::Running, None));
     w.queue.hold_callback("cancel");
-    let answer = w
-        .comment(
-            PR_OPEN,
-            "mia",
-            "/rerun --force test-windows11-64/opt-mochitest-plain-1",
-        )
-        .await
-        .expect("answer");
-    let reply = w.normalize(answer.reply.as_deref().expect("reply"));
+    let reply = force_windows_rerun(w).await;
     assert!(reply.contains("⏸️ waits for"), "{reply}");
     assert!(w.queue.triggers().is_empty(), "{reply}");
     assert!(w

@@ -8,7 +8,7 @@ mod common;
 
 use common::follow_events::edited;
 use common::next;
-use common::world::action_worker;
+use common::world::in_tree_actions;
 use rerunbot::follow::FollowEvent;
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::github::payloads::check_suite_completed;
@@ -46,8 +46,7 @@ async fn actions_world() -> World {
     resolved_world(WorldOptions {
         repo_config: Some(ACTIONS_CONFIG.to_owned()),
         follow: Some(common::fast_follow()),
-        sandbox_worker: Some(action_worker()),
-        ..WorldOptions::default()
+        ..in_tree_actions()
     })
     .await
 }

@@ -9,7 +9,7 @@ mod common;
 
 use common::follow_events::reacted;
 use common::poll::eventually;
-use common::world::action_worker;
+use common::world::in_tree_actions;
 use common::world::job_of;
 
 use rerunbot::sandbox::taskcluster::fixtures::{pr, release, ACTIONS_JSON};
@@ -20,22 +20,13 @@ use rerunbot::worker::JobEventKind;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// A world whose sandbox worker runs action tasks only (every other task
-/// keeps its state), so what an action task does can be seen.
-fn with_action_worker() -> WorldOptions {
-    WorldOptions {
-        sandbox_worker: Some(action_worker()),
-        ..WorldOptions::default()
-    }
-}
-
 fn reply(w: &World, answer: &rerunbot::sandbox::world::Answer) -> String {
     w.normalize(answer.reply.as_deref().expect("a reply"))
 }
 
 #[tokio::test]
 async fn a_forced_retrigger_of_a_signing_task_is_copied_by_the_repositorys_own_action() {
-    let mut w = World::start(with_action_worker()).await.expect("world");
+    let mut w = World::start(in_tree_actions()).await.expect("world");
     let answer = w
         .comment(
             PR_MERGED,

@@ -9,22 +9,15 @@
 mod common;
 
 use common::poll::eventually;
-use common::world::{action_worker, queue_calls};
+use common::world::{in_tree_actions, queue_calls};
 use rerunbot::policy::task::TaskState;
 use rerunbot::policy::Role;
 use rerunbot::sandbox::taskcluster::fixtures::{pr, release};
 use rerunbot::sandbox::world::{Answer, World, WorldOptions, PR_CLOSED, PR_MERGED, PR_OPEN};
 use rerunbot::types::Login;
 
-fn options() -> WorldOptions {
-    WorldOptions {
-        sandbox_worker: Some(action_worker()),
-        ..WorldOptions::default()
-    }
-}
-
 async fn world() -> World {
-    World::start(options()).await.expect("world")
+    World::start(in_tree_actions()).await.expect("world")
 }
 
 /// The in-tree actions triggered, in order, as `<action> <target>`.
@@ -468,7 +461,7 @@ async fn s10_malformed_commands_and_an_invalid_config() {
 
     let mut w = World::start(WorldOptions {
         repo_config: Some("limits:\n  max_retrigger: 5\n  max_retriggers: 3\n".to_owned()),
-        ..options()
+        ..in_tree_actions()
     })
     .await
     .expect("world");
@@ -492,7 +485,7 @@ async fn s11_taskcluster_errors() {
     // The queue's own errors: direct queue calls.
     let mut w = World::start(WorldOptions {
         repo_config: Some("dispatch: queue\n".to_owned()),
-        ..options()
+        ..in_tree_actions()
     })
     .await
     .expect("world");

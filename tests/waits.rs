@@ -13,7 +13,7 @@ mod common;
 use common::follow_events::{edited, reacted};
 use common::poll::eventually;
 use common::pulse::{amqp_url, own_pulse, pulse_only_follow};
-use common::world::{action_worker, queue_mode};
+use common::world::queue_mode;
 use common::{first_checks_done, next};
 
 use lapin::options::QueueDeleteOptions;
@@ -487,12 +487,10 @@ async fn forced_cancel_fired_but_not_in_effect(w: &mut World) {
 }
 
 fn in_tree_actions(follow: FollowConfig) -> WorldOptions {
+    // The worker runs action tasks only; the test resolves the rest.
     WorldOptions {
-        repo_config: None,
         follow: Some(follow),
-        // The worker runs action tasks only; the test resolves the rest.
-        sandbox_worker: Some(action_worker()),
-        ..options()
+        ..common::world::in_tree_actions()
     }
 }
 

@@ -1,6 +1,6 @@
 //! What the end-to-end tests share about a `World`: its options (the
-//! queue path, no retry budget, a sandbox worker that runs action tasks
-//! only; combined with struct update syntax, `..queue_mode()`) and
+//! queue path, no retry budget, in-tree actions with a sandbox worker
+//! that runs action tasks only; combined with struct update syntax, `..queue_mode()`) and
 //! lookups in its store and its sandbox queue's calls.
 
 use rerunbot::sandbox::taskcluster::worker::WorkerScript;
@@ -28,6 +28,16 @@ pub fn no_retry_budget() -> WorldOptions {
             ..WorldOptions::default().workers
         },
         ..queue_mode()
+    }
+}
+
+/// The repository's in-tree actions (the default `dispatch: auto`; the
+/// sandbox's decision tasks publish an `actions.json`) with a sandbox
+/// worker that runs action tasks only.
+pub fn in_tree_actions() -> WorldOptions {
+    WorldOptions {
+        sandbox_worker: Some(action_worker()),
+        ..WorldOptions::default()
     }
 }
 

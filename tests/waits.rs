@@ -605,3 +605,23 @@ async fn a_waited_cancel_that_never_takes_effect_is_dropped_saying_why() {
         .contains("rerunbot_waits_dropped_total 1"));
     w.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_dropped_wait_no_longer_counts_toward_the_commits_limits() {
+    // `max_reruns_per_task` counts what the ledger holds: the poller's
+    // rerun was planned (and counted) when it started waiting; dropped, it
+    // never ran, so it stops counting. The ledger keeps it, marked.
+    let mut w = World::start(options()).await.expect("world");
+    let mut events = w.follow_events().expect("following");
+    notarization(&mut w).await;
+    let repo = w.repo.to_string();
+    let sha = rerunbot::sandbox::world::MERGE_SHA;
+    let before = w.service.store.recorded(&repo, sha).await.expect("ledger");
+    assert_eq!(before.reruns_by_task.get(POLLER), Some(&1), "{before:?}");
+    assert!(w.queue.set_state(PART_1, TaskState::Failed, None));
+    assert_eq!(next(&mut events, decided).await, (POLLER.to_owned(), false));
+    let after = w.service.store.recorded(&repo, sha).await.expect("ledger");
+    assert_eq!(after.reruns_by_task.get(POLLER), None, "{after:?}");
+    assert_eq!(after.reruns_by_task.get(PART_1), Some(&1), "{after:?}");
+    w.shutdown().await;
+}

@@ -4,7 +4,9 @@
 //! kind): a retried job records once. Plans for one commit are stored one at
 //! a time, each only if the ledger it was made on still holds (see
 //! [`Store::save_plan_on`]), so two comments arriving together cannot both
-//! pass a limit.
+//! pass a limit. A rerun that waited and was dropped stays recorded,
+//! marked `dropped`, and is not counted: it never ran
+//! ([`Store::end_wait`]).
 
 use super::{now_ms, Claim, Context, Store, StoreError};
 use std::collections::BTreeMap;
@@ -126,7 +128,7 @@ where
 {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT kind, task_id, COUNT(*) FROM actions WHERE repo = $1 AND head_sha = $2 \
-         GROUP BY kind, task_id",
+         AND dropped = 0 GROUP BY kind, task_id",
     )
     .bind(repo)
     .bind(head_sha)

@@ -164,6 +164,9 @@ ALTER TABLE watches ADD COLUMN expect TEXT;
 ALTER TABLE watches ADD COLUMN made_by TEXT;
 ALTER TABLE watches ADD COLUMN label TEXT;
 "#,
+    // A planned rerun that waited and was dropped stays in the audit
+    // ledger, marked, and no longer counts toward the limits.
+    "ALTER TABLE actions ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;",
 ];
 
 const POSTGRES: &[&str] = &[
@@ -319,6 +322,9 @@ ALTER TABLE watches ADD COLUMN expect TEXT;
 ALTER TABLE watches ADD COLUMN made_by TEXT;
 ALTER TABLE watches ADD COLUMN label TEXT;
 "#,
+    // A planned rerun that waited and was dropped stays in the audit
+    // ledger, marked, and no longer counts toward the limits.
+    "ALTER TABLE actions ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(super) async fn run(store: &Store) -> Result<(), StoreError> {

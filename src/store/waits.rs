@@ -159,7 +159,8 @@ impl Store {
     }
 
     /// Ends a claimed wait: its state and outcome, the job unit it
-    /// recorded, the run it started (followed), the reply made due for an
+    /// recorded, a dropped wait's ledger row no longer counted, the run it
+    /// started (followed), the reply made due for an
     /// edit and the job's other waits due for a look (one may wait on this
     /// one) — all or nothing. [`StoreError::LeaseLost`] when the claim is
     /// gone (another process ends it).
@@ -180,6 +181,18 @@ impl Store {
             .context("end wait")?;
         if done.rows_affected() != 1 {
             return Err(StoreError::LeaseLost);
+        }
+        if end.state == "dropped" {
+            // It never ran: it no longer counts toward the commit's limits.
+            sqlx::query(
+                "UPDATE actions SET dropped = 1 WHERE job_id = $1 AND task_id = $2 \
+                 AND kind IN ('rerun', 'cancel-rerun')",
+            )
+            .bind(wait.job_id)
+            .bind(&wait.task_id)
+            .execute(&mut *tx)
+            .await
+            .context("uncount dropped wait")?;
         }
         if let Some((unit, result)) = end.unit {
             let sql = format!(

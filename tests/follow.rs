@@ -309,10 +309,9 @@ async fn watch_store_on_sqlite() {
 
 #[tokio::test]
 async fn watch_store_on_postgres() {
-    let Some(url) = common::postgres_url().await else {
+    let Some(store) = common::postgres_store().await else {
         return;
     };
-    let store = Store::connect(&url).await.expect("postgres");
     watch_store_rules(&store).await;
 }
 

@@ -299,10 +299,9 @@ async fn wait_store_on_sqlite() {
 
 #[tokio::test]
 async fn wait_store_on_postgres() {
-    let Some(url) = common::postgres_url().await else {
+    let Some(store) = common::postgres_store().await else {
         return;
     };
-    let store = Store::connect(&url).await.expect("postgres");
     wait_store_rules(&store).await;
 }
 

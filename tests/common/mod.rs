@@ -74,6 +74,12 @@ pub async fn postgres_url() -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// A store on a fresh Postgres database, or `None` as [`postgres_url`].
+pub async fn postgres_store() -> Option<Store> {
+    let url = postgres_url().await?;
+    Some(Store::connect(&url).await.expect("postgres"))
+}
+
 pub fn fast_workers(workers: usize) -> WorkerConfig {
     WorkerConfig {
         workers,

@@ -6,13 +6,11 @@
 
 mod common;
 
+use common::commands::TWO_COMMANDS;
 use common::world::{job_of, queue_mode};
 
 use rerunbot::sandbox::world::{comment_payload, guid, World, PR_OPEN, SECRET};
 use rerunbot::worker::JobEventKind;
-
-const TWO_COMMANDS: &str =
-    "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";
 
 #[tokio::test]
 async fn no_secret_or_token_reaches_the_logs() {

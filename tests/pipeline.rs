@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::commands::TWO_COMMANDS;
 use common::world::{job_of, no_retry_budget, queue_mode};
 
 use rerunbot::sandbox::taskcluster::fixtures::pr;
@@ -17,9 +18,6 @@ fn writes(world: &World) -> Vec<String> {
     writes.sort();
     writes
 }
-
-const TWO_COMMANDS: &str =
-    "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";
 
 #[tokio::test]
 async fn a_job_that_dies_between_dispatch_and_reply_creates_nothing_twice() {

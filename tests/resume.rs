@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::commands::TWO_COMMANDS;
 use common::world::{job_of, no_retry_budget, queue_calls, queue_mode};
 
 use rerunbot::sandbox::taskcluster::fixtures::pr;
@@ -13,9 +14,6 @@ use rerunbot::sandbox::world::{guid, World, WorldOptions, PR_OPEN};
 use rerunbot::store::JobState;
 use rerunbot::worker::{JobEventKind, WorkerConfig};
 use std::time::Duration;
-
-const TWO_COMMANDS: &str =
-    "/rerun source-test-mozlint-eslint\n/retrigger 2 test-linux64/opt-mochitest-browser-chrome-1";
 
 /// The ids of the copies created in the queue (beyond the fixture's 12).
 fn copies(w: &World) -> Vec<String> {

@@ -3,6 +3,7 @@
 //! webhook deliveries.
 #![allow(dead_code)]
 
+pub mod commands;
 pub mod follow_events;
 pub mod poll;
 pub mod pulse;

@@ -1,11 +1,14 @@
 //! The queue client against the sandbox queue: every call, pagination,
 //! every error type, retries, Hawk.
 
+mod common;
+
 use chrono::Utc;
+use common::sandbox_queue::seeded_queue;
 use rerunbot::config::{Secret, TaskclusterCredentials};
 use rerunbot::policy::copy_ids::copy_task_id;
 use rerunbot::policy::task::TaskState;
-use rerunbot::sandbox::taskcluster::fixtures::{self, pr, release};
+use rerunbot::sandbox::taskcluster::fixtures::{pr, release};
 use rerunbot::sandbox::taskcluster::{certificate, SandboxQueue, SandboxQueueConfig};
 use rerunbot::taskcluster::hawk;
 use rerunbot::taskcluster::{retrigger_definition, QueueClient, QueueError, RetryPolicy};
@@ -32,11 +35,7 @@ fn fast() -> RetryPolicy {
 }
 
 async fn sandbox() -> (SandboxQueue, QueueClient) {
-    let queue = SandboxQueue::start(SandboxQueueConfig::default())
-        .await
-        .expect("sandbox starts");
-    queue.seed_fixture(&fixtures::parse(fixtures::PR_GROUP));
-    queue.seed_fixture(&fixtures::parse(fixtures::RELEASE_GROUP));
+    let queue = seeded_queue().await;
     let client = QueueClient::new(&queue.root_url(), creds("rerunbot", TOKEN)).with_retry(fast());
     (queue, client)
 }

@@ -1,10 +1,13 @@
 //! Discovery against the sandbox queue, and the fixtures' promises.
 
+mod common;
+
 use chrono::Utc;
+use common::sandbox_queue::seeded_queue;
 use rerunbot::config::{Secret, TaskclusterCredentials};
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::fixtures::{self, pr, release};
-use rerunbot::sandbox::taskcluster::{SandboxQueue, SandboxQueueConfig};
+use rerunbot::sandbox::taskcluster::SandboxQueue;
 use rerunbot::taskcluster::snapshot::snapshots_from_list;
 use rerunbot::taskcluster::{
     discover_tasks, discover_tasks_keeping, rebase_times, CheckRunRef, QueueClient, QueueError,
@@ -14,11 +17,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 async fn sandbox() -> (SandboxQueue, QueueClient) {
-    let queue = SandboxQueue::start(SandboxQueueConfig::default())
-        .await
-        .expect("sandbox starts");
-    queue.seed_fixture(&fixtures::parse(fixtures::PR_GROUP));
-    queue.seed_fixture(&fixtures::parse(fixtures::RELEASE_GROUP));
+    let queue = seeded_queue().await;
     let client = QueueClient::new(
         &queue.root_url(),
         Some(TaskclusterCredentials {

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod follow_events;
 pub mod poll;
 pub mod pulse;
+pub mod sandbox_queue;
 pub mod world;
 
 use rerunbot::config::WebhookSecrets;

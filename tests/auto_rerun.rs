@@ -8,13 +8,12 @@ mod common;
 
 use common::follow_events::edited;
 use common::next;
-use common::world::in_tree_actions;
+use common::world::{claim_due_replies, in_tree_actions};
 use rerunbot::follow::FollowEvent;
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::github::payloads::check_suite_completed;
 use rerunbot::sandbox::taskcluster::fixtures::pr;
 use rerunbot::sandbox::world::{World, WorldOptions, HEAD_SHA, INSTALLATION, PR_CLOSED, PR_OPEN};
-use std::time::Duration;
 use tokio::sync::broadcast::Receiver;
 
 /// Reruns exceptions for transient reasons (the default rules), and failed
@@ -228,12 +227,7 @@ async fn too_many_failures_rerun_nothing_and_one_comment_says_why() {
     assert_eq!(comments, vec![body.clone()]);
     insta::assert_snapshot!(w.normalize(&body));
     // Not edited again by the second announcement.
-    let due = w
-        .service
-        .store
-        .claim_due_replies(Duration::from_secs(1), 10)
-        .await
-        .expect("claim");
+    let due = claim_due_replies(&w).await;
     assert!(due.is_empty(), "{due:?}");
     w.shutdown().await;
 }

@@ -12,6 +12,7 @@ mod common;
 
 use common::follow_events::edited;
 use common::pulse::{amqp_url, own_pulse, pulse_only_follow};
+use common::world::claim_due_replies;
 use common::world::job_of;
 use common::{first_checks_done, next};
 
@@ -181,12 +182,7 @@ async fn watched_copy_resolves_through_pulse_and_a_redelivery_changes_nothing() 
         w.service.store.watches_of_job(job_id).await.expect("read"),
         watches
     );
-    let due = w
-        .service
-        .store
-        .claim_due_replies(Duration::from_secs(1), 10)
-        .await
-        .expect("claim");
+    let due = claim_due_replies(&w).await;
     assert!(due.is_empty(), "{due:?}");
     while let Ok(e) = events.try_recv() {
         assert!(

@@ -5,7 +5,7 @@
 
 use rerunbot::sandbox::taskcluster::worker::WorkerScript;
 use rerunbot::sandbox::world::{World, WorldOptions};
-use rerunbot::store::Job;
+use rerunbot::store::{DueReply, Job};
 use rerunbot::worker::WorkerConfig;
 use std::time::Duration;
 
@@ -71,4 +71,15 @@ pub fn queue_calls(world: &World, method: &str, part: &str) -> usize {
         .iter()
         .filter(|c| c.method == method && c.path.contains(part))
         .count()
+}
+
+/// Claims (1 s lease) up to ten replies due an edit: what the follow loop
+/// would edit next.
+pub async fn claim_due_replies(world: &World) -> Vec<DueReply> {
+    world
+        .service
+        .store
+        .claim_due_replies(Duration::from_secs(1), 10)
+        .await
+        .expect("claim")
 }

@@ -159,7 +159,10 @@ fn to_error(text: &str, err: &serde_yaml_ng::Error) -> ConfigError {
         });
     let (line, column) = match (found, mark) {
         (Some((l, c)), _) => (Some(l), Some(c)),
-        (None, Some(loc)) => (Some(loc.line()), Some(loc.column())),
+        (None, Some(loc)) => {
+            let (l, c) = from_yaml_position(text, loc.line(), loc.column());
+            (Some(l), Some(c))
+        }
         (None, None) => (None, None),
     };
     ConfigError {
@@ -232,6 +235,30 @@ pub(crate) fn locate_key(text: &str, path: &[&str]) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// Our 1-based line and column of the parser's 1-based (`line`, `column`).
+/// YAML also breaks lines at `\r`, NEL, U+2028 and U+2029, which GitHub's
+/// file view and an editor's line numbers do not count: lines here are
+/// counted at `\n` only, as [`position_of`] and `str::lines` do. A position
+/// past the end is the end.
+pub(super) fn from_yaml_position(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let (mut at_line, mut at_column) = (1, 1);
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if (at_line, at_column) >= (line, column) {
+            return position_of(text, at);
+        }
+        match c {
+            '\r' if chars.peek().is_some_and(|(_, next)| *next == '\n') => {}
+            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
+                at_line += 1;
+                at_column = 1;
+            }
+            _ => at_column += 1,
+        }
+    }
+    position_of(text, text.len())
 }
 
 fn position_of(text: &str, at: usize) -> (usize, usize) {

@@ -246,6 +246,34 @@ fn locate_finds_line_and_column() {
 }
 
 #[test]
+fn parser_positions_count_lines_at_newlines_only() {
+    // (text, the parser's line and column, ours)
+    type Position = (usize, usize);
+    let cases: &[(&str, Position, Position)] = &[
+        ("a: 1\nb: 2\n", (2, 1), (2, 1)),
+        ("a: 1\r\nb: 2\r\n", (2, 3), (2, 3)),
+        ("a: \u{2028}b: 2", (2, 1), (1, 5)),
+        ("a: \u{85}\u{2029}x\nb", (4, 1), (2, 1)),
+        ("a: ®\rb", (2, 2), (1, 7)),
+        ("a", (9, 9), (1, 2)),
+    ];
+    for (text, yaml, ours) in cases {
+        assert_eq!(
+            super::parse::from_yaml_position(text, yaml.0, yaml.1),
+            *ours,
+            "{text:?}"
+        );
+    }
+    // What the hostile-input property found: U+2028 ends a YAML line.
+    let text = "A: ®\u{2028}a";
+    let e = parse(text).expect_err("not a configuration");
+    assert!(
+        e.line.is_some_and(|l| l <= text.lines().count() + 1),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn locate_key_follows_block_nesting() {
     let text = "permissions:\n  force: admin\n# c\nlimits:\n\n  max_retrigger:   0\n";
     assert_eq!(

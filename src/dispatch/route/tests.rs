@@ -95,6 +95,29 @@ fn fate(plan: &Plan, routed: &[Routed], r: usize) -> String {
     }
 }
 
+/// The fate of one row routed alone in `mode`.
+fn fate_alone(
+    mode: DispatchMode,
+    groups: &BTreeMap<String, GroupActions>,
+    tasks: &[TaskSnapshot],
+    row: PlanRow,
+) -> String {
+    let mut plan = Plan {
+        rows: vec![row],
+        ..Plan::default()
+    };
+    let routed = route(
+        &mut plan,
+        0,
+        &RouteInput {
+            mode,
+            groups,
+            tasks,
+        },
+    );
+    fate(&plan, &routed, 0)
+}
+
 #[test]
 fn each_action_goes_where_the_mode_and_the_decision_task_allow() {
     let test = task("T1", "test-1").test();
@@ -282,25 +305,17 @@ fn missing_actions_are_refused_in_actions_mode_and_sent_to_the_queue_in_auto() {
         ),
         (DispatchMode::Auto, "queue"),
     ] {
-        let mut plan = Plan {
-            rows: vec![row(
-                &build,
-                TaskClass::Other,
-                Action::CancelRerun { runs_seen: 0 },
-                false,
-            )],
-            ..Plan::default()
-        };
-        let routed = route(
-            &mut plan,
-            0,
-            &RouteInput {
-                mode,
-                groups: &groups,
-                tasks: &tasks,
-            },
+        let cancel_rerun = row(
+            &build,
+            TaskClass::Other,
+            Action::CancelRerun { runs_seen: 0 },
+            false,
         );
-        assert_eq!(fate(&plan, &routed, 0), expected, "{mode:?}");
+        assert_eq!(
+            fate_alone(mode, &groups, &tasks, cancel_rerun),
+            expected,
+            "{mode:?}"
+        );
     }
 }
 
@@ -340,20 +355,11 @@ fn a_row_whose_task_is_unknown_is_judged_as_a_group_without_actions() {
         ),
     ];
     for (mode, planned, expected) in cases {
-        let mut plan = Plan {
-            rows: vec![planned],
-            ..Plan::default()
-        };
-        let routed = route(
-            &mut plan,
-            0,
-            &RouteInput {
-                mode,
-                groups: &groups,
-                tasks: &tasks,
-            },
+        assert_eq!(
+            fate_alone(mode, &groups, &tasks, planned),
+            expected,
+            "{mode:?}"
         );
-        assert_eq!(fate(&plan, &routed, 0), expected, "{mode:?}");
     }
 }
 

@@ -323,24 +323,10 @@ fn label_of(world: &World, task_id: &str) -> String {
 /// A head's automatic-rerun comment, as posted then edited, until nothing
 /// in it is pending any more (at most 20 s).
 async fn follow_head(events: &mut broadcast::Receiver<FollowEvent>, head_job: i64) -> Vec<String> {
-    let mut edits = Vec::new();
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(FollowEvent::ReplyEdited { job_id, body }) if job_id == head_job => {
-                    let settled = !body.contains('⏳');
-                    edits.push(body);
-                    if settled {
-                        break;
-                    }
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(20), wait).await;
-    edits
+    edits_until(events, head_job, |e| {
+        matches!(e, FollowEvent::ReplyEdited { job_id, body } if *job_id == head_job && !body.contains('⏳'))
+    })
+    .await
 }
 
 /// The action tasks the scenario's triggers made (from the `skip`th on),
@@ -409,13 +395,36 @@ async fn follow_to_the_end(
     events: &mut broadcast::Receiver<FollowEvent>,
     job_id: i64,
 ) -> Vec<String> {
+    edits_until(
+        events,
+        job_id,
+        |e| matches!(e, FollowEvent::Reacted { job_id: j, .. } if *j == job_id),
+    )
+    .await
+}
+
+/// The reply edits of job `job_id`, the last one included, until `done`
+/// holds for an event (at most 20 s).
+async fn edits_until(
+    events: &mut broadcast::Receiver<FollowEvent>,
+    job_id: i64,
+    done: impl Fn(&FollowEvent) -> bool,
+) -> Vec<String> {
     let mut edits = Vec::new();
     let wait = async {
         loop {
             match events.recv().await {
-                Ok(FollowEvent::ReplyEdited { job_id: j, body }) if j == job_id => edits.push(body),
-                Ok(FollowEvent::Reacted { job_id: j, .. }) if j == job_id => break,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(event) => {
+                    if let FollowEvent::ReplyEdited { job_id: j, body } = &event {
+                        if *j == job_id {
+                            edits.push(body.clone());
+                        }
+                    }
+                    if done(&event) {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }

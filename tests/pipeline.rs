@@ -358,15 +358,7 @@ async fn a_copy_of_a_small_groups_task_takes_its_definition_from_the_listing() {
 
     // Past the kept pages' budget, the group's definitions are read from
     // the queue, one `GET /task` per task copied.
-    let mut big = w.queue.task(pr::LINT_CLIPPY_COMPLETED).expect("exists");
-    let padding = "x".repeat(rerunbot::taskcluster::kept::KEPT_PAGES_BUDGET);
-    big["task"]["extra"]["padding"] = padding.into();
-    big["status"]["taskId"] = "PaddingTaskAAAAAAAAAAA".into();
-    w.queue.add_task(
-        "PaddingTaskAAAAAAAAAAA",
-        big["task"].clone(),
-        big["status"].clone(),
-    );
+    common::sandbox_queue::grow_past_kept_pages(&w.queue);
     let answer = w
         .comment(
             PR_OPEN,

@@ -3,7 +3,7 @@
 mod common;
 
 use chrono::Utc;
-use common::sandbox_queue::seeded_queue;
+use common::sandbox_queue::{grow_past_kept_pages, seeded_queue, PADDING_TASK};
 use rerunbot::config::{Secret, TaskclusterCredentials};
 use rerunbot::policy::task::TaskState;
 use rerunbot::sandbox::taskcluster::fixtures::{self, pr, release};
@@ -241,22 +241,14 @@ async fn small_groups_keep_their_definitions_and_big_ones_do_not() {
 
     // The PR group grows past the budget: its pages are dropped, the
     // release group's stay.
-    let padding = "x".repeat(rerunbot::taskcluster::kept::KEPT_PAGES_BUDGET);
-    let mut big = queue.task(pr::LINT_CLIPPY_COMPLETED).expect("exists");
-    big["task"]["extra"]["padding"] = serde_json::Value::String(padding);
-    big["status"]["taskId"] = "PaddingTaskAAAAAAAAAAA".into();
-    queue.add_task(
-        "PaddingTaskAAAAAAAAAAA",
-        big["task"].clone(),
-        big["status"].clone(),
-    );
+    grow_past_kept_pages(&queue);
     let found = discover_tasks_keeping(&client, &root, &checks, &[])
         .await
         .expect("discovers");
     assert!(found
         .tasks
         .iter()
-        .any(|t| t.task_id.as_str() == "PaddingTaskAAAAAAAAAAA"));
+        .any(|t| t.task_id.as_str() == PADDING_TASK));
     let kept = found.definitions.definitions(&wanted);
     let kept: Vec<&str> = kept.keys().map(|id| id.as_str()).collect();
     assert_eq!(kept, vec![release::DECISION]);

@@ -153,31 +153,34 @@ async fn commit(
     let database = |context| move |source| StoreError::Database { context, source };
     if let [one] = batch {
         // Alone: the insert commits itself, one call instead of three.
-        let id: Option<i64> = sqlx::query_scalar(insert)
-            .bind(&one.delivery_id)
-            .bind(&one.event)
-            .bind(&one.payload)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(database("enqueue"))?;
-        return Ok(vec![
-            id.map_or(EnqueueResult::Duplicate, EnqueueResult::Inserted)
-        ]);
+        return Ok(vec![insert_one(conn, insert, one).await?]);
     }
     let mut tx = conn.begin().await.map_err(database("enqueue: begin"))?;
     let mut results = Vec::with_capacity(batch.len());
     for request in batch {
-        let id: Option<i64> = sqlx::query_scalar(insert)
-            .bind(&request.delivery_id)
-            .bind(&request.event)
-            .bind(&request.payload)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(database("enqueue"))?;
-        results.push(id.map_or(EnqueueResult::Duplicate, EnqueueResult::Inserted));
+        results.push(insert_one(&mut tx, insert, request).await?);
     }
     tx.commit().await.map_err(database("enqueue: commit"))?;
     Ok(results)
+}
+
+/// One delivery's insert on `conn` (or in its open transaction).
+async fn insert_one(
+    conn: &mut SqliteConnection,
+    insert: &str,
+    request: &Request,
+) -> Result<EnqueueResult, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar(insert)
+        .bind(&request.delivery_id)
+        .bind(&request.event)
+        .bind(&request.payload)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|source| StoreError::Database {
+            context: "enqueue",
+            source,
+        })?;
+    Ok(id.map_or(EnqueueResult::Duplicate, EnqueueResult::Inserted))
 }
 
 /// How often the WAL is checkpointed off the delivery path.

@@ -30,6 +30,7 @@ enum Cmd {
     /// Run the service (settings from the environment; see README).
     Serve,
     /// Run the whole flow against the built-in sandboxes and print each reply.
+    #[cfg(feature = "sandbox")]
     Demo,
     /// Send a signed webhook delivery to a running server.
     Send(rerunbot_send::SendArgs),
@@ -167,6 +168,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match command {
             Cmd::Serve => serve().await,
+            #[cfg(feature = "sandbox")]
             Cmd::Demo => crate::demo::run().await,
             Cmd::Send(args) => rerunbot_send::run(args).await,
             Cmd::Plan(_) | Cmd::CheckConfig { .. } | Cmd::Supervise(_) => Ok(()),

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod command;
 pub mod config;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod dispatch;
 pub mod dry_run;
@@ -17,6 +18,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod reply;
 pub mod repo_config;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
 pub mod service;

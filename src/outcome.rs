@@ -29,6 +29,12 @@ pub enum DispatchError {
     /// Cancel-then-rerun: the cancel went through, the rerun did not
     /// (`error`): the task is now canceled.
     CanceledNotRerun { error: Box<DispatchError> },
+    /// Cancel-then-rerun through in-tree actions: the cancel action task
+    /// `action_task` resolved (as `state`) without canceling the task (it
+    /// had resolved meanwhile, was past its deadline, or the action task
+    /// failed), so the cancel never takes effect and the rerun was not
+    /// sent. The task is left as it was.
+    CancelWithoutEffect { action_task: TaskId, state: String },
 }
 
 /// The result of one planned action.

@@ -3,7 +3,9 @@
 //! against the sandbox's queue, hooks and auth services. Each hook trigger
 //! happens exactly once: killed between the trigger and its record, or
 //! answered 5xx after the hook created the action task, the job finds the
-//! action task instead of triggering again.
+//! action task instead of triggering again. A cancel-then-rerun whose
+//! cancel action task finished without canceling the task fails its row
+//! at once, saying why, and triggers no rerun.
 
 mod common;
 
@@ -290,5 +292,66 @@ async fn the_reply_follows_what_each_action_task_made() {
     assert!(watches
         .iter()
         .all(|x| x.result.as_deref() == Some("completed")));
+    w.shutdown().await;
+}
+
+/// A forced cancel-then-rerun through in-tree actions whose cancel action
+/// task finished without canceling the task (the task resolved on its own
+/// before the held cancel ran; the queue's cancel of a resolved task
+/// changes nothing) fails its row at once, saying why: the job neither
+/// polls out its 30 s nor is retried to look again, and the rerun is never
+/// triggered.
+#[tokio::test]
+async fn a_cancel_action_task_that_did_nothing_fails_the_row_at_once() {
+    use rerunbot::policy::task::TaskState;
+    let mut w = World::start(in_tree_actions()).await.expect("world");
+    let target = pr::TEST_WIN_UNSCHEDULED;
+    let actions_on = |w: &World| -> Vec<(String, String)> {
+        w.queue
+            .action_tasks()
+            .into_iter()
+            .filter(|a| a.target.as_deref() == Some(target))
+            .map(|a| (a.callback, a.task_id))
+            .collect()
+    };
+    w.queue.hold_callback("cancel");
+    let (guid, _) = w
+        .comment_accepted(
+            PR_OPEN,
+            "mia",
+            "/rerun --force test-windows11-64/opt-mochitest-plain-1",
+        )
+        .await
+        .expect("comment");
+    eventually("the cancel action task", || actions_on(&w).len() == 1).await;
+    let (callback, cancel) = actions_on(&w).remove(0);
+    assert_eq!(callback, "cancel");
+    // The task resolves on its own; then the cancel runs, and does nothing.
+    assert!(w.queue.set_state(target, TaskState::Completed, None));
+    w.queue.release_callback("cancel");
+    let released = tokio::time::Instant::now();
+    assert_eq!(w.wait_for(&guid).await.expect("job"), JobEventKind::Done);
+    assert!(
+        released.elapsed() < Duration::from_secs(10),
+        "at once, not after the 30 s poll: {:?}",
+        released.elapsed()
+    );
+    assert_eq!(
+        w.queue.task(&cancel).expect("action task")["status"]["state"],
+        json!("completed")
+    );
+    let text = w.normalize(&w.reply_for(PR_OPEN).expect("a reply"));
+    let said = format!(
+        "failed: the cancel action task `{cancel}` finished (`completed`) without canceling this task, so it was not rerun; see the action task's log for why, then comment `/rerun --force test-windows11-64/opt-mochitest-plain-1` again if this task still needs a rerun"
+    );
+    assert!(text.contains(&said), "{text}");
+    assert!(!text.contains("now canceled"), "{text}");
+    // The cancel only: no rerun, by action or by the queue.
+    assert_eq!(w.queue.triggers().len(), 1);
+    assert_eq!(actions_on(&w).len(), 1);
+    assert!(w.queue.accepted("POST", "/rerun").is_empty());
+    let status = w.queue.task(target).expect("target")["status"].clone();
+    assert_eq!(status["runs"].as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(status["runs"][0]["reasonResolved"], json!("completed"));
     w.shutdown().await;
 }

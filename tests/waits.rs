@@ -6,7 +6,8 @@
 //! through polling; the wait store's leases on SQLite and Postgres; a
 //! forced cancel-then-rerun fired through in-tree actions whose cancel
 //! has not taken effect holds up no other reply, reruns once when it does,
-//! and is dropped when it never does.
+//! and is dropped when it never does: at once when its action task
+//! finished without canceling the task.
 
 mod common;
 
@@ -615,6 +616,62 @@ async fn a_waited_cancel_that_never_takes_effect_is_dropped_saying_why() {
         "{reply}"
     );
     assert_eq!(actions_on(&w, target), ["cancel"]);
+    assert!(w
+        .service
+        .metrics
+        .render([0; 4])
+        .contains("rerunbot_waits_dropped_total 1"));
+    w.shutdown().await;
+}
+
+/// A waited cancel whose action task finished without canceling the task
+/// ends its wait at once, long before `cancel_effect_wait`: the task
+/// resolved on its own before the held cancel ran (the queue's cancel of a
+/// resolved task changes nothing), so the action task completed and the
+/// task is not canceled. Dropped, the reply says why, no rerun triggered.
+#[tokio::test]
+async fn a_waited_cancel_whose_action_task_did_nothing_is_dropped_at_once() {
+    use rerunbot::sandbox::taskcluster::fixtures::pr;
+    use rerunbot::sandbox::world::PR_OPEN;
+    let mut w = World::start(in_tree_actions(FollowConfig {
+        cancel_effect_wait: Duration::from_secs(3600),
+        ..common::fast_follow()
+    }))
+    .await
+    .expect("world");
+    let mut events = w.follow_events().expect("following");
+    forced_cancel_fired_but_not_in_effect(&mut w).await;
+    let target = pr::TEST_WIN_UNSCHEDULED;
+    let cancel = w
+        .queue
+        .action_tasks()
+        .into_iter()
+        .find(|a| a.target.as_deref() == Some(target))
+        .expect("the cancel action task");
+    // The task resolves on its own; then the cancel runs, and does nothing.
+    assert!(w.queue.set_state(target, TaskState::Completed, None));
+    w.queue.release_callback("cancel");
+    let decision = tokio::time::timeout(Duration::from_secs(10), next(&mut events, decided))
+        .await
+        .expect("dropped at once, not after cancel_effect_wait");
+    assert_eq!(decision, (target.to_owned(), false));
+    assert_eq!(next(&mut events, reacted).await, "-1");
+    let action_state =
+        w.queue.task(&cancel.task_id).expect("action task")["status"]["state"].clone();
+    assert_eq!(action_state, "completed");
+    let reply = w.normalize(&w.reply_for(PR_OPEN).expect("reply"));
+    let said = format!(
+        "dropped: the cancel action task `{}` finished (`completed`) without canceling this task, so the rerun was not sent; see the action task's log for why",
+        cancel.task_id
+    );
+    assert!(reply.contains(&said), "{reply}");
+    assert_eq!(actions_on(&w, target), ["cancel"]);
+    let status = w.queue.task(target).expect("target")["status"].clone();
+    let runs = status["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1, "its own run only: {status}");
+    assert_eq!(runs[0]["reasonResolved"], "completed");
+    let waits = w.service.store.waits_of_job(1).await.expect("waits");
+    assert_eq!(waits[0].state, "dropped");
     assert!(w
         .service
         .metrics

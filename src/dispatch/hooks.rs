@@ -11,7 +11,9 @@
 //! so it waits until the cancel action task has canceled it. A job's
 //! dispatch (in a worker of its own) polls for that effect a while
 //! ([`run`]); a fired wait (in the follow loop, which must not stall)
-//! looks once and comes back later ([`run_looking_once`]).
+//! looks once and comes back later ([`run_looking_once`]). A cancel action
+//! task that resolved without canceling the task never will: the sequence
+//! ends there, definitively ([`DispatchError::CancelWithoutEffect`]).
 
 use super::Done;
 use crate::outcome::{DispatchError, TriggeredAction, UnitResult};
@@ -123,7 +125,9 @@ pub(crate) enum Ran {
 
 /// Sends the sequence's triggers not yet confirmed, waiting up to
 /// [`EFFECT_WAIT`] for each one's effect before the next (a job's
-/// dispatch). `queue` reads (status, the group); `hooks` triggers.
+/// dispatch). `queue` reads (status, the group); `hooks` triggers. A
+/// cancel whose action task resolved without canceling the task fails the
+/// row at once ([`DispatchError::CancelWithoutEffect`], recorded).
 pub(crate) async fn run(
     queue: &QueueClient,
     hooks: &QueueClient,
@@ -175,18 +179,36 @@ async fn sequence(
             }
             _ => {
                 if let Some(previous) = made.last() {
-                    if !await_effect(queue, trigger, previous, unit.runs_seen, patience).await? {
-                        let since = n
-                            .checked_sub(1)
-                            .and_then(|p| Some(unit.trigger_key(p, unit.triggers.get(p)?)))
-                            .and_then(|key| match records.known.get(&intent_key(&key)) {
-                                Some(UnitResult::TriggerIntent { at }) => Some(*at),
-                                _ => None,
-                            });
-                        return Ok(Ran::Awaiting(Awaiting {
-                            previous: previous.clone(),
-                            since,
-                        }));
+                    match await_effect(queue, trigger, previous, unit.runs_seen, patience).await? {
+                        Effect::Taken => {}
+                        Effect::NotYet => {
+                            let since = n
+                                .checked_sub(1)
+                                .and_then(|p| Some(unit.trigger_key(p, unit.triggers.get(p)?)))
+                                .and_then(|key| match records.known.get(&intent_key(&key)) {
+                                    Some(UnitResult::TriggerIntent { at }) => Some(*at),
+                                    _ => None,
+                                });
+                            return Ok(Ran::Awaiting(Awaiting {
+                                previous: previous.clone(),
+                                since,
+                            }));
+                        }
+                        Effect::Never { state } => {
+                            // Definitive: recorded under this trigger's key,
+                            // so a later attempt or look says the same.
+                            let error = DispatchError::CancelWithoutEffect {
+                                action_task: previous.task_id.clone(),
+                                state,
+                            };
+                            let refused = UnitResult::Refused {
+                                error: error.clone(),
+                            };
+                            if let Err(e) = records.save(&key, refused).await {
+                                tracing::warn!(error = ?e, "could not record a cancel without effect");
+                            }
+                            return Err(error);
+                        }
                     }
                 } else if let Some(state) =
                     check_first(queue, trigger, unit.runs_seen, &records, &key).await?
@@ -227,10 +249,14 @@ async fn sequence(
 }
 
 /// An error after some triggers went through: a cancel that went through
-/// leaves the task canceled, and the reply must say so.
+/// leaves the task canceled, and the reply must say so (not when the
+/// cancel itself did nothing).
 fn failed_after(made: &[TriggeredAction], error: DispatchError) -> DispatchError {
     if made.iter().any(|m| m.action == "cancel")
-        && !matches!(error, DispatchError::Unavailable { .. })
+        && !matches!(
+            error,
+            DispatchError::Unavailable { .. } | DispatchError::CancelWithoutEffect { .. }
+        )
     {
         DispatchError::CanceledNotRerun {
             error: Box::new(error),
@@ -363,38 +389,197 @@ async fn find_action_task(
         .map(|(id, _)| id))
 }
 
+/// Where the effect of the trigger before stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Effect {
+    /// Taken effect (or nothing to wait for): the next trigger may be sent.
+    Taken,
+    /// Not yet, and the cancel action task has not resolved: look again.
+    NotYet,
+    /// The cancel action task resolved (as `state`) and the task is not
+    /// canceled: it never will be by this action task.
+    Never { state: String },
+}
+
+/// The rule, pure. `target` is the target's status, read after `action`,
+/// the cancel action task's (`None`: unreadable, judged as not resolved).
+/// The cancel took effect once the target's last run is canceled, or a
+/// run beyond the canceled one exists (`runs_seen`: the runs the plan
+/// saw). Otherwise a resolved action task (completed, failed, exception)
+/// has done all it ever will: read before the target, whatever it did
+/// shows in `target`.
+fn cancel_effect(target: &Value, runs_seen: Option<u32>, action: Option<&Value>) -> Effect {
+    let last_reason = target
+        .get("runs")
+        .and_then(Value::as_array)
+        .and_then(|r| r.last())
+        .and_then(|r| r.get("reasonResolved"))
+        .and_then(Value::as_str);
+    if last_reason == Some("canceled") || runs_seen.is_some_and(|r| run_count(target) > r + 1) {
+        return Effect::Taken;
+    }
+    match action.and_then(|a| a.get("state")).and_then(Value::as_str) {
+        Some(state @ ("completed" | "failed" | "exception")) => Effect::Never {
+            state: state.to_owned(),
+        },
+        _ => Effect::NotYet,
+    }
+}
+
 /// Whether `previous` took effect on the target, so that `trigger` may be
-/// sent: after a cancel, once the target's last run is canceled. Looks
-/// every [`EFFECT_POLL`] for up to `patience` (zero: one look).
+/// sent: after a cancel, once the target's last run is canceled
+/// ([`cancel_effect`]). Looks every [`EFFECT_POLL`] for up to `patience`
+/// (zero: one look); each look reads two statuses, the cancel action
+/// task's, then the target's. Ends at once when the action task resolved
+/// without canceling the target ([`Effect::Never`]).
 async fn await_effect(
     queue: &QueueClient,
     trigger: &HookTrigger,
     previous: &TriggeredAction,
     runs_seen: Option<u32>,
     patience: Duration,
-) -> Result<bool, DispatchError> {
+) -> Result<Effect, DispatchError> {
     let Some(target) = &trigger.target else {
-        return Ok(true);
+        return Ok(Effect::Taken);
     };
     if previous.action != "cancel" {
-        return Ok(true);
+        return Ok(Effect::Taken);
     }
     let deadline = tokio::time::Instant::now() + patience;
     loop {
+        // The action task first: once it has resolved, what it did to the
+        // target shows in the target's status read after it.
+        let action = match queue.status(&previous.task_id).await {
+            Ok(status) => Some(status),
+            Err(e) => {
+                tracing::warn!(error = %e, action_task = %previous.task_id, "cannot read the cancel action task's status; judging by the task alone");
+                None
+            }
+        };
         let status = queue.status(target).await?;
-        let last_reason = status
-            .get("runs")
-            .and_then(Value::as_array)
-            .and_then(|r| r.last())
-            .and_then(|r| r.get("reasonResolved"))
-            .and_then(Value::as_str);
-        if last_reason == Some("canceled") || runs_seen.is_some_and(|r| run_count(&status) > r + 1)
-        {
-            return Ok(true);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
+        let effect = cancel_effect(&status, runs_seen, action.as_ref());
+        if effect != Effect::NotYet || tokio::time::Instant::now() >= deadline {
+            return Ok(effect);
         }
         tokio::time::sleep(EFFECT_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A task status with runs resolved for the given reasons (`None`:
+    /// open).
+    fn target(runs: &[Option<&str>]) -> Value {
+        let runs: Vec<Value> = runs
+            .iter()
+            .enumerate()
+            .map(|(id, reason)| match reason {
+                Some(r) => {
+                    let state = if *r == "canceled" { "exception" } else { r };
+                    json!({"runId": id, "state": state, "reasonResolved": r})
+                }
+                None => json!({"runId": id, "state": "pending"}),
+            })
+            .collect();
+        json!({"state": "unscheduled", "runs": runs})
+    }
+
+    fn action(state: &str) -> Value {
+        json!({"state": state, "runs": [{"runId": 0, "state": state}]})
+    }
+
+    fn never(state: &str) -> Effect {
+        Effect::Never {
+            state: state.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_cancel_takes_effect_is_awaited_or_never_will() {
+        // Name, the target's runs, the runs the plan saw, the cancel
+        // action task's status, expected.
+        type Row = (&'static str, Value, Option<u32>, Option<Value>, Effect);
+        let rows: Vec<Row> = vec![
+            (
+                "action task pending, target not canceled: keep waiting",
+                target(&[]),
+                Some(0),
+                Some(action("pending")),
+                Effect::NotYet,
+            ),
+            (
+                "action task running, target not canceled: keep waiting",
+                target(&[]),
+                Some(0),
+                Some(action("running")),
+                Effect::NotYet,
+            ),
+            (
+                "action task status unreadable: keep waiting (the patience limits still apply)",
+                target(&[]),
+                Some(0),
+                None,
+                Effect::NotYet,
+            ),
+            (
+                "action task completed, the target resolved on its own meanwhile: never",
+                target(&[Some("completed")]),
+                Some(0),
+                Some(action("completed")),
+                never("completed"),
+            ),
+            (
+                "action task failed, target still unscheduled: never",
+                target(&[]),
+                Some(0),
+                Some(action("failed")),
+                never("failed"),
+            ),
+            (
+                "action task exception, target still unscheduled: never",
+                target(&[]),
+                Some(0),
+                Some(action("exception")),
+                never("exception"),
+            ),
+            (
+                "target canceled, action task still running: proceed",
+                target(&[Some("canceled")]),
+                Some(0),
+                Some(action("running")),
+                Effect::Taken,
+            ),
+            (
+                "target canceled, action task completed: proceed",
+                target(&[Some("canceled")]),
+                Some(0),
+                Some(action("completed")),
+                Effect::Taken,
+            ),
+            (
+                "canceled and rerun since (a run beyond the canceled one): proceed",
+                target(&[Some("canceled"), None]),
+                Some(0),
+                Some(action("completed")),
+                Effect::Taken,
+            ),
+            (
+                "an earlier run canceled, the last one not: never",
+                target(&[Some("canceled"), Some("failed")]),
+                Some(1),
+                Some(action("completed")),
+                never("completed"),
+            ),
+        ];
+        for (name, target, runs_seen, action, expected) in rows {
+            assert_eq!(
+                cancel_effect(&target, runs_seen, action.as_ref()),
+                expected,
+                "{name}"
+            );
+        }
     }
 }

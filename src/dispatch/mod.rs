@@ -829,6 +829,10 @@ pub enum WaitedHooks {
         action_task: TaskId,
         since: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// The sequence's cancel action task `action_task` resolved (as
+    /// `state`) without canceling the task: it never will, and the rerun
+    /// is not sent. The wait is dropped.
+    CancelWithoutEffect { action_task: TaskId, state: String },
 }
 
 /// Sends a fired wait's hook triggers (its row was routed to the
@@ -836,7 +840,9 @@ pub enum WaitedHooks {
 /// tasks are recorded with the job under the wait's lease, under keys of
 /// `key`, and what is recorded already is not sent again. `queue` reads,
 /// `hooks` triggers. It never waits for a cancel to take effect (it runs
-/// in the follow loop): one look, else [`WaitedHooks::CancelPending`].
+/// in the follow loop): one look, else [`WaitedHooks::CancelPending`], or
+/// [`WaitedHooks::CancelWithoutEffect`] once the cancel action task
+/// resolved without canceling the task.
 pub async fn send_waited_hooks(
     queue: &QueueClient,
     hooks: &QueueClient,
@@ -874,8 +880,11 @@ pub async fn send_waited_hooks(
             }
         }
     };
-    if matches!(result, Err(DispatchError::Unavailable { .. })) {
-        return WaitedHooks::Unsure;
+    match result {
+        Err(DispatchError::Unavailable { .. }) => WaitedHooks::Unsure,
+        Err(DispatchError::CancelWithoutEffect { action_task, state }) => {
+            WaitedHooks::CancelWithoutEffect { action_task, state }
+        }
+        result => WaitedHooks::Ended(merge(ActionOutcome::Pending, result)),
     }
-    WaitedHooks::Ended(merge(ActionOutcome::Pending, result))
 }

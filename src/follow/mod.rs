@@ -63,7 +63,8 @@ pub struct FollowConfig {
     pub lease: Duration,
     /// How long a fired wait's cancel action task may take to cancel the
     /// task (it is looked at again meanwhile, never waited for inline)
-    /// before the wait is dropped without its rerun.
+    /// before the wait is dropped without its rerun. A cancel action task
+    /// that resolved without canceling the task drops it at once.
     pub cancel_effect_wait: Duration,
 }
 

@@ -264,6 +264,10 @@ pub enum Dropped {
         action_task: TaskId,
         waited_secs: u64,
     },
+    /// Fired through in-tree actions: the cancel action task
+    /// `action_task` resolved (as `state`) without canceling the task, so
+    /// it never will, and the rerun was not sent.
+    CancelWithoutEffect { action_task: TaskId, state: String },
 }
 
 /// Nothing to do for a task, and why.

@@ -514,6 +514,10 @@ fn dispatch_errors() {
             status: 400,
             message: "Input failed validation".into(),
         },
+        DispatchError::CancelWithoutEffect {
+            action_task: TaskId::new("fXxW0rkNRpmx5aTx3LmPZA"),
+            state: "completed".into(),
+        },
     ];
     let rows: Vec<PlanRow> = (0..errors.len())
         .map(|i| {

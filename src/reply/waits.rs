@@ -76,6 +76,10 @@ pub fn dropped(reason: &Dropped) -> String {
             code(action_task.as_str()),
             waited(*waited_secs)
         ),
+        Dropped::CancelWithoutEffect { action_task, state } => format!(
+            "dropped: {}, so the rerun was not sent; see the action task's log for why, then ask for the rerun again if this task still needs one",
+            wording::cancel_without_effect(action_task, state)
+        ),
     }
 }
 
@@ -166,6 +170,14 @@ mod tests {
             Dropped::CancelNotInEffect {
                 action_task: crate::types::TaskId::new("fXxW0rkNRpmx5aTx3LmPZA"),
                 waited_secs: 2,
+            },
+            Dropped::CancelWithoutEffect {
+                action_task: crate::types::TaskId::new("fXxW0rkNRpmx5aTx3LmPZA"),
+                state: "completed".into(),
+            },
+            Dropped::CancelWithoutEffect {
+                action_task: crate::types::TaskId::new("fXxW0rkNRpmx5aTx3LmPZA"),
+                state: "failed".into(),
             },
         ];
         let text: Vec<String> = reasons.iter().map(dropped).collect();

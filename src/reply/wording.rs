@@ -410,7 +410,23 @@ pub fn dispatch_error(e: &DispatchError, label: &str) -> String {
             dispatch_error(error, label),
             code(&format!("/rerun {}", selector(label)))
         ),
+        DispatchError::CancelWithoutEffect { action_task, state } => format!(
+            "{}, so it was not rerun; see the action task's log for why, then comment {} again if this task still needs a rerun",
+            cancel_without_effect(action_task, state),
+            code(&format!("/rerun --force {}", selector(label)))
+        ),
     }
+}
+
+/// "the cancel action task `…` finished (`completed`) without canceling
+/// this task": why a cancel-then-rerun through in-tree actions stopped,
+/// for a job's row and for a dropped wait alike.
+pub fn cancel_without_effect(action_task: &crate::types::TaskId, state: &str) -> String {
+    format!(
+        "the cancel action task {} finished ({}) without canceling this task",
+        code(action_task.as_str()),
+        code(state)
+    )
 }
 
 pub fn action(a: &Action) -> String {

@@ -5,7 +5,9 @@
 //! effect yet keeps its wait `firing` (the cancel's action task recorded
 //! with the job) and looks again shortly; the rerun is triggered on the
 //! look that finds the task canceled, and the wait is dropped when the
-//! cancel never takes effect (`FollowConfig::cancel_effect_wait`).
+//! cancel never takes effect: at once when its action task resolved
+//! without canceling the task, else once `FollowConfig::cancel_effect_wait`
+//! has passed.
 
 use super::{drop_for, end, end_unusable};
 use crate::dispatch::route::Routed;
@@ -13,7 +15,7 @@ use crate::dispatch::WaitedHooks;
 use crate::follow::Follower;
 use crate::outcome::{ActionOutcome, UnitResult};
 use crate::pipeline::prepared::Prepared;
-use crate::policy::plan::Wait;
+use crate::policy::plan::{Dropped, Wait};
 use crate::policy::waits::cancel_overdue;
 use crate::store::{NewWatch, StoreError, StoredWait};
 use crate::types::TaskId;
@@ -90,7 +92,9 @@ pub(super) async fn fire(
 /// each trigger exactly once (recorded with the job under the wait's
 /// lease, see `dispatch::send_waited_hooks`); the action tasks are watched
 /// like those of a job's own dispatch, and what they make after them. A
-/// cancel not in effect yet is left to a later look ([`cancel_pending`]).
+/// cancel not in effect yet is left to a later look ([`cancel_pending`]);
+/// one whose action task resolved without canceling the task drops the
+/// wait.
 async fn fire_through_hooks(
     follower: &Follower,
     wait: &StoredWait,
@@ -131,6 +135,12 @@ async fn fire_through_hooks(
         }
         WaitedHooks::CancelPending { action_task, since } => {
             return cancel_pending(follower, wait, &action_task, since).await
+        }
+        // Its action task is done and the task is not canceled: waiting
+        // longer changes nothing.
+        WaitedHooks::CancelWithoutEffect { action_task, state } => {
+            let reason = Dropped::CancelWithoutEffect { action_task, state };
+            return drop_for(follower, wait, reason).await;
         }
     };
     tracing::info!(

@@ -471,8 +471,9 @@ fn actions_on(w: &World, target: &str) -> Vec<String> {
 /// a Linux build still running (the decision task, completed, publishes
 /// the actions); the build completes: the wait fires, and its cancel
 /// action task is triggered — the sandbox holds `cancel` callbacks back,
-/// so it has not taken effect. The first job.
-async fn forced_cancel_fired_but_not_in_effect(w: &mut World) {
+/// so it has not taken effect. The first job. Returns the cancel action
+/// task's id.
+async fn forced_cancel_fired_but_not_in_effect(w: &mut World) -> String {
     use rerunbot::sandbox::taskcluster::fixtures::pr;
     let target = pr::TEST_WIN_UNSCHEDULED;
     let fixture = w.queue.task(target).expect("fixture");
@@ -502,6 +503,12 @@ async fn forced_cancel_fired_but_not_in_effect(w: &mut World) {
         (waits[0].task_id.as_str(), waits[0].state.as_str()),
         (target, "firing")
     );
+    w.queue
+        .action_tasks()
+        .into_iter()
+        .find(|a| a.target.as_deref() == Some(target))
+        .expect("the cancel action task")
+        .task_id
 }
 
 fn in_tree_actions(follow: FollowConfig) -> WorldOptions {
@@ -592,22 +599,14 @@ async fn a_waited_cancel_that_never_takes_effect_is_dropped_saying_why() {
     .await
     .expect("world");
     let mut events = w.follow_events().expect("following");
-    forced_cancel_fired_but_not_in_effect(&mut w).await;
+    let cancel = forced_cancel_fired_but_not_in_effect(&mut w).await;
     let target = pr::TEST_WIN_UNSCHEDULED;
     assert_eq!(next(&mut events, decided).await, (target.to_owned(), false));
     assert_eq!(next(&mut events, reacted).await, "-1");
     let reply = w.normalize(&w.reply_for(PR_OPEN).expect("reply"));
-    let cancel = w
-        .queue
-        .action_tasks()
-        .into_iter()
-        .find(|a| a.target.as_deref() == Some(target))
-        .expect("the cancel action task");
     // After a second or a little more, as the loop looked.
-    let said = format!(
-        "dropped: the cancel action task `{}` had not canceled this task after ",
-        cancel.task_id
-    );
+    let said =
+        format!("dropped: the cancel action task `{cancel}` had not canceled this task after ");
     assert!(reply.contains(&said), "{reply}");
     assert!(
         reply.contains(
@@ -640,14 +639,8 @@ async fn a_waited_cancel_whose_action_task_did_nothing_is_dropped_at_once() {
     .await
     .expect("world");
     let mut events = w.follow_events().expect("following");
-    forced_cancel_fired_but_not_in_effect(&mut w).await;
+    let cancel = forced_cancel_fired_but_not_in_effect(&mut w).await;
     let target = pr::TEST_WIN_UNSCHEDULED;
-    let cancel = w
-        .queue
-        .action_tasks()
-        .into_iter()
-        .find(|a| a.target.as_deref() == Some(target))
-        .expect("the cancel action task");
     // The task resolves on its own; then the cancel runs, and does nothing.
     assert!(w.queue.set_state(target, TaskState::Completed, None));
     w.queue.release_callback("cancel");
@@ -656,13 +649,11 @@ async fn a_waited_cancel_whose_action_task_did_nothing_is_dropped_at_once() {
         .expect("dropped at once, not after cancel_effect_wait");
     assert_eq!(decision, (target.to_owned(), false));
     assert_eq!(next(&mut events, reacted).await, "-1");
-    let action_state =
-        w.queue.task(&cancel.task_id).expect("action task")["status"]["state"].clone();
+    let action_state = w.queue.task(&cancel).expect("action task")["status"]["state"].clone();
     assert_eq!(action_state, "completed");
     let reply = w.normalize(&w.reply_for(PR_OPEN).expect("reply"));
     let said = format!(
-        "dropped: the cancel action task `{}` finished (`completed`) without canceling this task, so the rerun was not sent; see the action task's log for why",
-        cancel.task_id
+        "dropped: the cancel action task `{cancel}` finished (`completed`) without canceling this task, so the rerun was not sent; see the action task's log for why"
     );
     assert!(reply.contains(&said), "{reply}");
     assert_eq!(actions_on(&w, target), ["cancel"]);

@@ -511,6 +511,23 @@ async fn forced_cancel_fired_but_not_in_effect(w: &mut World) -> String {
         .task_id
 }
 
+/// [`forced_cancel_fired_but_not_in_effect`] in a world that drops such a
+/// wait after `cancel_effect_wait`, following its events: the world, the
+/// events and the cancel action task's id.
+async fn cancel_held(
+    cancel_effect_wait: Duration,
+) -> (World, tokio::sync::broadcast::Receiver<FollowEvent>, String) {
+    let mut w = World::start(in_tree_actions(FollowConfig {
+        cancel_effect_wait,
+        ..common::fast_follow()
+    }))
+    .await
+    .expect("world");
+    let events = w.follow_events().expect("following");
+    let cancel = forced_cancel_fired_but_not_in_effect(&mut w).await;
+    (w, events, cancel)
+}
+
 fn in_tree_actions(follow: FollowConfig) -> WorldOptions {
     // The worker runs action tasks only; the test resolves the rest.
     WorldOptions {
@@ -592,14 +609,7 @@ async fn a_waited_cancel_not_in_effect_holds_up_no_other_reply() {
 async fn a_waited_cancel_that_never_takes_effect_is_dropped_saying_why() {
     use rerunbot::sandbox::taskcluster::fixtures::pr;
     use rerunbot::sandbox::world::PR_OPEN;
-    let mut w = World::start(in_tree_actions(FollowConfig {
-        cancel_effect_wait: Duration::from_secs(1),
-        ..common::fast_follow()
-    }))
-    .await
-    .expect("world");
-    let mut events = w.follow_events().expect("following");
-    let cancel = forced_cancel_fired_but_not_in_effect(&mut w).await;
+    let (w, mut events, cancel) = cancel_held(Duration::from_secs(1)).await;
     let target = pr::TEST_WIN_UNSCHEDULED;
     assert_eq!(next(&mut events, decided).await, (target.to_owned(), false));
     assert_eq!(next(&mut events, reacted).await, "-1");
@@ -632,14 +642,7 @@ async fn a_waited_cancel_that_never_takes_effect_is_dropped_saying_why() {
 async fn a_waited_cancel_whose_action_task_did_nothing_is_dropped_at_once() {
     use rerunbot::sandbox::taskcluster::fixtures::pr;
     use rerunbot::sandbox::world::PR_OPEN;
-    let mut w = World::start(in_tree_actions(FollowConfig {
-        cancel_effect_wait: Duration::from_secs(3600),
-        ..common::fast_follow()
-    }))
-    .await
-    .expect("world");
-    let mut events = w.follow_events().expect("following");
-    let cancel = forced_cancel_fired_but_not_in_effect(&mut w).await;
+    let (w, mut events, cancel) = cancel_held(Duration::from_secs(3600)).await;
     let target = pr::TEST_WIN_UNSCHEDULED;
     // The task resolves on its own; then the cancel runs, and does nothing.
     assert!(w.queue.set_state(target, TaskState::Completed, None));

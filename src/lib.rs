@@ -2,9 +2,11 @@
 //! pull-request comments. See DESIGN.md for the shape; data flows one way:
 //! webhook → store (job) → worker → pipeline → policy → dispatch → reply.
 
+// The pure core lives in its own crate (core/); its modules keep their
+// paths here.
+pub use rerunbot_core::{command, config, outcome, policy, reply, repo_config, types};
+
 pub mod cli;
-pub mod command;
-pub mod config;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod dispatch;
@@ -13,11 +15,7 @@ pub mod follow;
 pub mod github;
 pub mod housekeeping;
 pub mod metrics;
-pub mod outcome;
 pub mod pipeline;
-pub mod policy;
-pub mod reply;
-pub mod repo_config;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
@@ -25,6 +23,5 @@ pub mod service;
 pub mod store;
 pub mod taskcluster;
 pub mod telemetry;
-pub mod types;
 pub mod webhook;
 pub mod worker;

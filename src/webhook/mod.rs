@@ -5,9 +5,9 @@
 
 pub mod body;
 pub mod check_suite;
-pub mod event;
 pub mod form;
-pub mod signature;
+
+pub use rerunbot_core::webhook::{event, signature};
 
 use crate::server::AppState;
 use axum::extract::{Request, State};

@@ -1,18 +1,19 @@
-//! Test helpers: a small builder for task snapshots and for plan inputs.
+//! Test helpers: a small builder for task snapshots and for plan inputs. The
+//! main crate's unit tests use them too, through the `testutil` feature.
 
 use super::*;
 use crate::policy::task::{Tags, TaskSnapshot, TaskState};
 use crate::types::{TaskGroupId, TaskId};
 use chrono::{Duration, TimeZone};
 
-pub(crate) fn now() -> DateTime<Utc> {
+pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0)
         .single()
         .unwrap_or_default()
 }
 
 /// A failed "other" task, created an hour ago, deadline in a day.
-pub(crate) fn task(id: &str, label: &str) -> TaskSnapshot {
+pub fn task(id: &str, label: &str) -> TaskSnapshot {
     TaskSnapshot {
         task_id: TaskId::new(id),
         label: label.into(),
@@ -35,7 +36,7 @@ pub(crate) fn task(id: &str, label: &str) -> TaskSnapshot {
     }
 }
 
-pub(crate) trait TaskExt {
+pub trait TaskExt {
     fn state(self, s: TaskState) -> Self;
     fn test(self) -> Self;
     fn release(self) -> Self;
@@ -103,14 +104,14 @@ impl TaskExt for TaskSnapshot {
     }
 }
 
-pub(crate) fn rerun(selectors: &[&str], force: bool) -> Command {
+pub fn rerun(selectors: &[&str], force: bool) -> Command {
     Command::Rerun {
         selectors: selectors.iter().map(|s| s.to_string()).collect(),
         force,
     }
 }
 
-pub(crate) fn retrigger(times: u32, selectors: &[&str], force: bool) -> Command {
+pub fn retrigger(times: u32, selectors: &[&str], force: bool) -> Command {
     Command::Retrigger {
         times,
         selectors: selectors.iter().map(|s| s.to_string()).collect(),
@@ -121,7 +122,7 @@ pub(crate) fn retrigger(times: u32, selectors: &[&str], force: bool) -> Command 
 /// Everything but the command and tasks, with defaults that let a write
 /// collaborator act on an open pull request.
 #[derive(Clone, Debug)]
-pub(crate) struct Ctx {
+pub struct Ctx {
     pub role: Role,
     pub author: bool,
     pub config: RepoConfig,
@@ -146,7 +147,7 @@ impl Default for Ctx {
 }
 
 impl Ctx {
-    pub(crate) fn plan(&self, command: &Command, tasks: &[TaskSnapshot]) -> Plan {
+    pub fn plan(&self, command: &Command, tasks: &[TaskSnapshot]) -> Plan {
         let actor = Actor {
             login: Login::new("alice"),
             role: self.role,

@@ -18,8 +18,8 @@ pub mod waits;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-pub(crate) mod testutil;
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;
 
 pub use copy_ids::copy_ids;
 pub use engine::plan;

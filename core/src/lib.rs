@@ -1,0 +1,20 @@
+//! rerunbot's pure core, a crate of its own so that nothing here can reach
+//! the network, the database or the clock of a runtime: the command language
+//! (`command`), the rules (`policy`), every reply text (`reply`), the
+//! repository configuration (`repo_config`), the operator settings
+//! (`config`), what a command came to (`outcome`), the newtypes (`types`) and
+//! the webhook payloads and signature (`webhook`). The `rerunbot` crate
+//! re-exports each module under the same name, and does all the I/O.
+//!
+//! Being its own crate also lets the release profile build it at -O3 in
+//! parallel with the I/O dependencies, while the I/O shell, whose time goes to
+//! round trips, builds at -O1 (README "Benchmarks").
+
+pub mod command;
+pub mod config;
+pub mod outcome;
+pub mod policy;
+pub mod reply;
+pub mod repo_config;
+pub mod types;
+pub mod webhook;

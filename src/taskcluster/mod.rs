@@ -1,5 +1,6 @@
-//! Taskcluster: queue client, discovery, reading the queue's answers into
-//! the task model (`policy::task`), retrigger copy definitions.
+//! Taskcluster: queue client, discovery, retrigger copy definitions. Reading
+//! the queue's answers into the task model (`policy::task`) is pure and lives
+//! in the core (`rerunbot_core::taskcluster`), re-exported here.
 
 pub mod actions;
 pub mod client;
@@ -9,9 +10,11 @@ pub mod error;
 pub mod hawk;
 pub mod hooks;
 pub mod kept;
-mod pages;
-pub mod snapshot;
 pub mod timestamps;
+
+// Reading the queue's listings is pure and hot; it lives in the core.
+use rerunbot_core::taskcluster::pages;
+pub use rerunbot_core::taskcluster::snapshot;
 
 pub use client::{last_run_id, run_count, QueueClient, RetryPolicy};
 pub use copy::{retrigger_definition, CopyError};

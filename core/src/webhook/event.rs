@@ -122,10 +122,12 @@ pub enum PayloadError {
 }
 
 /// Reads an `issue_comment` body. `might_contain_command` is the cheap
-/// filter applied to the comment text.
+/// filter applied to the comment text. A function pointer, not a generic,
+/// so that this parse is compiled once, here, at the core's -O3, rather
+/// than in each caller's crate at its level.
 pub fn comment_job(
     body: &[u8],
-    might_contain_command: impl Fn(&[u8]) -> bool,
+    might_contain_command: fn(&[u8]) -> bool,
 ) -> Result<Result<CommentJob, Ignored>, PayloadError> {
     let payload: Payload = serde_json::from_slice(body)?;
     let edited = match payload.action.as_str() {

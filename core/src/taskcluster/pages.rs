@@ -9,7 +9,7 @@ use std::fmt;
 
 /// What a page said besides its entries.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct PageEnd {
+pub struct PageEnd {
     /// The page had a `tasks` array.
     pub had_tasks: bool,
     /// The token of the next page (`None`: last page; empty counts as none).
@@ -18,7 +18,7 @@ pub(crate) struct PageEnd {
 
 /// Parses `bytes` as a `listTaskGroup` page, calling `on_entry` once per
 /// element of `tasks`, in order.
-pub(crate) fn read_page(
+pub fn read_page(
     bytes: &[u8],
     on_entry: &mut dyn FnMut(Value),
 ) -> Result<PageEnd, serde_json::Error> {
